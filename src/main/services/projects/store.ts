@@ -1,0 +1,71 @@
+import { open, readFile, rename, rm, mkdir } from 'node:fs/promises'
+import { dirname, join, basename } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { ProjectFile } from '../../../shared/project'
+import { AppError } from '../../../shared/errors'
+
+export const PROJECT_FILE = 'project.json'
+
+/** Writes via temp file + fsync + rename so a crash never leaves a half-written file. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true })
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  const fh = await open(tmp, 'w')
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  try {
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
+}
+
+export async function readProject(dir: string): Promise<ProjectFile> {
+  const file = join(dir, PROJECT_FILE)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new AppError('NOT_A_PROJECT', `No project at ${dir}: ${file} does not exist.`, 'Pick a folder created by Classifier Studio, or create a new project there.')
+    throw err
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new AppError('PROJECT_DAMAGED', `${file} is damaged: it is not valid JSON (${(err as Error).message}).`, 'Restore it from a backup or fix it by hand; Classifier Studio left it untouched.')
+  }
+  const parsed = ProjectFile.safeParse(json)
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    throw new AppError('PROJECT_DAMAGED', `${file} is damaged: ${issues}.`, 'Restore it from a backup or fix the named fields; Classifier Studio left it untouched.')
+  }
+  return parsed.data
+}
+
+const queues = new Map<string, Promise<unknown>>()
+
+/** Read-modify-write of project.json, serialised per project so concurrent updates never lose one another. */
+export async function updateProject(dir: string, mutate: (p: ProjectFile) => void): Promise<ProjectFile> {
+  const prev = queues.get(dir) ?? Promise.resolve()
+  const next = prev.catch(() => undefined).then(async () => {
+    const project = await readProject(dir)
+    mutate(project)
+    project.updatedAt = new Date().toISOString()
+    const checked = ProjectFile.parse(project)
+    await writeFileAtomic(join(dir, PROJECT_FILE), JSON.stringify(checked, null, 2) + '\n')
+    return checked
+  })
+  queues.set(dir, next)
+  try {
+    return await next
+  } finally {
+    if (queues.get(dir) === next) queues.delete(dir)
+  }
+}
