@@ -1,16 +1,18 @@
 /** Error codes every layer (services, IPC, web bridge, CLI, renderer) understands. */
-export type ErrorCode =
-  | 'BAD_REQUEST'
-  | 'NOT_A_PROJECT'
-  | 'PROJECT_DAMAGED'
-  | 'PROJECT_EXISTS'
-  | 'PROJECT_LOCKED'
-  | 'NOT_FOUND'
-  | 'NOT_IMPLEMENTED'
-  | 'FORBIDDEN'
-  | 'CANCELLED'
-  | 'INVALID_INPUT'
-  | 'INTERNAL'
+export const ERROR_CODES = [
+  'BAD_REQUEST',
+  'NOT_A_PROJECT',
+  'PROJECT_DAMAGED',
+  'PROJECT_EXISTS',
+  'PROJECT_LOCKED',
+  'NOT_FOUND',
+  'NOT_IMPLEMENTED',
+  'FORBIDDEN',
+  'CANCELLED',
+  'INVALID_INPUT',
+  'INTERNAL',
+] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
 
 /** An error meant for a person: what happened (message) and how to fix it (hint). */
 export class AppError extends Error {
@@ -37,7 +39,7 @@ export function serializeError(err: unknown): SerializedError {
   if (err instanceof AppError) return { name: err.name, code: err.code, message: err.message, hint: err.hint, stack: err.stack }
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code
-    return { name: err.name, code: typeof code === 'string' && /^[A-Z_]+$/.test(code) && code !== 'ERR' ? (code as ErrorCode) : 'INTERNAL', message: err.message, stack: err.stack }
+    return { name: err.name, code: err.name === 'AbortError' ? 'CANCELLED' : ERROR_CODES.includes(code as ErrorCode) ? (code as ErrorCode) : 'INTERNAL', message: err.message, stack: err.stack }
   }
   return { name: 'Error', code: 'INTERNAL', message: String(err) }
 }

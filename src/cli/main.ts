@@ -1,0 +1,45 @@
+import { type Command, helpText, parse } from './command'
+import newCmd from './commands/new'
+import serve from './commands/serve'
+import summary from './commands/summary'
+import { pending } from './commands/pending'
+import { createOut, reportError, UsageError } from './output'
+
+const commands: Command[] = [
+  newCmd,
+  pending('import', 'import <project> <source> [options] [--json]', 'Import images into a project.'),
+  summary,
+  pending('train', 'train <project> [options] [--json]', 'Train a model.'),
+  pending('evaluate', 'evaluate <project> [--split validation|test] [--json]', 'Evaluate a trained run.'),
+  pending('predict', 'predict <project> <files-or-folders...> [--json]', 'Predict classes of images.'),
+  pending('export', 'export <project> --format tfjs|h5|onnx --out DIR [--json]', 'Export a trained model.'),
+  serve,
+]
+
+function usage(): string {
+  return ['Usage: classifier-studio <command> [options]', '', 'Commands:', ...commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`), '', 'Run classifier-studio <command> --help for a command\'s options.', 'CLASSIFIER_STUDIO_HOME moves the app data folder (settings, recent list, weights cache).'].join('\n')
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n')
+    return name ? 0 : 2
+  }
+  const cmd = commands.find((c) => c.name === name)
+  const json = rest.includes('--json')
+  if (!cmd) return reportError(new UsageError(`Unknown command "${name}".\n\n${usage()}`), json)
+  try {
+    const { values, positionals } = parse(cmd, rest)
+    if (values.help) {
+      process.stdout.write(helpText(cmd) + '\n')
+      return 0
+    }
+    const code = await cmd.run(positionals, values as Record<string, string | boolean | string[] | undefined>, createOut(!!values.json))
+    return code ?? 0
+  } catch (err) {
+    return reportError(err, json)
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2))

@@ -1,0 +1,30 @@
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Dispatcher } from '../services/dispatch'
+import { createHandlers } from '../services/handlers'
+import { openProject } from '../services/projects'
+import { startWebServer, type WebServer } from './server'
+
+/** Where `npm run build:web` puts the renderer for the browser. */
+export const WEB_STATIC_DIR = fileURLToPath(new URL('../../../out/web', import.meta.url))
+
+export interface StudioOptions {
+  port?: number
+  project?: string
+  token?: string
+  workspaceDir?: string
+}
+
+/** The web studio: the services behind the contract, served with the built renderer. */
+export async function startStudio(opts: StudioOptions = {}): Promise<WebServer> {
+  const workspaceDir = opts.workspaceDir ?? process.env.CLASSIFIER_STUDIO_WORKSPACE ?? join(homedir(), 'Classifier Studio Projects')
+  const dispatcher = new Dispatcher(createHandlers({ shell: 'web', workspaceDir }))
+  if (opts.project) {
+    await openProject(opts.project)
+    dispatcher.allow(resolve(opts.project))
+  }
+  const server = await startWebServer({ dispatcher, staticDir: WEB_STATIC_DIR, port: opts.port, token: opts.token })
+  const url = opts.project ? `${server.url}&project=${encodeURIComponent(resolve(opts.project))}` : server.url
+  return { ...server, url }
+}
