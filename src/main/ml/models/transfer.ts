@@ -1,0 +1,68 @@
+import * as tf from '@tensorflow/tfjs'
+import { ModelSpec, type ModelSpecInput, type TransferBase, type MobileNetAlpha } from '../../../shared/models'
+import { buildBase } from './bases'
+import { buildCnn, type BuildOptions } from './cnn'
+import { invalidModel } from './errors'
+
+export interface TransferModel {
+  /** inputs -> base -> GlobalAveragePooling2D -> Dropout -> Dense(softmax); base is one nested layer. */
+  model: tf.LayersModel
+  /** The pretrained base (shared with `model`): set `base.trainable` or per-layer `trainable` to freeze/unfreeze. */
+  base: tf.LayersModel
+  /** The same classifier layers as `model` on the base's output: train it on cached base features. */
+  head: tf.LayersModel
+}
+
+export interface TransferOptions extends BuildOptions {
+  alpha?: MobileNetAlpha
+  /** Dropout rate before the classifier; default 0.2 (Keras transfer-learning tutorial). */
+  dropout?: number
+}
+
+/**
+ * keras.io "Transfer learning & fine-tuning" recipe: base(include_top=False) + global average
+ * pooling + dropout + Dense(numClasses, softmax). Layer names as in a fresh Keras session.
+ */
+export function buildTransferModel(baseName: TransferBase, opts: TransferOptions): TransferModel {
+  const [h, w, c] = opts.inputShape
+  if (h !== w) throw invalidModel(`Pretrained bases need a square input; received ${h}x${w}.`, 'Set the project input size (square) in the settings.')
+  if (c !== 3 && c !== 1) throw invalidModel(`Pretrained bases take RGB images; received ${c} channels.`)
+  if (!Number.isInteger(opts.numClasses) || opts.numClasses < 2)
+    throw invalidModel(`numClasses must be an integer >= 2; received ${opts.numClasses}.`, 'A classifier needs at least two labels.')
+  const rate = opts.dropout ?? 0.2
+  if (!(rate >= 0 && rate < 1)) throw invalidModel(`dropout must be in [0, 1); received ${rate}.`)
+  const base = buildBase(baseName, { inputSize: h, alpha: opts.alpha })
+  // Grayscale projects are tiled to 3 channels by applyPreprocess, so the model input is always RGB.
+  const inputs = tf.input({ shape: [h, w, 3], name: 'input_2' })
+  const features = base.apply(inputs) as tf.SymbolicTensor
+  const gap = tf.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' })
+  const drop = tf.layers.dropout({ rate, name: 'dropout' })
+  const dense = tf.layers.dense({ units: opts.numClasses, activation: 'softmax', name: 'dense' })
+  const out = dense.apply(drop.apply(gap.apply(features))) as tf.SymbolicTensor
+  const model = tf.model({ inputs, outputs: out, name: 'model' })
+  const featIn = tf.input({ shape: base.outputs[0].shape.slice(1) as number[], name: 'features' })
+  const head = tf.model({ inputs: featIn, outputs: dense.apply(drop.apply(gap.apply(featIn))) as tf.SymbolicTensor, name: 'head' })
+  return { model, base, head }
+}
+
+export interface BuiltModel {
+  model: tf.LayersModel
+  /** Present for transfer models. */
+  base?: tf.LayersModel
+  head?: tf.LayersModel
+}
+
+/** Builds any ModelSpec. For transfer specs, returns the base and head too. */
+export function buildModelFull(spec: ModelSpecInput, opts: BuildOptions): BuiltModel {
+  const r = ModelSpec.safeParse(spec)
+  if (!r.success)
+    throw invalidModel(`The model spec is not valid: ${r.error.issues.map((x) => `${x.path.join('.') || 'spec'}: ${x.message}`).join('; ')}.`)
+  const s = r.data
+  if (s.type === 'cnn') return { model: buildCnn(s.layers, opts) }
+  return buildTransferModel(s.base, { ...opts, alpha: s.alpha, dropout: s.dropout })
+}
+
+/** buildModel(spec, {inputShape, numClasses}) -> tf.LayersModel (Keras-equivalent). */
+export function buildModel(spec: ModelSpecInput, opts: BuildOptions): tf.LayersModel {
+  return buildModelFull(spec, opts).model
+}
