@@ -79,10 +79,10 @@ export type Input<D extends Domain, M extends MethodName<D>> =
 export type Output<D extends Domain, M extends MethodName<D>> =
   MethodOf<D, M> extends Method<z.ZodType, infer O> ? O : never
 
-/** Options a caller passes with a long call. */
+/** Options a caller passes with a long call. `callId` lets it cancel the call with api.cancel. */
 export interface CallOptions {
   onProgress?: (progress: Progress) => void
-  signal?: AbortSignal
+  callId?: string
 }
 
 export interface Progress {
@@ -103,6 +103,8 @@ export type Api = {
 } & {
   /** Subscribe to a broadcast event; returns the unsubscribe function. */
   on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void
+  /** Asks a long call started with this callId to stop; it then rejects with code CANCELLED. */
+  cancel(callId: string): Promise<void>
 }
 
 /** Events broadcast to every window / browser tab (e.g. training progress). */

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// `npm test`: builds the web studio (the e2e tests drive it), runs vitest, then prints the
+// plain `N passed, N failed` line CI reads. Extra arguments go to vitest (e.g. a file filter).
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
+const build = spawnSync('npx', ['vite', 'build', '--config', 'vite.web.config.ts', '--logLevel', 'warn'], { stdio: 'inherit', env })
+if (build.status !== 0) {
+  console.log('0 passed, 1 failed')
+  process.exit(1)
+}
+const dir = mkdtempSync(join(tmpdir(), 'cs-vitest-'))
+const report = join(dir, 'report.json')
+const run = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)], { stdio: 'inherit', env })
+let passed = 0
+let failed = 0
+try {
+  const r = JSON.parse(readFileSync(report, 'utf8'))
+  passed = r.numPassedTests
+  failed = r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0)
+  // A file that fails to load has no tests counted: count it as a failure.
+  for (const f of r.testResults ?? []) if (f.status === 'failed' && (f.assertionResults ?? []).length === 0) failed += 1
+} catch {
+  failed = Math.max(1, failed)
+}
+rmSync(dir, { recursive: true, force: true })
+if (run.status !== 0 && failed === 0) failed = 1
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(failed > 0 ? 1 : 0)

@@ -1,0 +1,16 @@
+import type { Api } from '../../../shared/contract'
+import { createApi } from '../../../shared/client'
+import { webTransport } from './web-transport'
+
+let api: Api | null = null
+
+/** The one way stores reach the main side: Electron's preload api, or the web bridge. */
+export function useApi(): Api {
+  api ??= window.api ?? createApi(webTransport())
+  return api
+}
+
+/** Tests swap in a fake bridge. */
+export function setApi(fake: Api | null): void {
+  api = fake
+}
