@@ -1,0 +1,194 @@
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { ProjectSettings } from '../../../shared/project'
+import type { DatasetItem, SkippedFile, SourceKind } from '../../../shared/datasets'
+import { writeFileAtomic } from '../projects/store'
+
+export const DATASET_DIR = 'dataset'
+export const INDEX_FILE = 'index.json'
+export const INDEX_VERSION = 1
+
+/** What is known about one source file, so an unchanged file is never decoded twice. */
+export interface SourceFileRecord {
+  size: number
+  mtimeMs: number
+  /** Item ids that came from this file (one for an image, many for IDX/CSV). */
+  ids: number[]
+}
+
+export interface DatasetIndex {
+  version: number
+  settings: ProjectSettings
+  /** Bytes per item: inputSize * inputSize * channels. */
+  itemBytes: number
+  classes: string[]
+  items: DatasetItem[]
+  /** Chunk files under dataset/chunks, each holding `count` items of `itemBytes`. */
+  chunks: { file: string; count: number }[]
+  files: Record<string, SourceFileRecord>
+  imports: { source: string; kind: SourceKind; at: string; added: number; skipped: number; seed: number }[]
+  /** Files the last import did not take, with reasons (for the Data view). */
+  lastSkipped: SkippedFile[]
+}
+
+export const datasetDir = (projectDir: string) => join(projectDir, DATASET_DIR)
+export const chunkPath = (projectDir: string, file: string) => join(projectDir, DATASET_DIR, 'chunks', file)
+
+export function emptyIndex(settings: ProjectSettings): DatasetIndex {
+  return { version: INDEX_VERSION, settings, itemBytes: settings.inputSize * settings.inputSize * settings.channels, classes: [], items: [], chunks: [], files: {}, imports: [], lastSkipped: [] }
+}
+
+/** The project's dataset index, or null when nothing was imported yet. */
+export async function loadDatasetIndex(projectDir: string): Promise<DatasetIndex | null> {
+  let text: string
+  try {
+    text = await readFile(join(datasetDir(projectDir), INDEX_FILE), 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+  const idx = JSON.parse(text) as DatasetIndex
+  if (idx.version !== INDEX_VERSION) throw new Error(`${join(datasetDir(projectDir), INDEX_FILE)} has version ${idx.version}; this app reads version ${INDEX_VERSION}. Re-import the data into a new project.`)
+  return idx
+}
+
+/** Writes the index atomically: chunk files it names are already on disk and synced. */
+export async function saveDatasetIndex(projectDir: string, idx: DatasetIndex): Promise<void> {
+  await writeFileAtomic(join(datasetDir(projectDir), INDEX_FILE), JSON.stringify(idx))
+}
+
+/** Removes chunk files no index names (left behind by a crash mid-import). */
+export async function removeOrphanChunks(projectDir: string, idx: DatasetIndex | null): Promise<void> {
+  const dir = join(datasetDir(projectDir), 'chunks')
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return
+  }
+  const keep = new Set((idx?.chunks ?? []).map((c) => c.file))
+  for (const n of names) if (!keep.has(n)) await rm(join(dir, n), { force: true })
+}
+
+/**
+ * Appends fixed-size items into chunk files of about `chunkBytes`. Memory: one chunk buffer.
+ * A chunk file is written and fsynced when full (or on flush); only then is it listed in `done`.
+ */
+export class ChunkWriter {
+  private buf: Uint8Array
+  private n = 0
+  readonly perChunk: number
+  readonly done: { file: string; count: number }[] = []
+  private nextNo: number
+  private queue: Promise<void> = Promise.resolve()
+
+  constructor(
+    private projectDir: string,
+    private itemBytes: number,
+    firstChunkNo: number,
+    chunkBytes = 16 << 20,
+  ) {
+    this.perChunk = Math.max(1, Math.floor(chunkBytes / itemBytes))
+    this.buf = new Uint8Array(this.perChunk * itemBytes)
+    this.nextNo = firstChunkNo
+  }
+
+  /** Where the next appended item lands: [chunk number, slot]. Call append right after, synchronously. */
+  append(px: Uint8Array): { chunk: number; slot: number } {
+    if (px.length !== this.itemBytes) throw new Error(`item has ${px.length} bytes, expected ${this.itemBytes}`)
+    this.buf.set(px, this.n * this.itemBytes)
+    const at = { chunk: this.nextNo, slot: this.n }
+    this.n++
+    if (this.n === this.perChunk) this.rotate()
+    return at
+  }
+
+  private rotate() {
+    const data = this.buf.subarray(0, this.n * this.itemBytes)
+    const no = this.nextNo
+    const count = this.n
+    this.nextNo++
+    this.n = 0
+    this.buf = new Uint8Array(this.perChunk * this.itemBytes)
+    this.queue = this.queue.then(async () => {
+      const file = `c${String(no).padStart(6, '0')}.bin`
+      const p = chunkPath(this.projectDir, file)
+      await mkdir(join(datasetDir(this.projectDir), 'chunks'), { recursive: true })
+      const fh = await open(p, 'w')
+      try {
+        await fh.writeFile(data)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      this.done.push({ file, count })
+    })
+  }
+
+  /** Resolves when pending writes are on disk (lets producers wait, bounding memory). */
+  drain(): Promise<void> {
+    return this.queue
+  }
+
+  async flush(): Promise<void> {
+    if (this.n > 0) this.rotate()
+    await this.queue
+  }
+
+  /** Number of chunk files written or queued (including the one being filled). */
+  get pendingBytes(): number {
+    return this.n * this.itemBytes
+  }
+}
+
+export function chunkFileName(no: number): string {
+  return `c${String(no).padStart(6, '0')}.bin`
+}
+
+/** Reads items by (chunk, slot) with a small cache of open files. */
+export class ChunkReader {
+  private handles = new Map<string, Promise<import('node:fs/promises').FileHandle>>()
+  constructor(
+    private projectDir: string,
+    private idx: DatasetIndex,
+    private maxOpen = 16,
+  ) {}
+
+  private handle(chunk: number) {
+    const file = chunkFileName(chunk)
+    let h = this.handles.get(file)
+    if (h) {
+      this.handles.delete(file)
+      this.handles.set(file, h)
+      return h
+    }
+    h = open(chunkPath(this.projectDir, file), 'r')
+    this.handles.set(file, h)
+    if (this.handles.size > this.maxOpen) {
+      const [oldest, oh] = this.handles.entries().next().value as [string, Promise<import('node:fs/promises').FileHandle>]
+      this.handles.delete(oldest)
+      void oh.then((f) => f.close()).catch(() => undefined)
+    }
+    return h
+  }
+
+  /** Reads the given items into `out` (item i at offset i*itemBytes), in disk order for locality. */
+  async readInto(items: DatasetItem[], out: Uint8Array): Promise<void> {
+    const ib = this.idx.itemBytes
+    const order = items.map((_, i) => i).sort((a, b) => items[a].chunk - items[b].chunk || items[a].slot - items[b].slot)
+    await Promise.all(
+      order.map(async (i) => {
+        const it = items[i]
+        const fh = await this.handle(it.chunk)
+        const { bytesRead } = await fh.read(out, i * ib, ib, it.slot * ib)
+        if (bytesRead !== ib) throw new Error(`dataset cache chunk ${chunkFileName(it.chunk)} is damaged (item ${it.id}); re-import the data.`)
+      }),
+    )
+  }
+
+  async close() {
+    const hs = [...this.handles.values()]
+    this.handles.clear()
+    await Promise.all(hs.map((h) => h.then((f) => f.close()).catch(() => undefined)))
+  }
+}

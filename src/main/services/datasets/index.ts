@@ -1,0 +1,8 @@
+export { importDataset, withDatasetLock, type ImportControl } from './import'
+export { loadDatasetIndex, type DatasetIndex, type SourceFileRecord } from './cache'
+export { batches, readItems, thumbnail, setExcluded, splitIds, type Batch, type BatchOptions } from './read'
+export { decodeForModel, decodeImage, sniff, SkipError, type Decoded } from './decode'
+export { decodeBmp } from './bmp'
+export { datasetHealth, classCounts, splitCounts } from './health'
+export { stratifiedSplit, shuffleInPlace } from './split'
+export { scanFolder, detectKind, naturalCompare } from './scan'
