@@ -1,5 +1,10 @@
 import { z } from 'zod'
-import { ProjectSettings } from './project'
+import { ProjectSettings, Split } from './project'
+import { ImportOptions, type DatasetHealth, type ImportSummary } from './datasets'
+import { ModelSpec, type ModelSummary } from './models'
+import { TrainOptions, type EpochMetrics, type RunInfo, type TrainEvent } from './training'
+import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction } from './evaluation'
+import { ExportOptions, type ExportResult } from './export'
 
 /**
  * The one API contract. Every domain is a set of methods, each an input schema plus its
@@ -55,6 +60,53 @@ export interface AppInfo {
   shell: 'electron' | 'web'
 }
 
+/** The dataset as the Data view shows it. */
+export interface DatasetOverview {
+  total: number
+  classes: { name: string; count: number }[]
+  splits: { train: number; validation: number; test: number }
+  health: DatasetHealth | null
+  /** The last import's report (skipped files, duplicates), if any. */
+  lastImport: ImportSummary | null
+  settings: ProjectSettings
+}
+
+export interface DatasetPage {
+  total: number
+  items: { id: number; label: string; split: Split; src: string; excluded: boolean }[]
+}
+
+export interface ModelChoice {
+  spec: ModelSpecOut
+  summary: ModelSummary
+}
+type ModelSpecOut = z.output<typeof ModelSpec>
+
+export interface ModelCatalog {
+  presets: { name: string; title: string; description: string; inputShape: number[] }[]
+  bases: { name: string; title: string; description: string }[]
+}
+
+export interface TrainingStatus {
+  running: boolean
+  runId: string | null
+  /** The running run's events so far (epochs), so a reloaded page can redraw its curves. */
+  epochs: EpochMetrics[]
+  backend: string | null
+}
+
+export interface RunDetail {
+  run: RunInfo
+  epochs: EpochMetrics[]
+  config: unknown
+}
+
+export interface ExampleInfo {
+  name: string
+  title: string
+  description: string
+}
+
 export const contract = {
   app: {
     info: method<AppInfo>()(z.object({})),
@@ -67,6 +119,40 @@ export const contract = {
     rename: method<ProjectInfo>()(z.object({ dir: Dir, name: z.string().trim().min(1).max(200) })),
     forget: method<RecentProject[]>()(z.object({ dir: Dir })),
     saveState: method<ProjectInfo>()(z.object({ dir: Dir, key: z.string().min(1).max(64), value: z.unknown() })),
+  },
+  datasets: {
+    import: method<ImportSummary>()(z.object({ dir: Dir, source: z.string().min(1, 'Choose a folder or file to import.'), options: ImportOptions.optional() }), { long: true }),
+    overview: method<DatasetOverview>()(z.object({ dir: Dir })),
+    items: method<DatasetPage>()(z.object({ dir: Dir, split: Split.optional(), label: z.string().optional(), offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(5000).default(200) })),
+    exclude: method<DatasetOverview>()(z.object({ dir: Dir, ids: z.array(z.number().int().min(0)).min(1), excluded: z.boolean() })),
+    /** PNG data URLs of augmented training samples, for the augmentation preview grid. */
+    augmentPreview: method<string[]>()(z.object({ dir: Dir, augment: z.string().default('flip,rotate=15,zoom=0.1'), count: z.number().int().min(1).max(32).default(8), seed: z.number().int().default(1) })),
+  },
+  models: {
+    catalog: method<ModelCatalog>()(z.object({})),
+    /** Keras-identical summary of a named model (preset or base) or of a spec for the project. */
+    summary: method<ModelSummary>()(z.object({ dir: Dir.optional(), name: z.string().optional(), spec: ModelSpec.optional() })),
+    choose: method<ModelChoice>()(z.object({ dir: Dir, spec: ModelSpec })),
+  },
+  training: {
+    /** Starts training in its own process and returns at once; progress arrives as `training` events. */
+    start: method<{ runId: string | null }>()(z.object({ dir: Dir, options: TrainOptions.optional() })),
+    stop: method<void>()(z.object({ dir: Dir })),
+    status: method<TrainingStatus>()(z.object({ dir: Dir })),
+    runs: method<RunInfo[]>()(z.object({ dir: Dir })),
+    run: method<RunDetail>()(z.object({ dir: Dir, runId: z.string().min(1) })),
+  },
+  evaluation: {
+    evaluate: method<EvaluationResult>()(z.object({ dir: Dir, options: EvaluateOptions.optional() }), { long: true }),
+    predict: method<Prediction[]>()(z.object({ dir: Dir, paths: z.array(z.string().min(1)).min(1, 'Give at least one file or folder.'), options: PredictOptions.optional() }), { long: true }),
+    /** Predicts images sent as bytes (dropped or pasted in the UI), base64-encoded. */
+    predictUploads: method<Prediction[]>()(z.object({ dir: Dir, files: z.array(z.object({ name: z.string().min(1).max(255), base64: z.string().max(8_000_000) })).min(1).max(64), options: PredictOptions.optional() }), { long: true }),
+  },
+  export: {
+    run: method<ExportResult>()(z.object({ dir: Dir, options: ExportOptions }), { long: true }),
+  },
+  examples: {
+    list: method<ExampleInfo[]>()(z.object({})),
   },
 } as const
 
@@ -110,7 +196,7 @@ export type Api = {
 /** Events broadcast to every window / browser tab (e.g. training progress). */
 export interface Events {
   progress: { callId: string; progress: Progress }
-  training: { dir: string; event: unknown }
+  training: { dir: string; event: TrainEvent }
 }
 export type EventName = keyof Events
 

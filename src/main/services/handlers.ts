@@ -2,6 +2,11 @@ import pkg from '../../../package.json'
 import type { Handlers } from './dispatch'
 import { appDataDir } from './appdata'
 import * as projects from './projects'
+import { AppError } from '../../shared/errors'
+
+const notYet = (what: string) => async (): Promise<never> => {
+  throw new AppError('NOT_IMPLEMENTED', `${what} is not implemented yet.`, 'Use the CLI (classifier-studio --help) for what this version can do.')
+}
 
 export interface ShellInfo {
   shell: 'electron' | 'web'
@@ -26,5 +31,11 @@ export function createHandlers(shell: ShellInfo): Handlers {
       forget: ({ dir }) => projects.forgetProject(dir),
       saveState: ({ dir, key, value }) => projects.saveProjectState(dir, key, value),
     },
+    datasets: { import: notYet('Import'), overview: notYet('Dataset overview'), items: notYet('Dataset items'), exclude: notYet('Excluding images'), augmentPreview: notYet('Augmentation preview') },
+    models: { catalog: notYet('Model catalog'), summary: notYet('Model summary'), choose: notYet('Choosing a model') },
+    training: { start: notYet('Training'), stop: notYet('Training'), status: notYet('Training'), runs: notYet('Runs'), run: notYet('Runs') },
+    evaluation: { evaluate: notYet('Evaluation'), predict: notYet('Prediction'), predictUploads: notYet('Prediction') },
+    export: { run: notYet('Export') },
+    examples: { list: notYet('Examples') },
   }
 }
