@@ -1,0 +1,71 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { runCli } from '../helpers/cli'
+import { tempDir } from '../helpers/env'
+
+const tmp = tempDir('cs-cli-')
+const env = { CLASSIFIER_STUDIO_HOME: join(tmp.dir, 'home') }
+afterAll(() => tmp.cleanup())
+
+describe('classifier-studio CLI: projects', () => {
+  it('new --json creates a project and prints it as one JSON document', async () => {
+    const r = await runCli(['new', join(tmp.dir, 'p'), '--json'], env)
+    expect(r.code).toBe(0)
+    expect(r.json()).toMatchObject({ dir: join(tmp.dir, 'p'), name: 'p', settings: { inputSize: 224 } })
+    expect(JSON.parse(readFileSync(join(tmp.dir, 'p', 'project.json'), 'utf8')).schemaVersion).toBe(1)
+    const recent = JSON.parse(readFileSync(join(tmp.dir, 'home', 'recent.json'), 'utf8'))
+    expect(recent.projects[0].dir).toBe(join(tmp.dir, 'p'))
+  })
+
+  it('summary --json reports the empty state of a new project', async () => {
+    const r = await runCli(['summary', join(tmp.dir, 'p'), '--json'], env)
+    expect(r.code).toBe(0)
+    const s = r.json()
+    expect(s.project).toMatchObject({ name: 'p', dir: join(tmp.dir, 'p') })
+    expect(s.dataset.total).toBe(0)
+    expect(s.runs).toBe(0)
+  })
+
+  it('exits 1 with what/why/how on an error, 2 on bad usage', async () => {
+    const again = await runCli(['new', join(tmp.dir, 'p')], env)
+    expect(again.code).toBe(1)
+    expect(again.stderr).toContain(`A project already exists at ${join(tmp.dir, 'p')}`)
+    expect(again.stderr).toContain('Open it instead')
+    expect(again.stdout).toBe('')
+
+    const usage = await runCli(['new'], env)
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toContain('Usage: classifier-studio new')
+
+    const flag = await runCli(['summary', join(tmp.dir, 'p'), '--frobnicate'], env)
+    expect(flag.code).toBe(2)
+    expect(flag.stderr).toContain("Unknown option '--frobnicate'")
+
+    const unknown = await runCli(['fly'], env)
+    expect(unknown.code).toBe(2)
+  })
+
+  it('reports a damaged project.json naming the file, with --json errors on stderr', async () => {
+    await runCli(['new', join(tmp.dir, 'broken')], env)
+    writeFileSync(join(tmp.dir, 'broken', 'project.json'), '{ nope')
+    const r = await runCli(['summary', join(tmp.dir, 'broken'), '--json'], env)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toBe('')
+    const err = JSON.parse(r.stderr.trim().split('\n').pop()!)
+    expect(err.error).toMatchObject({ code: 'PROJECT_DAMAGED' })
+    expect(err.error.message).toContain(join(tmp.dir, 'broken', 'project.json'))
+    expect(readFileSync(join(tmp.dir, 'broken', 'project.json'), 'utf8')).toBe('{ nope')
+  })
+
+  it('--help works on every command', async () => {
+    const top = await runCli(['--help'], env)
+    expect(top.code).toBe(0)
+    for (const cmd of ['new', 'import', 'summary', 'train', 'evaluate', 'predict', 'export', 'serve']) {
+      expect(top.stdout).toContain(cmd)
+      const r = await runCli([cmd, '--help'], env)
+      expect(r.code, cmd).toBe(0)
+      expect(r.stdout).toContain(`Usage: classifier-studio ${cmd}`)
+    }
+  })
+})
