@@ -130,7 +130,7 @@ export async function decodeImage(buf: Uint8Array, settings: ProjectSettings, op
     const common = { limitInputPixels: maxPixels, failOn: 'error' as const, pages: 1, page: 0, sequentialRead: true }
     let meta: Metadata
     try {
-      meta = await sharp(buf, common).metadata()
+      meta = await sharp(buf, { ...common, limitInputPixels: false }).metadata()
     } catch (err) {
       throw new SkipError(plainSharpError(err, format))
     }
