@@ -1,5 +1,6 @@
 import { type Command, helpText, parse } from './command'
 import newCmd from './commands/new'
+import importCmd from './commands/import'
 import serve from './commands/serve'
 import summary from './commands/summary'
 import { pending } from './commands/pending'
@@ -7,7 +8,7 @@ import { createOut, reportError, UsageError } from './output'
 
 const commands: Command[] = [
   newCmd,
-  pending('import', 'import <project> <source> [options] [--json]', 'Import images into a project.'),
+  importCmd,
   summary,
   pending('train', 'train <project> [options] [--json]', 'Train a model.'),
   pending('evaluate', 'evaluate <project> [--split validation|test] [--json]', 'Evaluate a trained run.'),

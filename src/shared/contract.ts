@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { ProjectSettings, Split } from './project'
-import { ImportOptions, type DatasetHealth, type ImportSummary } from './datasets'
+import { ImportOptions, type DatasetHealth, type ImportSummary, type SkippedFile } from './datasets'
 import { ModelSpec, type ModelSummary } from './models'
 import { TrainOptions, type EpochMetrics, type RunInfo, type TrainEvent } from './training'
 import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction } from './evaluation'
@@ -66,8 +66,10 @@ export interface DatasetOverview {
   classes: { name: string; count: number }[]
   splits: { train: number; validation: number; test: number }
   health: DatasetHealth | null
-  /** The last import's report (skipped files, duplicates), if any. */
-  lastImport: ImportSummary | null
+  /** Files the last import did not take, with reasons. */
+  skipped: SkippedFile[]
+  duplicates: { exact: number; crossSplit: number }
+  imports: { source: string; at: string; added: number; skipped: number }[]
   settings: ProjectSettings
 }
 

@@ -2,6 +2,8 @@ import pkg from '../../../package.json'
 import type { Handlers } from './dispatch'
 import { appDataDir } from './appdata'
 import * as projects from './projects'
+import { importDataset } from './datasets'
+import { datasetOverview, datasetPage, excludeItems } from './dataset-view'
 import { AppError } from '../../shared/errors'
 
 const notYet = (what: string) => async (): Promise<never> => {
@@ -31,7 +33,17 @@ export function createHandlers(shell: ShellInfo): Handlers {
       forget: ({ dir }) => projects.forgetProject(dir),
       saveState: ({ dir, key, value }) => projects.saveProjectState(dir, key, value),
     },
-    datasets: { import: notYet('Import'), overview: notYet('Dataset overview'), items: notYet('Dataset items'), exclude: notYet('Excluding images'), augmentPreview: notYet('Augmentation preview') },
+    datasets: {
+      import: ({ dir, source, options }, ctx) =>
+        importDataset(dir, source, options ?? {}, {
+          signal: ctx.signal,
+          onProgress: (p) => ctx.onProgress({ phase: p.phase, done: p.done, total: p.total, rate: p.rate, etaSeconds: p.etaSeconds ?? undefined }),
+        }),
+      overview: ({ dir }) => datasetOverview(dir),
+      items: ({ dir, ...q }) => datasetPage(dir, q),
+      exclude: ({ dir, ids, excluded }) => excludeItems(dir, ids, excluded),
+      augmentPreview: notYet('Augmentation preview'),
+    },
     models: { catalog: notYet('Model catalog'), summary: notYet('Model summary'), choose: notYet('Choosing a model') },
     training: { start: notYet('Training'), stop: notYet('Training'), status: notYet('Training'), runs: notYet('Runs'), run: notYet('Runs') },
     evaluation: { evaluate: notYet('Evaluation'), predict: notYet('Prediction'), predictUploads: notYet('Prediction') },

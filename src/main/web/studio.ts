@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { Dispatcher } from '../services/dispatch'
 import { createHandlers } from '../services/handlers'
 import { openProject } from '../services/projects'
+import { thumbnail } from '../services/datasets'
 import { startWebServer, type WebServer } from './server'
 
 /** Where `npm run build:web` puts the renderer for the browser. */
@@ -24,7 +25,16 @@ export async function startStudio(opts: StudioOptions = {}): Promise<WebServer> 
     await openProject(opts.project)
     dispatcher.allow(resolve(opts.project))
   }
-  const server = await startWebServer({ dispatcher, staticDir: WEB_STATIC_DIR, port: opts.port, token: opts.token })
+  // Thumbnails come from the import cache (what the model sees), never from the originals,
+  // and only for projects opened in this session.
+  const files = async (path: string, query: URLSearchParams) => {
+    const dir = resolve(query.get('dir') ?? '')
+    const id = Number(query.get('id'))
+    if (path !== 'thumb' || !dispatcher.openedProjects().includes(dir) || !Number.isInteger(id) || id < 0) return null
+    const size = Math.min(512, Math.max(16, Number(query.get('size')) || 96))
+    return { body: await thumbnail(dir, id, size), type: 'image/png' }
+  }
+  const server = await startWebServer({ dispatcher, staticDir: WEB_STATIC_DIR, port: opts.port, token: opts.token, files })
   const url = opts.project ? `${server.url}&project=${encodeURIComponent(resolve(opts.project))}` : server.url
   return { ...server, url }
 }
