@@ -104,6 +104,8 @@ export interface EvaluatedItem {
   predLabel: string
   confidence: number
   top3: TopK[]
+  /** The image's source file (an IDX/CSV record is `path#n`), when known. */
+  src?: string
 }
 
 export interface EvaluationResult {
@@ -122,6 +124,8 @@ export interface EvaluationResult {
   warnings: string[]
   items: EvaluatedItem[]
   createdAt: string
+  /** Identifies the checkpoint + split contents this result was computed from (cache validity). */
+  cacheKey?: string
 }
 
 export const PredictOptions = z.object({

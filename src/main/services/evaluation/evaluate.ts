@@ -1,0 +1,149 @@
+import type { z } from 'zod'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { writeFileAtomic } from '../projects/store'
+import { AppError } from '../../../shared/errors'
+import { EvaluateOptions, type EvalSplit, type EvaluatedItem, type EvaluationResult } from '../../../shared/evaluation'
+import { classificationReport, formatClassificationReport } from './report'
+import { confusionMatrix } from './confusion'
+import { parseOptions } from './options'
+import { crossEntropy, predictProbabilities, topIndices } from './infer'
+import type { Ctl, EvaluationDeps, RunModel } from './deps'
+
+type EvaluateOptionsParsed = z.output<typeof EvaluateOptions>
+
+export function evaluationCachePath(projectDir: string, runId: string, split: EvalSplit): string {
+  return join(projectDir, 'runs', runId, `evaluation-${split}.json`)
+}
+
+/** The cached evaluation of a run's split, or null. */
+export async function readCachedEvaluation(projectDir: string, runId: string, split: EvalSplit): Promise<EvaluationResult | null> {
+  try {
+    return JSON.parse(await readFile(evaluationCachePath(projectDir, runId, split), 'utf8')) as EvaluationResult
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Evaluates a trained run on the validation or test split: streams the split's batches
+ * through the model (bounded memory, tensors disposed per batch), then builds accuracy,
+ * loss, the confusion matrix and the sklearn-identical classification report. The result
+ * is cached in <P>/runs/<runId>/evaluation-<split>.json (use `force` to recompute).
+ */
+export async function evaluateWith(
+  deps: EvaluationDeps,
+  projectDir: string,
+  options: EvaluateOptions = {},
+  ctl: Ctl = {},
+): Promise<EvaluationResult> {
+  const opts = parseOptions(EvaluateOptions, options, 'evaluate')
+  ctl.signal?.throwIfAborted()
+  const key = deps.evaluationKey ? await deps.evaluationKey(projectDir, opts.split, opts.runId).catch(() => null) : null
+  if (key && !opts.force) {
+    const cached = await readCachedEvaluation(projectDir, key.runId, opts.split)
+    if (cached && cached.cacheKey === key.key) return cached
+  }
+  const run = await deps.loadRunModel(projectDir, key?.runId ?? opts.runId)
+  try {
+    return await evaluateRun(deps, run, projectDir, opts, ctl, key)
+  } finally {
+    run.model.dispose()
+  }
+}
+
+async function evaluateRun(
+  deps: EvaluationDeps,
+  run: RunModel,
+  projectDir: string,
+  opts: EvaluateOptionsParsed,
+  ctl: Ctl,
+  key: { runId: string; key: string; size: number } | null,
+): Promise<EvaluationResult> {
+  const { signal, onProgress } = ctl
+  const runId = run.runId ?? key?.runId ?? opts.runId ?? ''
+  const labels = run.labels
+  const k = labels.length
+  const total = key?.size ?? 0
+  const started = Date.now()
+  const progress = (done: number) => {
+    const secs = (Date.now() - started) / 1000
+    const rate = secs > 0 ? done / secs : undefined
+    onProgress?.({ phase: 'evaluate', done, total, rate, etaSeconds: rate && total ? (total - done) / rate : undefined })
+  }
+  progress(0)
+
+  const yTrue: number[] = []
+  const yPred: number[] = []
+  const items: EvaluatedItem[] = []
+  let lossSum = 0
+  for await (const batch of deps.batches(projectDir, opts.split, { batchSize: opts.batchSize, shuffle: false, signal })) {
+    signal?.throwIfAborted()
+    const n = batch.shape[0]
+    if (n === 0) continue
+    const { probs } = predictProbabilities(run, batch.x, batch.shape)
+    for (let r = 0; r < n; r++) {
+      const t = batch.labels[r]
+      if (t < 0 || t >= k) {
+        throw new AppError(
+          'INVALID_INPUT',
+          `Item ${batch.ids[r]} has label index ${t} but the run knows ${k} classes (${labels.join(', ')}).`,
+          'The dataset\'s classes changed after training: train again to evaluate the current dataset.',
+        )
+      }
+      const top = topIndices(probs, r, k, Math.min(3, k))
+      const p = top[0]
+      yTrue.push(t)
+      yPred.push(p)
+      lossSum += crossEntropy(probs, r, k, t)
+      items.push({
+        id: batch.ids[r],
+        trueIndex: t,
+        predIndex: p,
+        trueLabel: labels[t],
+        predLabel: labels[p],
+        confidence: probs[r * k + p],
+        top3: top.map((i) => ({ label: labels[i], index: i, probability: probs[r * k + i] })),
+      })
+    }
+    progress(items.length)
+    // let other work (IPC, progress) run between batches
+    await new Promise((res) => setImmediate(res))
+  }
+  if (items.length === 0) {
+    throw new AppError(
+      'INVALID_INPUT',
+      `The ${opts.split} split of ${projectDir} has no images to evaluate.`,
+      opts.split === 'test'
+        ? 'Import a dataset with a test split (a test/ folder or a test fraction), or evaluate the validation split.'
+        : 'Import a dataset with a validation split (or a validation fraction) and train again.',
+    )
+  }
+  if (deps.sourcesOf) {
+    const srcs = await deps.sourcesOf(projectDir, items.map((it) => it.id))
+    items.forEach((it, i) => {
+      if (srcs[i] !== undefined) it.src = srcs[i]
+    })
+  }
+  const cm = confusionMatrix(yTrue, yPred, k)
+  const report = classificationReport(yTrue, yPred, labels, { digits: opts.digits })
+  let correct = 0
+  for (let i = 0; i < yTrue.length; i++) if (yTrue[i] === yPred[i]) correct++
+  const result: EvaluationResult = {
+    runId,
+    split: opts.split,
+    accuracy: correct / yTrue.length,
+    loss: lossSum / yTrue.length,
+    labels: [...labels],
+    confusionMatrix: cm.counts,
+    normalized: cm.rowNormalized,
+    report,
+    reportText: formatClassificationReport(report),
+    warnings: [...report.warnings],
+    items,
+    createdAt: new Date().toISOString(),
+    ...(key && key.runId === runId ? { cacheKey: key.key } : {}),
+  }
+  if (runId && result.cacheKey) await writeFileAtomic(evaluationCachePath(projectDir, runId, opts.split), JSON.stringify(result))
+  return result
+}

@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto'
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { AppError, type ErrorCode } from '../../../shared/errors'
+import { ProjectSettings, type Split } from '../../../shared/project'
+import type { EvaluateOptions, EvaluationResult, Prediction, PredictOptions } from '../../../shared/evaluation'
+import { readProject } from '../projects/store'
+import { batches, decodeForModel, loadDatasetIndex, splitIds } from '../datasets'
+import { checkpointDir } from '../../ml/training/checkpoint'
+import { checkpointsDir, listRuns, loadRunModel as trainingLoadRunModel } from '../../ml/training/runs'
+import { evaluateWith } from './evaluate'
+import { predictWith, type PredictInput } from './predict'
+import type { Ctl, EvaluationDeps, RunModel } from './deps'
+
+/** Training's errors carry `code`/`hint` properties; make them AppErrors for every layer. */
+function asAppError(err: unknown): unknown {
+  if (err instanceof AppError || !(err instanceof Error)) return err
+  const e = err as Error & { code?: string; hint?: string }
+  if (e.code === 'NOT_FOUND') return new AppError('NOT_FOUND' as ErrorCode, e.message, e.hint ?? 'Train a model first (classifier-studio train <project>, or the Train view).')
+  return err
+}
+
+/** The run's model with the project settings it was trained with (falls back to project.json). */
+export async function loadEvaluationRun(projectDir: string, runId?: string): Promise<RunModel> {
+  let r
+  try {
+    r = await trainingLoadRunModel(projectDir, runId, 'best')
+  } catch (err) {
+    throw asAppError(err)
+  }
+  const parsed = ProjectSettings.safeParse(r.settings)
+  let settings: ProjectSettings
+  if (parsed.success) settings = parsed.data
+  else {
+    try {
+      settings = (await readProject(projectDir)).settings
+    } catch (err) {
+      r.model.dispose()
+      throw err
+    }
+  }
+  return { model: r.model, labels: r.labels, preprocess: r.preprocess, settings, runId: r.runId }
+}
+
+async function defaultRunId(projectDir: string): Promise<string | null> {
+  const runs = (await listRuns(projectDir)).filter((r) => r.hasBest || r.hasLast)
+  return runs[0]?.runId ?? null
+}
+
+/** Run id + a hash of (checkpoint file times, split ids, labels) + split size, without loading the model. */
+async function evaluationKey(projectDir: string, split: Split, runId?: string) {
+  const id = runId ?? (await defaultRunId(projectDir))
+  if (!id) return null
+  const ck = checkpointsDir(projectDir, id)
+  const dir = (await checkpointDir(ck, 'best')) ?? (await checkpointDir(ck, 'last'))
+  if (!dir) return null
+  const idx = await loadDatasetIndex(projectDir)
+  if (!idx) return null
+  const h = createHash('sha256')
+  for (const f of ['model.json', 'weights.bin']) {
+    const s = await stat(join(dir, f)).catch(() => null)
+    h.update(`${dir}/${f}:${s?.mtimeMs ?? 0}:${s?.size ?? 0};`)
+  }
+  const ids = splitIds(idx, split)
+  h.update(JSON.stringify(idx.classes))
+  h.update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength))
+  h.update(Int32Array.from(ids, (i) => idx.items[i].label))
+  return { runId: id, key: h.digest('hex'), size: ids.length }
+}
+
+async function sourcesOf(projectDir: string, ids: readonly number[]) {
+  const idx = await loadDatasetIndex(projectDir)
+  return ids.map((i) => idx?.items[i]?.src)
+}
+
+export const defaultDeps: EvaluationDeps = {
+  loadRunModel: loadEvaluationRun,
+  batches: (projectDir, split, o) => batches(projectDir, split, { batchSize: o.batchSize, shuffle: o.shuffle, seed: o.seed }),
+  decodeForModel,
+  evaluationKey,
+  sourcesOf,
+}
+
+/** Evaluates the latest (or given) run on the validation or test split. See evaluateWith. */
+export function evaluate(projectDir: string, options: EvaluateOptions = {}, ctl: Ctl = {}): Promise<EvaluationResult> {
+  return evaluateWith(defaultDeps, projectDir, options, ctl)
+}
+
+/** Predicts files, folders (recursive) and in-memory images. See predictWith. */
+export function predict(projectDir: string, inputs: readonly PredictInput[], options: PredictOptions = {}, ctl: Ctl = {}): Promise<Prediction[]> {
+  return predictWith(defaultDeps, projectDir, inputs, options, ctl)
+}
