@@ -1,0 +1,292 @@
+import * as tf from '@tensorflow/tfjs'
+import type { EarlyStopSpec, EpochMetrics, MonitorName, ReduceLrSpec, TrainEvent } from '../../../shared/training'
+import { EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, type CheckpointState, type EarlyStoppingState, type EpochLogs, type ReduceLrState } from './callbacks'
+import { deriveSeed } from './rng'
+
+/** A batch ready for the trained model: float input and integer labels. The loop disposes x. */
+export interface ReadyBatch {
+  x: tf.Tensor
+  labels: Int32Array
+}
+
+export interface BatchStream {
+  trainCount: number
+  valCount: number
+  /** Training batches of one epoch (shuffled/augmented deterministically from the epoch). */
+  train(epoch: number): AsyncIterable<ReadyBatch>
+  validation(): AsyncIterable<ReadyBatch>
+}
+
+/** Everything resume needs besides the weights; saved in checkpoints/last/state.json. */
+export interface LoopState {
+  epochsDone: number
+  lr: number
+  history: EpochMetrics[]
+  earlyStop: EarlyStoppingState | null
+  checkpoint: CheckpointState
+  reduceLr: ReduceLrState | null
+  stoppedEarly: boolean
+  monitor: MonitorName
+}
+
+export interface LoopHooks {
+  /** Save the current weights as the best (ModelCheckpoint save_best_only). */
+  saveBest(epoch: number): Promise<void>
+  /** Save the last-epoch checkpoint (weights + optimizer + state). */
+  saveLast(state: LoopState): Promise<void>
+  /** Persist one epoch's metrics (metrics.jsonl). */
+  onEpoch(m: EpochMetrics): Promise<void>
+  emit(e: TrainEvent): void
+}
+
+export interface FitOptions {
+  /** The model whose trainable weights are updated; outputs are class probabilities (softmax). */
+  model: tf.LayersModel
+  /** The model restore-best snapshots and puts back (the full model; may be `model`). */
+  snapshotModel?: tf.LayersModel
+  optimizer: tf.Optimizer
+  numClasses: number
+  epochs: number
+  seed: number
+  learningRate: number
+  classWeights?: Float32Array | null
+  earlyStop?: EarlyStopSpec | null
+  reduceLr?: ReduceLrSpec | null
+  checkpointMonitor: MonitorName
+  stream: BatchStream
+  hooks: LoopHooks
+  /** Aborting stops after the current batch. */
+  signal?: AbortSignal
+  resume?: { state: LoopState; bestWeights: tf.Tensor[] | null }
+  /** Minimum milliseconds between 'batch' events (the last batch of an epoch is always sent). */
+  batchEventIntervalMs?: number
+}
+
+export interface FitResult {
+  state: LoopState
+  stopped: boolean
+}
+
+export function setLearningRate(opt: tf.Optimizer, lr: number): void {
+  const o = opt as unknown as { setLearningRate?: (lr: number) => void; learningRate: number }
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr)
+  else o.learningRate = lr
+}
+
+/** All layers, nested models flattened. */
+export function flatLayers(model: tf.LayersModel | tf.layers.Layer): tf.layers.Layer[] {
+  const out: tf.layers.Layer[] = []
+  const visit = (l: tf.layers.Layer) => {
+    const inner = (l as unknown as { layers?: tf.layers.Layer[] }).layers
+    if (Array.isArray(inner)) inner.forEach(visit)
+    else out.push(l)
+  }
+  const inner = (model as unknown as { layers?: tf.layers.Layer[] }).layers
+  if (Array.isArray(inner)) inner.forEach(visit)
+  else out.push(model as tf.layers.Layer)
+  return out
+}
+
+/** Keras categorical cross-entropy from probabilities, per-sample weighted, mean over the batch. */
+export function crossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, numClasses: number, weights?: tf.Tensor1D | null): tf.Scalar {
+  return tf.tidy(() => {
+    const p = tf.clipByValue(tf.div(probs, tf.sum(probs, -1, true)), 1e-7, 1 - 1e-7)
+    const y = tf.oneHot(labels, numClasses)
+    let perSample = tf.neg(tf.sum(tf.mul(y, tf.log(p)), -1))
+    if (weights) perSample = tf.mul(perSample, tf.gather(weights, labels))
+    return tf.mean(perSample) as tf.Scalar
+  })
+}
+
+function isDropout(l: tf.layers.Layer): boolean {
+  const cls = l.getClassName()
+  return cls === 'Dropout' || cls === 'SpatialDropout1D' || cls === 'AlphaDropout' || cls === 'GaussianDropout'
+}
+
+/**
+ * The custom training loop: one optimizer step per batch (optimizer.minimize over the model's
+ * trainable weights, tidy per batch, stop checked every batch), validation at each epoch end,
+ * EarlyStopping / ModelCheckpoint / ReduceLROnPlateau as in Keras, and a resumable state.
+ * Dropout masks are seeded per (seed, epoch, batch) so a resumed run repeats an uninterrupted one.
+ */
+export async function fitLoop(o: FitOptions): Promise<FitResult> {
+  const { model, optimizer, stream, hooks, numClasses } = o
+  const snapshotModel = o.snapshotModel ?? model
+  const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val)
+  if (vars.length === 0) throw new Error('The model has no trainable weights: nothing to train. Unfreeze some layers or add a head.')
+  const log = (message: string) => hooks.emit({ type: 'log', message })
+
+  let monitor = o.earlyStop ? o.earlyStop.monitor : o.checkpointMonitor
+  const ensureMonitor = (m: MonitorName): MonitorName => {
+    if (stream.valCount === 0 && m.startsWith('val_')) {
+      const fallback = m.slice(4) as MonitorName
+      log(`No validation images: monitoring ${fallback} instead of ${m}. Add a validation split for honest early stopping and best-model selection.`)
+      return fallback
+    }
+    return m
+  }
+  monitor = ensureMonitor(monitor)
+  const es = o.earlyStop ? new EarlyStopping(monitor, o.earlyStop.patience, o.earlyStop.mode, o.earlyStop.minDelta, o.earlyStop.restoreBestWeights) : null
+  // checkpoints/best uses EarlyStopping's rule when it is on, so best == what restore_best_weights restores.
+  const ckpt = es ? new ModelCheckpoint(monitor, o.earlyStop!.mode, o.earlyStop!.minDelta) : new ModelCheckpoint(monitor, 'auto', 0)
+  const rlr = o.reduceLr ? new ReduceLROnPlateau(ensureMonitor(o.reduceLr.monitor), o.reduceLr.factor, o.reduceLr.patience, o.reduceLr.mode, o.reduceLr.minDelta, o.reduceLr.cooldown, o.reduceLr.minLr) : null
+
+  let state: LoopState = { epochsDone: 0, lr: o.learningRate, history: [], earlyStop: es?.state ?? null, checkpoint: ckpt.state, reduceLr: rlr?.state ?? null, stoppedEarly: false, monitor }
+  let bestSnapshot: tf.Tensor[] | null = null
+  if (o.resume) {
+    state = structuredClone(o.resume.state)
+    if (es && state.earlyStop) es.state = state.earlyStop
+    ckpt.state = state.checkpoint
+    if (rlr && state.reduceLr) rlr.state = state.reduceLr
+    if (es?.restoreBestWeights && o.resume.bestWeights) bestSnapshot = o.resume.bestWeights
+  }
+  setLearningRate(optimizer, state.lr)
+
+  const dropouts = flatLayers(model).filter(isDropout) as unknown as { seed?: number }[]
+  const origSeeds = dropouts.map((d) => d.seed)
+  const cw = o.classWeights ? tf.tensor1d(o.classWeights) : null
+  const interval = o.batchEventIntervalMs ?? 100
+  let stopped = false
+
+  try {
+    for (let epoch = state.epochsDone; epoch < o.epochs && !state.stoppedEarly; epoch++) {
+      if (o.signal?.aborted) {
+        stopped = true
+        break
+      }
+      const t0 = performance.now()
+      let seen = 0
+      let lossSum = 0
+      let correctSum = 0
+      let batch = 0
+      let lastEmit = 0
+      let estBatches = 0
+      for await (const b of stream.train(epoch)) {
+        const n = b.labels.length
+        const labelsT = tf.tensor1d(b.labels, 'int32')
+        let correct: tf.Scalar | null = null
+        let cost: tf.Scalar | null = null
+        try {
+          dropouts.forEach((d, i) => (d.seed = deriveSeed(o.seed, epoch, batch, i)))
+          cost = tf.tidy(() =>
+            optimizer.minimize!(
+              () => {
+                const probs = model.apply(b.x, { training: true }) as tf.Tensor
+                correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labelsT), 'float32')) as tf.Scalar)
+                return crossEntropy(probs, labelsT, numClasses, cw)
+              },
+              true,
+              vars,
+            ) as tf.Scalar,
+          )
+          const [l, c] = await Promise.all([cost.data(), (correct as unknown as tf.Scalar).data()])
+          if (!Number.isFinite(l[0])) throw new Error(`The loss became ${l[0]} at epoch ${epoch + 1}, batch ${batch + 1}: training diverged. Lower the learning rate (--lr) and start again.`)
+          lossSum += l[0] * n
+          correctSum += c[0]
+        } finally {
+          dropouts.forEach((d, i) => (d.seed = origSeeds[i]))
+          tf.dispose([b.x, labelsT])
+          if (cost) tf.dispose(cost)
+          if (correct) tf.dispose(correct as tf.Scalar)
+        }
+        seen += n
+        batch++
+        estBatches = Math.max(batch, Math.ceil(stream.trainCount / Math.max(1, n)))
+        const now = performance.now()
+        if (now - lastEmit >= interval || seen >= stream.trainCount) {
+          lastEmit = now
+          const ips = seen / Math.max(1e-6, (now - t0) / 1000)
+          const remaining = stream.trainCount - seen + (o.epochs - epoch - 1) * stream.trainCount
+          hooks.emit({ type: 'batch', epoch: epoch + 1, batch, batches: estBatches, loss: lossSum / seen, accuracy: correctSum / seen, imagesPerSecond: ips, etaSeconds: remaining / Math.max(1e-6, ips) })
+        }
+        if (o.signal?.aborted) break
+      }
+      if (o.signal?.aborted && seen < stream.trainCount) {
+        stopped = true
+        log(`Stopped during epoch ${epoch + 1} after ${seen} of ${stream.trainCount} images; that partial epoch is discarded (resume repeats it).`)
+        break
+      }
+      if (seen === 0) throw new Error('The training split is empty: import images and assign some to the training split.')
+      const trainSeconds = (performance.now() - t0) / 1000
+      const logs: EpochLogs = { loss: lossSum / seen, accuracy: correctSum / seen, val_loss: null, val_accuracy: null }
+      if (stream.valCount > 0) {
+        let vs = 0
+        let vl = 0
+        let vc = 0
+        for await (const b of stream.validation()) {
+          const labelsT = tf.tensor1d(b.labels, 'int32')
+          try {
+            const [l, c] = tf.tidy(() => {
+              const probs = model.apply(b.x, { training: false }) as tf.Tensor
+              return [tf.mul(crossEntropy(probs, labelsT, numClasses, null), b.labels.length), tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labelsT), 'float32'))]
+            })
+            const [lv, cv] = await Promise.all([l.data(), c.data()])
+            tf.dispose([l, c])
+            vl += lv[0]
+            vc += cv[0]
+            vs += b.labels.length
+          } finally {
+            tf.dispose([b.x, labelsT])
+          }
+        }
+        if (vs > 0) {
+          logs.val_loss = vl / vs
+          logs.val_accuracy = vc / vs
+        }
+      }
+      const seconds = (performance.now() - t0) / 1000
+      const metrics: EpochMetrics = {
+        epoch: epoch + 1,
+        loss: logs.loss,
+        accuracy: logs.accuracy,
+        valLoss: logs.val_loss ?? null,
+        valAccuracy: logs.val_accuracy ?? null,
+        lr: state.lr,
+        seconds,
+        imagesPerSecond: seen / Math.max(1e-6, trainSeconds),
+      }
+      // Callbacks in Keras order: EarlyStopping bookkeeping, checkpoint, LR schedule.
+      if (es) {
+        const r = es.onEpochEnd(epoch, logs)
+        if (r.missing) log(`Early stopping watches ${monitor}, which this epoch did not report.`)
+        if (r.improved && es.restoreBestWeights) {
+          if (bestSnapshot) tf.dispose(bestSnapshot)
+          bestSnapshot = snapshotModel.getWeights().map((w) => w.clone())
+        }
+        if (r.stop) {
+          state.stoppedEarly = true
+          log(`Early stopping at epoch ${epoch + 1}: ${monitor} did not improve for ${es.patience} epoch(s); best was epoch ${es.state.bestEpoch + 1} (${es.state.best?.toFixed(4)}).`)
+        }
+      }
+      if (ckpt.onEpochEnd(epoch, logs).save) await hooks.saveBest(epoch + 1)
+      if (rlr) {
+        const r = rlr.onEpochEnd(epoch, logs, state.lr)
+        if (r.reduced) {
+          log(`ReduceLROnPlateau: ${rlr.monitor} stalled for ${rlr.patience} epoch(s); learning rate ${state.lr.toExponential(2)} -> ${r.lr.toExponential(2)}.`)
+          state.lr = r.lr
+          setLearningRate(optimizer, r.lr)
+        }
+      }
+      state.history.push(metrics)
+      state.epochsDone = epoch + 1
+      state.earlyStop = es?.state ?? null
+      state.checkpoint = ckpt.state
+      state.reduceLr = rlr?.state ?? null
+      await hooks.saveLast(state)
+      await hooks.onEpoch(metrics)
+      hooks.emit({ type: 'epoch', ...metrics })
+      if (o.signal?.aborted && state.epochsDone < o.epochs && !state.stoppedEarly) {
+        stopped = true
+        break
+      }
+    }
+    if (es?.restoreBestWeights && bestSnapshot) {
+      snapshotModel.setWeights(bestSnapshot)
+      log(`Restored the weights of the best epoch (${es.state.bestEpoch + 1}, ${monitor} = ${es.state.best?.toFixed(4)}).`)
+    }
+  } finally {
+    if (bestSnapshot) tf.dispose(bestSnapshot)
+    if (cw) cw.dispose()
+  }
+  return { state, stopped }
+}

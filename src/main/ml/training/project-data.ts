@@ -1,0 +1,28 @@
+import { createHash } from 'node:crypto'
+import type { Split } from '../../../shared/project'
+import { batches, loadDatasetIndex, splitIds } from '../../services/datasets'
+import type { BatchOptions, DataSource, RawBatch } from './data'
+
+/** The project's imported dataset as a training DataSource (streams from the chunked pixel cache). */
+export async function projectDataSource(projectDir: string): Promise<DataSource> {
+  const idx = await loadDatasetIndex(projectDir)
+  if (!idx || idx.items.length === 0)
+    throw Object.assign(new Error(`The project at ${projectDir} has no images to train on.`), { code: 'NOT_FOUND', hint: 'Import a folder of images first (classifier-studio import <project> <folder>).' })
+  const s = idx.settings
+  const labelsOf = (split: Split) => Int32Array.from(splitIds(idx, split), (id) => idx.items[id].label)
+  let fp: string | null = null
+  return {
+    classNames: idx.classes.slice(),
+    imageShape: [s.inputSize, s.inputSize, s.channels],
+    labels: async (split) => labelsOf(split),
+    batches: (split: Split, o: BatchOptions): AsyncGenerator<RawBatch> => batches(projectDir, split, { batchSize: o.batchSize, shuffle: o.shuffle, seed: o.seed, epoch: 0 }),
+    fingerprint: async () => {
+      if (fp) return fp
+      const h = createHash('sha256')
+      h.update(JSON.stringify({ settings: s, classes: idx.classes }))
+      for (const it of idx.items) if (!it.excluded && !it.stale) h.update(`${it.id}:${it.label}:${it.split}:${it.hash};`)
+      fp = h.digest('hex').slice(0, 16)
+      return fp
+    },
+  }
+}

@@ -1,0 +1,230 @@
+import * as tf from '@tensorflow/tfjs'
+import { appendFile, mkdir, readFile, readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { PreprocessSpec } from '../../../shared/models'
+import type { EpochMetrics, Recipe, RunInfo, RunStatus, TrainOptions } from '../../../shared/training'
+import { writeFileAtomic } from '../../services/projects/store'
+import { checkpointDir, loadCheckpointModel } from './checkpoint'
+
+/**
+ * Run folders: <P>/runs/<runId>/ with
+ *   config.json     options, recipe, labels, image shape, preprocess, project settings
+ *   status.json     running | completed | stopped | failed (+ pid, epochs done, best)
+ *   labels.json, preprocess.json
+ *   metrics.jsonl   one line per finished epoch
+ *   log.txt         the run log (backend choice and reason first)
+ *   checkpoints/best, checkpoints/last   TF.js layers format (last also has optimizer + state)
+ */
+
+export const RUNS_DIR = 'runs'
+
+export interface RunConfig {
+  runId: string
+  createdAt: string
+  recipe: Recipe
+  options: TrainOptions
+  labels: string[]
+  imageShape: [number, number, number]
+  preprocess: PreprocessSpec
+  /** Project settings at training time (input size, resize mode, ...), for predict/export parity. */
+  settings: Record<string, unknown> | null
+  /** Finetune: the run whose weights it started from. */
+  fromRunId: string | null
+  /** Where the base's weights came from (for the feature-cache key and the log). */
+  baseWeights: string | null
+}
+
+export interface RunStatusFile {
+  status: RunStatus
+  updatedAt: string
+  pid: number
+  backend: string | null
+  epochsDone: number
+  best: { epoch: number; valAccuracy: number | null } | null
+  stoppedEarly: boolean
+  error?: { name: string; message: string }
+}
+
+export const runsDir = (projectDir: string) => join(projectDir, RUNS_DIR)
+export const runDir = (projectDir: string, runId: string) => join(projectDir, RUNS_DIR, runId)
+export const checkpointsDir = (projectDir: string, runId: string) => join(runDir(projectDir, runId), 'checkpoints')
+
+export function newRunId(recipe: Recipe, now = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0')
+  const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`
+  return `${stamp}-${recipe}-${randomBytes(2).toString('hex')}`
+}
+
+function assertRunId(runId: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/.test(runId)) throw new Error(`"${runId}" is not a run id (expected something like 20250101-120000-transfer-ab12).`)
+}
+
+export async function createRunDir(projectDir: string, config: RunConfig): Promise<string> {
+  const dir = runDir(projectDir, config.runId)
+  await mkdir(join(dir, 'checkpoints'), { recursive: true })
+  await writeFileAtomic(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n')
+  await writeFileAtomic(join(dir, 'labels.json'), JSON.stringify(config.labels) + '\n')
+  await writeFileAtomic(join(dir, 'preprocess.json'), JSON.stringify(config.preprocess) + '\n')
+  return dir
+}
+
+export async function writeRunStatus(projectDir: string, runId: string, s: Omit<RunStatusFile, 'updatedAt' | 'pid'>): Promise<void> {
+  const full: RunStatusFile = { ...s, updatedAt: new Date().toISOString(), pid: process.pid }
+  await writeFileAtomic(join(runDir(projectDir, runId), 'status.json'), JSON.stringify(full, null, 2) + '\n')
+}
+
+export async function appendRunLog(projectDir: string, runId: string, line: string): Promise<void> {
+  await appendFile(join(runDir(projectDir, runId), 'log.txt'), `${new Date().toISOString()} ${line}\n`)
+}
+
+/** Rewrites metrics.jsonl from a history (used on resume so the file matches the checkpoint). */
+export async function writeMetrics(projectDir: string, runId: string, history: EpochMetrics[]): Promise<void> {
+  await writeFileAtomic(join(runDir(projectDir, runId), 'metrics.jsonl'), history.map((m) => JSON.stringify(m) + '\n').join(''))
+}
+
+export async function appendMetrics(projectDir: string, runId: string, m: EpochMetrics): Promise<void> {
+  await appendFile(join(runDir(projectDir, runId), 'metrics.jsonl'), JSON.stringify(m) + '\n')
+}
+
+export async function readMetrics(projectDir: string, runId: string): Promise<EpochMetrics[]> {
+  let text = ''
+  try {
+    text = await readFile(join(runDir(projectDir, runId), 'metrics.jsonl'), 'utf8')
+  } catch {
+    return []
+  }
+  const out: EpochMetrics[] = []
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue
+    try {
+      out.push(JSON.parse(line) as EpochMetrics)
+    } catch {
+      // A torn last line after a crash: ignore it.
+    }
+  }
+  return out
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T
+  } catch {
+    return null
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export interface LoadedRun {
+  config: RunConfig
+  status: RunStatusFile | null
+  metrics: EpochMetrics[]
+  info: RunInfo
+}
+
+export async function loadRun(projectDir: string, runId: string): Promise<LoadedRun> {
+  assertRunId(runId)
+  const dir = runDir(projectDir, runId)
+  const config = await readJson<RunConfig>(join(dir, 'config.json'))
+  if (!config) throw Object.assign(new Error(`No run "${runId}" in ${runsDir(projectDir)}.`), { code: 'NOT_FOUND' })
+  const status = await readJson<RunStatusFile>(join(dir, 'status.json'))
+  const metrics = await readMetrics(projectDir, runId)
+  const ck = join(dir, 'checkpoints')
+  const hasBest = (await checkpointDir(ck, 'best')) != null
+  const hasLast = (await checkpointDir(ck, 'last')) != null
+  let st: RunStatus = status?.status ?? 'interrupted'
+  if (st === 'running' && status && !(status.pid === process.pid) && !pidAlive(status.pid)) st = 'interrupted'
+  let best: RunInfo['best'] = status?.best ?? null
+  if (!best && metrics.length) {
+    const withVal = metrics.filter((m) => m.valAccuracy != null)
+    if (withVal.length) {
+      const b = withVal.reduce((a, m) => ((m.valAccuracy ?? -1) > (a.valAccuracy ?? -1) ? m : a))
+      best = { epoch: b.epoch, valAccuracy: b.valAccuracy }
+    }
+  }
+  return {
+    config,
+    status,
+    metrics,
+    info: {
+      runId,
+      recipe: config.recipe,
+      base: config.recipe === 'cnn' ? null : config.options.base,
+      model: config.options.model ?? null,
+      createdAt: config.createdAt,
+      status: st,
+      epochsPlanned: config.options.epochs,
+      epochsDone: metrics.length,
+      best,
+      backend: status?.backend ?? null,
+      hasBest,
+      hasLast,
+      labels: config.labels,
+    },
+  }
+}
+
+/** All runs of a project, newest first. */
+export async function listRuns(projectDir: string): Promise<RunInfo[]> {
+  let entries: string[] = []
+  try {
+    entries = await readdir(runsDir(projectDir))
+  } catch {
+    return []
+  }
+  const out: RunInfo[] = []
+  for (const e of entries) {
+    if (e.startsWith('.')) continue
+    try {
+      if (!(await stat(join(runsDir(projectDir), e))).isDirectory()) continue
+      out.push((await loadRun(projectDir, e)).info)
+    } catch {
+      // not a run folder
+    }
+  }
+  return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : b.runId.localeCompare(a.runId)))
+}
+
+export interface RunModel {
+  model: tf.LayersModel
+  labels: string[]
+  preprocess: PreprocessSpec
+  settings: Record<string, unknown> | null
+  imageShape: [number, number, number]
+  runId: string
+  which: 'best' | 'last'
+}
+
+/**
+ * The trained model of a run (default: the latest run that has one), with everything needed to
+ * use it exactly as in training: labels, preprocess spec and the project settings.
+ * `which: 'best'` falls back to 'last' when a run has no best checkpoint.
+ */
+export async function loadRunModel(projectDir: string, runId?: string, which: 'best' | 'last' = 'best'): Promise<RunModel> {
+  let id = runId
+  if (!id) {
+    const runs = (await listRuns(projectDir)).filter((r) => r.hasBest || r.hasLast)
+    if (!runs.length)
+      throw Object.assign(new Error(`The project at ${projectDir} has no trained model yet.`), { code: 'NOT_FOUND', hint: 'Train one first: classifier-studio train <project>.' })
+    id = runs[0].runId
+  }
+  const run = await loadRun(projectDir, id)
+  const ck = checkpointsDir(projectDir, id)
+  let used: 'best' | 'last' = which
+  let dir = await checkpointDir(ck, which)
+  if (!dir && which === 'best') {
+    dir = await checkpointDir(ck, 'last')
+    used = 'last'
+  }
+  if (!dir) throw Object.assign(new Error(`Run ${id} has no saved model (it stopped before finishing an epoch).`), { code: 'NOT_FOUND', hint: 'Resume it or pick another run with --run.' })
+  const model = await loadCheckpointModel(dir)
+  return { model, labels: run.config.labels, preprocess: run.config.preprocess, settings: run.config.settings, imageShape: run.config.imageShape, runId: id, which: used }
+}

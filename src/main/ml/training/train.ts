@@ -1,0 +1,326 @@
+import * as tf from '@tensorflow/tfjs'
+import type { PreprocessSpec } from '../../../shared/models'
+import { augmentEnabled, formatAugment, resolvedOptimizer, TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
+import { applyPreprocess, buildCnn, buildTransferModel, preprocessFor, presetSpec, RESCALE_01 } from '../models'
+import { augmentBatch } from './augment'
+import { balancedClassWeights } from './callbacks'
+import { checkpointDir, loadCheckpointModel, loadCheckpointWeightsInto, loadOptimizerWeights, readCheckpointState, writeCheckpoint } from './checkpoint'
+import type { DataSource } from './data'
+import { cachedBatches, ensureFeatureCache, featureCacheKey } from './feature-cache'
+import { fitLoop, type BatchStream, type LoopState, type ReadyBatch } from './loop'
+import { findBase, fineTuneStartIndex, freezeBase, makeOptimizer, pooledHead, unfreezeTop } from './recipes'
+import { deriveSeed, withSeededMathRandom } from './rng'
+import { appendMetrics, appendRunLog, checkpointsDir, createRunDir, listRuns, loadRun, loadRunModel, newRunId, writeMetrics, writeRunStatus, type RunConfig } from './runs'
+
+export interface BackendInfo {
+  name: string
+  reason: string
+}
+
+/** Things the engine needs from other domains; tests replace them with small fakes. */
+export interface TrainDeps {
+  /** Default: the project's imported dataset. */
+  data?: DataSource
+  /** Default: initBackend() of the backend domain (else the 'cpu' backend). */
+  backend?: () => Promise<BackendInfo>
+  /** Default: models' buildTransferModel (a Keras Applications base without top + GAP/Dropout/Dense head). */
+  buildTransfer?: (base: TrainOptions['base'], opts: { inputShape: [number, number, number]; numClasses: number }) => { model: tf.LayersModel; base: tf.LayersModel }
+  /** Loads pretrained weights into a freshly built base; returns a short description of where they came from. */
+  loadBaseWeights?: (base: tf.LayersModel, name: TrainOptions['base'], path: string | undefined, log: (m: string) => void) => Promise<string>
+  /** Project settings stored with the run (predict/export parity). */
+  settings?: Record<string, unknown> | null
+}
+
+export interface RunControl {
+  onEvent?: (e: TrainEvent) => void
+  /** Abort = stop after the current batch (the run keeps its best weights and can be resumed). */
+  signal?: AbortSignal
+  deps?: TrainDeps
+}
+
+async function defaultBackend(): Promise<BackendInfo> {
+  await tf.setBackend('cpu')
+  await tf.ready()
+  return { name: 'cpu', reason: 'no backend selector was given; using the pure-JS cpu backend' }
+}
+
+async function defaultBaseWeights(_base: tf.LayersModel, name: string, path: string | undefined, log: (m: string) => void): Promise<string> {
+  log(`No pretrained-weights loader is wired for ${name}${path ? ` (asked for ${path})` : ''}; the base starts from random weights, so transfer learning will be weak.`)
+  return 'random'
+}
+
+function defaultPreset(imageShape: [number, number, number]): string {
+  return imageShape[2] === 1 ? 'fashion-mnist-cnn' : 'cats-dogs-cnn'
+}
+
+interface Built {
+  model: tf.LayersModel
+  base: tf.LayersModel | null
+  preprocess: PreprocessSpec
+  baseWeights: string | null
+  fromRunId: string | null
+}
+
+/**
+ * Trains in this process (the worker calls this; tests may too). Creates or resumes
+ * <P>/runs/<runId>/, streams events, and returns the result. Tensors it creates are disposed
+ * before it returns (numTensors before == after).
+ */
+export async function runTraining(projectDir: string, input: TrainOptionsInput | TrainOptions, ctl: RunControl = {}): Promise<TrainResult> {
+  const deps = ctl.deps ?? {}
+  let opts = TrainOptions.parse(input)
+  const emit = (e: TrainEvent) => ctl.onEvent?.(e)
+  const backend = await (deps.backend ?? defaultBackend)()
+
+  let runId: string
+  let resumeConfig: RunConfig | null = null
+  if (opts.resumeRunId) {
+    const prev = await loadRun(projectDir, opts.resumeRunId)
+    resumeConfig = prev.config
+    runId = prev.config.runId
+    opts = { ...prev.config.options, resumeRunId: runId }
+  } else runId = newRunId(opts.recipe)
+
+  const pending: string[] = []
+  let runReady = false
+  const log = (message: string) => {
+    emit({ type: 'log', message })
+    if (runReady) void appendRunLog(projectDir, runId, message).catch(() => undefined)
+    else pending.push(message)
+  }
+
+  const data = deps.data ?? (await (await import('./project-data')).projectDataSource(projectDir))
+  const labels = data.classNames
+  const numClasses = labels.length
+  if (numClasses < 2) throw Object.assign(new Error(`Training needs at least 2 classes; the dataset has ${numClasses}.`), { code: 'INVALID_INPUT', hint: 'Import images of at least two labels (one folder per label).' })
+  const imageShape = data.imageShape
+  const { optimizer: optName, learningRate } = resolvedOptimizer(opts)
+
+  const startTensors = tf.memory().numTensors
+  let built: Built | null = null
+  let headModel: tf.LayersModel | null = null
+  let optimizer: tf.Optimizer | null = null
+  let resumeBest: tf.Tensor[] | null = null
+  try {
+    // ---- model for the recipe -------------------------------------------------------------
+    if (opts.recipe === 'cnn') {
+      const preset = opts.model ?? defaultPreset(imageShape)
+      const spec = presetSpec(preset)
+      if (spec.type !== 'cnn') throw new Error(`--model ${preset} is not a CNN preset.`)
+      const model = withSeededMathRandom(opts.seed, () => buildCnn(spec.layers, { inputShape: imageShape, numClasses }))
+      built = { model, base: null, preprocess: RESCALE_01, baseWeights: null, fromRunId: null }
+      opts = { ...opts, model: preset }
+    } else if (opts.recipe === 'transfer') {
+      const inputShape: [number, number, number] = [imageShape[0], imageShape[1], imageShape[2]]
+      const make = deps.buildTransfer ?? ((b, o) => buildTransferModel(b, o))
+      const t = withSeededMathRandom(opts.seed, () => make(opts.base, { inputShape, numClasses }))
+      const baseWeights = resumeConfig ? resumeConfig.baseWeights : await (deps.loadBaseWeights ?? defaultBaseWeights)(t.base, opts.base, opts.baseWeights, log)
+      freezeBase(t.base)
+      built = { model: t.model, base: t.base, preprocess: preprocessFor(opts.base), baseWeights, fromRunId: null }
+    } else {
+      let fromRunId = resumeConfig?.fromRunId ?? opts.fromRunId ?? null
+      if (!fromRunId) {
+        const candidates = (await listRuns(projectDir)).filter((r) => (r.recipe === 'transfer' || r.recipe === 'finetune') && (r.hasBest || r.hasLast) && r.runId !== runId)
+        if (!candidates.length)
+          throw Object.assign(new Error('Fine-tuning continues from a transfer-learning run, and this project has none with saved weights.'), { code: 'NOT_FOUND', hint: 'Train the head first: classifier-studio train <project> --recipe transfer.' })
+        fromRunId = candidates[0].runId
+      }
+      const src = await loadRunModel(projectDir, fromRunId, 'best')
+      const srcRun = await loadRun(projectDir, fromRunId)
+      if (src.labels.join('\u0000') !== labels.join('\u0000')) {
+        src.model.dispose()
+        throw Object.assign(new Error(`Run ${fromRunId} was trained on labels [${src.labels.join(', ')}] but the dataset now has [${labels.join(', ')}].`), { code: 'INVALID_INPUT', hint: 'Train a new transfer run on the current labels first.' })
+      }
+      const base = findBase(src.model)
+      if (!base) {
+        src.model.dispose()
+        throw new Error(`Run ${fromRunId} has no pretrained base to fine-tune (recipe ${srcRun.config.recipe}).`)
+      }
+      opts = { ...opts, base: srcRun.config.options.base }
+      built = { model: src.model, base, preprocess: src.preprocess, baseWeights: srcRun.config.baseWeights, fromRunId }
+      const start = fineTuneStartIndex(base, opts.fineTuneFrom)
+      const unfrozen = unfreezeTop(base, start)
+      log(`Fine-tuning ${unfrozen.length} layers with weights of ${base.name} (from "${base.layers.filter((l) => l.getClassName() !== 'InputLayer')[start]?.name}" on) starting from run ${fromRunId}; BatchNormalization layers stay in inference mode.`)
+    }
+    const model = built.model
+    const base = built.base
+
+    // ---- run folder ---------------------------------------------------------------------------
+    const config: RunConfig = resumeConfig ?? {
+      runId,
+      createdAt: new Date().toISOString(),
+      recipe: opts.recipe,
+      options: opts,
+      labels,
+      imageShape,
+      preprocess: built.preprocess,
+      settings: deps.settings ?? null,
+      fromRunId: built.fromRunId,
+      baseWeights: built.baseWeights,
+    }
+    await createRunDir(projectDir, config)
+    runReady = true
+    await appendRunLog(projectDir, runId, `backend: ${backend.name} (${backend.reason})`)
+    for (const m of pending) await appendRunLog(projectDir, runId, m)
+    await writeRunStatus(projectDir, runId, { status: 'running', backend: backend.name, epochsDone: 0, best: null, stoppedEarly: false })
+    const ck = checkpointsDir(projectDir, runId)
+
+    // ---- resume -----------------------------------------------------------------------------
+    optimizer = makeOptimizer(optName, learningRate)
+    let resumeState: LoopState | null = null
+    if (resumeConfig) {
+      const lastDir = await checkpointDir(ck, 'last')
+      if (lastDir) {
+        await loadCheckpointWeightsInto(lastDir, model)
+        await loadOptimizerWeights(lastDir, optimizer)
+        resumeState = await readCheckpointState<LoopState>(lastDir)
+        if (resumeState) {
+          await writeMetrics(projectDir, runId, resumeState.history)
+          const bestDir = await checkpointDir(ck, 'best')
+          if (bestDir && opts.earlyStop && opts.earlyStop.restoreBestWeights) {
+            const saved = await loadCheckpointModel(bestDir)
+            resumeBest = saved.getWeights().map((w) => w.clone())
+            saved.dispose()
+          }
+          log(`Resuming run ${runId} after epoch ${resumeState.epochsDone} of ${opts.epochs} (weights, optimizer state and callbacks restored).`)
+        }
+      } else log(`Run ${runId} has no finished epoch to resume from; starting it from the beginning.`)
+    }
+
+    emit({ type: 'start', runId, backend: backend.name, reason: backend.reason, recipe: opts.recipe, epochs: opts.epochs, resumedFromEpoch: resumeState?.epochsDone ?? 0 })
+    log(`Recipe ${opts.recipe}${opts.recipe === 'cnn' ? ` (${opts.model})` : ` on ${opts.base}`}, ${numClasses} classes, images ${imageShape.join('x')}, ${opts.epochs} epochs, batch ${opts.batchSize}, ${optName} lr ${learningRate}, augmentation ${formatAugment(opts.augment)}, seed ${opts.seed}.`)
+
+    // ---- data streams ---------------------------------------------------------------------------
+    const trainLabels = await data.labels('train')
+    const valLabels = await data.labels('validation')
+    const preprocess = built.preprocess
+    const modelChannels = (model.inputs[0].shape[3] ?? imageShape[2]) as 1 | 3
+    const toInput = (x: Uint8Array, shape: [number, number, number, number], augSeed: number | null): tf.Tensor => {
+      return tf.tidy(() => {
+        const raw = tf.tensor4d(x, shape, 'int32')
+        const f = tf.cast(raw, 'float32') as tf.Tensor4D
+        const aug = augSeed == null ? f : augmentBatch(f, opts.augment, augSeed)
+        return applyPreprocess(aug, preprocess, modelChannels)
+      })
+    }
+    const augment = augmentEnabled(opts.augment)
+    let trainModel = model
+    let stream: BatchStream
+    const ph = opts.recipe === 'transfer' && base ? pooledHead(model, base) : null
+    if (opts.recipe === 'transfer' && base && opts.featureCache && !augment && ph) {
+      const key = featureCacheKey({ base: base.name, baseWeights: built.baseWeights, preprocess, imageShape, data: await data.fingerprint(), v: 1 })
+      const splits = valLabels.length ? (['train', 'validation'] as const) : (['train'] as const)
+      const gap = ph.gap
+      const cache = await ensureFeatureCache({
+        projectDir,
+        key,
+        data,
+        splits: [...splits],
+        batchSize: Math.max(opts.batchSize, 32),
+        extract: (x) => tf.tidy(() => gap.apply(base.apply(applyPreprocess(x, preprocess, 3), { training: false }) as tf.Tensor) as tf.Tensor2D),
+        signal: ctl.signal,
+        log,
+        onProgress: (done, total) => emit({ type: 'log', message: `Computing base features: ${done}/${total}` }),
+      })
+      if (!cache.computed) log(`Using cached base features (${cache.dir}).`)
+      log('Training the head on cached base features (fast path: the frozen base runs once per image, not once per epoch).')
+      headModel = ph.head
+      trainModel = ph.head
+      stream = {
+        trainCount: cache.meta.counts.train ?? 0,
+        valCount: cache.meta.counts.validation ?? 0,
+        train: (epoch) => cachedBatches(cache.dir, 'train', cache.meta, opts.batchSize, deriveSeed(opts.seed, epoch)),
+        validation: () => cachedBatches(cache.dir, 'validation', cache.meta, opts.batchSize, null),
+      }
+    } else {
+      if (opts.recipe === 'transfer' && augment)
+        log(`Augmentation is on (${formatAugment(opts.augment)}): base features are computed per augmented batch instead of once from the cache, so every epoch pays a full forward pass of the frozen base for every image (typically 5-50x slower per epoch than the cached path).`)
+      ph?.head.dispose()
+      async function* trainGen(epoch: number): AsyncGenerator<ReadyBatch> {
+        let i = 0
+        for await (const b of data.batches('train', { batchSize: opts.batchSize, shuffle: true, seed: deriveSeed(opts.seed, epoch) })) {
+          yield { x: toInput(b.x, b.shape, augment ? deriveSeed(opts.seed, epoch, i, 0xa) : null), labels: b.labels }
+          i++
+        }
+      }
+      async function* valGen(): AsyncGenerator<ReadyBatch> {
+        for await (const b of data.batches('validation', { batchSize: opts.batchSize, shuffle: false, seed: 0 })) yield { x: toInput(b.x, b.shape, null), labels: b.labels }
+      }
+      stream = { trainCount: trainLabels.length, valCount: valLabels.length, train: trainGen, validation: valGen }
+    }
+
+    const classWeights = opts.classWeights === 'auto' ? balancedClassWeights(trainLabels, numClasses) : null
+    if (classWeights) log(`Class weights (balanced): ${labels.map((l, i) => `${l}=${classWeights[i].toFixed(3)}`).join(', ')}.`)
+
+    // ---- train ------------------------------------------------------------------------------------
+    const fit = await fitLoop({
+      model: trainModel,
+      snapshotModel: model,
+      optimizer,
+      numClasses,
+      epochs: opts.epochs,
+      seed: opts.seed,
+      learningRate,
+      classWeights,
+      earlyStop: opts.earlyStop || null,
+      reduceLr: opts.reduceLrOnPlateau || null,
+      checkpointMonitor: opts.checkpointMonitor,
+      stream,
+      signal: ctl.signal,
+      resume: resumeState ? { state: resumeState, bestWeights: resumeBest } : undefined,
+      hooks: {
+        saveBest: (epoch) => writeCheckpoint(ck, 'best', { model, metadata: { runId, epoch, labels, preprocess } }),
+        saveLast: async (state) => {
+          await writeCheckpoint(ck, 'last', { model, optimizer: optimizer!, state, metadata: { runId, epoch: state.epochsDone, labels, preprocess } })
+          const b = state.checkpoint.bestEpoch
+          await writeRunStatus(projectDir, runId, { status: 'running', backend: backend.name, epochsDone: state.epochsDone, best: b >= 0 ? { epoch: b + 1, valAccuracy: state.history[b]?.valAccuracy ?? null } : null, stoppedEarly: state.stoppedEarly })
+        },
+        onEpoch: async (m) => {
+          await appendMetrics(projectDir, runId, m)
+          await appendRunLog(projectDir, runId, `epoch ${m.epoch}: loss ${m.loss.toFixed(4)} acc ${m.accuracy.toFixed(4)} val_loss ${m.valLoss?.toFixed(4) ?? '-'} val_acc ${m.valAccuracy?.toFixed(4) ?? '-'} lr ${m.lr.toExponential(2)} ${m.seconds.toFixed(1)}s ${m.imagesPerSecond.toFixed(1)} img/s`)
+        },
+        emit: (e) => {
+          if (e.type === 'log') log(e.message)
+          else emit(e)
+        },
+      },
+    })
+    resumeBest = null // owned (and disposed) by fitLoop
+    const state = fit.state
+    const bestIdx = state.checkpoint.bestEpoch
+    const bestMetrics = bestIdx >= 0 ? state.history[bestIdx] : undefined
+    const result: TrainResult = {
+      runId,
+      backend: backend.name,
+      recipe: opts.recipe,
+      epochs: state.history,
+      best: { epoch: bestIdx + 1, valAccuracy: bestMetrics?.valAccuracy ?? null, monitor: state.monitor, value: state.checkpoint.best },
+      stoppedEarly: state.stoppedEarly,
+      stopped: fit.stopped,
+    }
+    await writeRunStatus(projectDir, runId, {
+      status: fit.stopped ? 'stopped' : 'completed',
+      backend: backend.name,
+      epochsDone: state.epochsDone,
+      best: bestIdx >= 0 ? { epoch: bestIdx + 1, valAccuracy: bestMetrics?.valAccuracy ?? null } : null,
+      stoppedEarly: state.stoppedEarly,
+    })
+    log(fit.stopped ? `Stopped after ${state.epochsDone} epoch(s); resume with --resume ${runId}.` : `Finished: best epoch ${bestIdx + 1} (${state.monitor} ${state.checkpoint.best?.toFixed(4) ?? '-'}).`)
+    emit({ type: 'done', result })
+    return result
+  } catch (err) {
+    if (runReady) {
+      const e = err as Error
+      await appendRunLog(projectDir, runId, `failed: ${e.name}: ${e.message}`).catch(() => undefined)
+      await writeRunStatus(projectDir, runId, { status: 'failed', backend: backend.name, epochsDone: 0, best: null, stoppedEarly: false, error: { name: e.name, message: e.message } }).catch(() => undefined)
+    }
+    throw err
+  } finally {
+    if (resumeBest) tf.dispose(resumeBest)
+    optimizer?.dispose()
+    headModel?.dispose()
+    built?.model.dispose()
+    const leaked = tf.memory().numTensors - startTensors
+    if (leaked > 0) emit({ type: 'log', message: `note: ${leaked} tensors still allocated after training` })
+  }
+}

@@ -1,0 +1,250 @@
+import { z } from 'zod'
+
+/**
+ * Training options, results and progress events. Pure TS: shared by the training service,
+ * the worker process, the CLI (`train`) and the renderer.
+ *
+ * The input shape is the CLI's: `--recipe --base --model --epochs --batch --lr --optimizer
+ * --fine-tune-from --fine-tune-lr --augment flip,rotate=15,zoom=0.1 --early-stop PATIENCE
+ * --base-weights PATH --seed --resume RUN`, so `TrainOptions.parse({ batch: 16, lr: 1e-3,
+ * augment: 'flip,rotate=15', earlyStop: 3 })` is exactly what the CLI builds from its flags.
+ * The long names (`batchSize`, `learningRate`, `fineTuneLearningRate`) are accepted too.
+ * `TrainOptions.parse({})` gives the one-click defaults (transfer learning from MobileNetV2).
+ */
+
+export const Recipe = z.enum(['transfer', 'finetune', 'cnn'])
+export type Recipe = z.infer<typeof Recipe>
+export const BaseName = z.enum(['mobilenetv2', 'vgg16'])
+export type BaseName = z.infer<typeof BaseName>
+export const OptimizerName = z.enum(['adam', 'rmsprop', 'sgd'])
+export type OptimizerName = z.infer<typeof OptimizerName>
+export const MonitorMode = z.enum(['auto', 'min', 'max'])
+export type MonitorMode = z.infer<typeof MonitorMode>
+/** The quantities a callback can watch (Keras names). */
+export const MonitorName = z.enum(['val_loss', 'val_accuracy', 'loss', 'accuracy'])
+export type MonitorName = z.infer<typeof MonitorName>
+
+const frac = (name: string) =>
+  z
+    .number()
+    .min(0, `${name} must be between 0 and 1 (a fraction of the image), e.g. ${name}=0.1.`)
+    .max(1, `${name} must be between 0 and 1 (a fraction of the image), e.g. ${name}=0.1.`)
+
+/** Random augmentation of the training split (never validation/test). All off when absent. */
+export const AugmentSpec = z
+  .object({
+    flip: z.enum(['horizontal', 'vertical', 'both']).optional(),
+    /** Maximum rotation in degrees, either way (Keras RandomRotation factor = rotate / 360). */
+    rotate: z.number().min(0, 'rotate is a maximum angle in degrees, 0..180.').max(180, 'rotate is a maximum angle in degrees, 0..180.').optional(),
+    /** Zoom in or out by up to this fraction (Keras RandomZoom height_factor). */
+    zoom: frac('zoom').optional(),
+    /** Horizontal shift by up to this fraction of the width (Keras RandomTranslation). */
+    shiftX: frac('shiftX').optional(),
+    /** Vertical shift by up to this fraction of the height. */
+    shiftY: frac('shiftY').optional(),
+    /** Brightness change by up to this fraction of the value range (Keras RandomBrightness factor). */
+    brightness: frac('brightness').optional(),
+  })
+  .strict()
+export type AugmentSpec = z.infer<typeof AugmentSpec>
+
+/** True when the spec changes images at all. */
+export function augmentEnabled(a: AugmentSpec | undefined): boolean {
+  if (!a) return false
+  return !!(a.flip || a.rotate || a.zoom || a.shiftX || a.shiftY || a.brightness)
+}
+
+const AUGMENT_KEYS = ['flip', 'rotate', 'zoom', 'shift', 'shiftX', 'shiftY', 'brightness'] as const
+
+/**
+ * Parses the CLI's `--augment` value: comma-separated `key` or `key=value`.
+ * `flip` = horizontal flip (`flip=vertical|both`), `rotate=15` degrees, `zoom=0.1`,
+ * `shift=0.1` (both directions) or `shiftX=`/`shiftY=`, `brightness=0.2`.
+ * `''` and `none` give no augmentation. Throws with a message naming the bad part.
+ */
+export function parseAugment(text: string): AugmentSpec {
+  const out: Record<string, unknown> = {}
+  const t = text.trim()
+  if (t === '' || t === 'none' || t === 'off') return {}
+  for (const rawPart of t.split(',')) {
+    const part = rawPart.trim()
+    if (!part) continue
+    const [rawKey, rawValue, extra] = part.split('=')
+    const key = rawKey.trim()
+    if (extra !== undefined || !(AUGMENT_KEYS as readonly string[]).includes(key))
+      throw new Error(`Cannot read augmentation "${part}" in "${text}". Expected a comma-separated list of ${AUGMENT_KEYS.join(', ')} (with =value), e.g. "flip,rotate=15,zoom=0.1".`)
+    if (key === 'flip') {
+      const v = rawValue === undefined ? 'horizontal' : rawValue.trim()
+      if (v !== 'horizontal' && v !== 'vertical' && v !== 'both')
+        throw new Error(`Cannot read "${part}": flip takes horizontal, vertical or both (plain "flip" means horizontal).`)
+      out.flip = v
+      continue
+    }
+    if (rawValue === undefined || rawValue.trim() === '')
+      throw new Error(`Augmentation "${key}" needs a value, e.g. "${key}=${key === 'rotate' ? '15' : '0.1'}".`)
+    const n = Number(rawValue)
+    if (!Number.isFinite(n)) throw new Error(`Cannot read "${part}": "${rawValue}" is not a number.`)
+    if (key === 'shift') {
+      out.shiftX = n
+      out.shiftY = n
+    } else out[key] = n
+  }
+  const parsed = AugmentSpec.safeParse(out)
+  if (!parsed.success) throw new Error(`Invalid augmentation "${text}": ${parsed.error.issues.map((i) => i.message).join('; ')}`)
+  return parsed.data
+}
+
+/** The inverse of parseAugment, for logs and the UI. */
+export function formatAugment(a: AugmentSpec | undefined): string {
+  if (!augmentEnabled(a)) return 'none'
+  const parts: string[] = []
+  if (a!.flip) parts.push(a!.flip === 'horizontal' ? 'flip' : `flip=${a!.flip}`)
+  for (const k of ['rotate', 'zoom', 'shiftX', 'shiftY', 'brightness'] as const) if (a![k]) parts.push(`${k}=${a![k]}`)
+  return parts.join(',')
+}
+
+export const EarlyStopSpec = z
+  .object({
+    monitor: MonitorName.default('val_loss'),
+    patience: z.number().int().min(0).default(3),
+    mode: MonitorMode.default('auto'),
+    minDelta: z.number().min(0).default(0),
+    restoreBestWeights: z.boolean().default(true),
+  })
+  .strict()
+export type EarlyStopSpec = z.infer<typeof EarlyStopSpec>
+
+export const ReduceLrSpec = z
+  .object({
+    monitor: MonitorName.default('val_loss'),
+    factor: z.number().gt(0).lt(1, 'factor must be below 1: ReduceLROnPlateau multiplies the learning rate by it.').default(0.1),
+    patience: z.number().int().min(0).default(10),
+    mode: MonitorMode.default('auto'),
+    minDelta: z.number().min(0).default(1e-4),
+    cooldown: z.number().int().min(0).default(0),
+    minLr: z.number().min(0).default(0),
+  })
+  .strict()
+export type ReduceLrSpec = z.infer<typeof ReduceLrSpec>
+
+const ALIASES: Record<string, string> = { batch: 'batchSize', lr: 'learningRate', fineTuneLr: 'fineTuneLearningRate', resume: 'resumeRunId' }
+
+const TrainOptionsObject = z
+  .object({
+    recipe: Recipe.default('transfer'),
+    base: BaseName.default('mobilenetv2'),
+    /** Model-zoo preset (or spec name) for recipe 'cnn'. */
+    model: z.string().min(1).optional(),
+    epochs: z.number().int().min(1).max(10_000).default(10),
+    batchSize: z.number().int().min(1).max(4096).default(32),
+    /** Head / CNN learning rate. Finetune uses fineTuneLearningRate unless this is given. */
+    learningRate: z.number().gt(0).max(10).optional(),
+    optimizer: OptimizerName.optional(),
+    /** Fine-tune: unfreeze the top N layers of the base, or from the named layer/block on. Default: top 30 % of layers. */
+    fineTuneFrom: z.union([z.number().int().min(0), z.string().min(1)]).optional(),
+    fineTuneLearningRate: z.number().gt(0).max(1).default(1e-5),
+    augment: z.union([z.string().transform((s, ctx) => {
+      try {
+        return parseAugment(s)
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message })
+        return z.NEVER
+      }
+    }), AugmentSpec]).default({}),
+    /** A number = patience with Keras-like defaults (val_loss, restore best weights); false/absent = off. */
+    earlyStop: z.union([z.number().int().min(0).transform((patience) => EarlyStopSpec.parse({ patience })), EarlyStopSpec, z.literal(false)]).optional(),
+    reduceLrOnPlateau: z.union([z.number().int().min(0).transform((patience) => ReduceLrSpec.parse({ patience })), ReduceLrSpec, z.literal(false)]).optional(),
+    /** 'auto' = balanced weights (n / (k * count_c)) as sklearn compute_class_weight('balanced'). */
+    classWeights: z.enum(['auto', 'none']).default('none'),
+    /** Which quantity picks checkpoints/best when early stopping is off. */
+    checkpointMonitor: MonitorName.default('val_loss'),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    /** A Keras .h5 / TF.js model.json with the base's weights (else the built-in / cached weights). */
+    baseWeights: z.string().min(1).optional(),
+    /** Continue this run from its last epoch checkpoint. */
+    resumeRunId: z.string().min(1).optional(),
+    /** Fine-tune: start from this run's best weights instead of the latest transfer run. */
+    fromRunId: z.string().min(1).optional(),
+    /** Compute frozen-base features once and train the head on the cache (transfer, no augmentation). */
+    featureCache: z.boolean().default(true),
+  })
+  .strict()
+
+export const TrainOptions = z.preprocess((raw) => {
+  if (raw == null) return {}
+  if (typeof raw !== 'object' || Array.isArray(raw)) return raw
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (v === undefined) continue
+    out[ALIASES[k] ?? k] = v
+  }
+  return out
+}, TrainOptionsObject)
+/** What callers (CLI, UI) pass. */
+export type TrainOptionsInput = z.input<typeof TrainOptionsObject> & { batch?: number; lr?: number; fineTuneLr?: number; resume?: string }
+/** What the engine uses (defaults filled, augment parsed). */
+export type TrainOptions = z.output<typeof TrainOptionsObject>
+
+/** Learning rate / optimizer a recipe uses when the options do not name one (Keras guides). */
+export function resolvedOptimizer(o: TrainOptions): { optimizer: OptimizerName; learningRate: number } {
+  if (o.recipe === 'finetune') return { optimizer: o.optimizer ?? 'rmsprop', learningRate: o.learningRate ?? o.fineTuneLearningRate }
+  return { optimizer: o.optimizer ?? 'adam', learningRate: o.learningRate ?? 1e-3 }
+}
+
+export interface EpochMetrics {
+  epoch: number
+  loss: number
+  accuracy: number
+  /** null when the project has no validation split. */
+  valLoss: number | null
+  valAccuracy: number | null
+  lr: number
+  seconds: number
+  imagesPerSecond: number
+}
+
+export interface TrainResult {
+  runId: string
+  backend: string
+  recipe: Recipe
+  epochs: EpochMetrics[]
+  best: { epoch: number; valAccuracy: number | null; monitor: MonitorName; value: number | null }
+  stoppedEarly: boolean
+  /** The user pressed stop (the run can be resumed). */
+  stopped: boolean
+}
+
+export interface SerializedTrainError {
+  name: string
+  message: string
+  stack?: string
+  code?: string
+  hint?: string
+}
+
+export type TrainEvent =
+  | { type: 'start'; runId: string; backend: string; reason: string; recipe: Recipe; epochs: number; resumedFromEpoch: number }
+  | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; accuracy: number; imagesPerSecond: number; etaSeconds: number }
+  | ({ type: 'epoch' } & EpochMetrics)
+  | { type: 'log'; message: string }
+  | { type: 'done'; result: TrainResult }
+  | { type: 'error'; error: SerializedTrainError }
+
+export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed' | 'interrupted'
+
+/** One run as listed in the UI / `runs` command. */
+export interface RunInfo {
+  runId: string
+  recipe: Recipe
+  base: BaseName | null
+  model: string | null
+  createdAt: string
+  status: RunStatus
+  epochsPlanned: number
+  epochsDone: number
+  best: { epoch: number; valAccuracy: number | null } | null
+  backend: string | null
+  hasBest: boolean
+  hasLast: boolean
+  labels: string[]
+}
