@@ -1,19 +1,50 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { formatSummary } from '../../main/ml/models'
+import { loadDatasetIndex, classCounts, splitCounts } from '../../main/services/datasets'
+import { modelSummary, projectSpec } from '../../main/services/models'
 import { projectInfo } from '../../main/services/projects'
-import { defineCommand, needArg } from '../command'
+import { defineCommand } from '../command'
+import { UsageError } from '../output'
 
 export default defineCommand({
   name: 'summary',
-  usage: 'summary <project> [--json]',
-  summary: "Show a project's state: its settings, dataset, model and training runs.",
-  help: [],
-  options: {},
-  async run(pos, _values, out) {
-    const dir = needArg(pos, 0, 'the project folder', this)
-    const project = await projectInfo(dir)
-    const runs = (await readdir(join(project.dir, 'runs')).catch(() => [] as string[])).filter((r) => !r.startsWith('.'))
-    const result = { project: { name: project.name, dir: project.dir, settings: project.settings }, dataset: { total: 0, classes: [] as string[] }, model: null, runs: runs.length }
-    out.result(result, [`Project "${project.name}" (${project.dir})`, `  input ${project.settings.inputSize}px, resize ${project.settings.resizeMode}`, `  dataset: empty`, `  model: none chosen`, `  runs: ${runs.length}`].join('\n'))
+  usage: 'summary [project] [--model NAME] [--json]',
+  summary: "Show a project's state (dataset, model, runs) and a Keras-identical model summary.",
+  help: [
+    '--model NAME         summarise this model instead of the project\'s: a preset (fashion-mnist-cnn,',
+    '                     sign-mnist-cnn, cats-dogs-cnn) or a base without top (mobilenetv2,',
+    '                     mobilenetv2-0.35-160, vgg16, vgg16-160, …)',
+  ],
+  options: { model: { type: 'string' } },
+  async run(pos, v, out) {
+    const name = v.model as string | undefined
+    const dir = pos[0]
+    if (!dir && !name) throw new UsageError('Give a project folder, --model NAME, or both.\nUsage: classifier-studio summary [project] [--model NAME] [--json]')
+    const project = dir ? await projectInfo(dir) : null
+    const spec = project && !name ? await projectSpec(project.dir) : null
+    const summary = name || spec ? await modelSummary({ dir: project?.dir, name, spec: spec ?? undefined }) : null
+    const idx = project ? await loadDatasetIndex(project.dir) : null
+    const runs = project ? (await readdir(join(project.dir, 'runs')).catch(() => [] as string[])).filter((r) => !r.startsWith('.')).length : 0
+    const result = {
+      model: summary?.model ?? null,
+      layers: summary?.layers ?? [],
+      totalParams: summary?.totalParams ?? 0,
+      trainableParams: summary?.trainableParams ?? 0,
+      nonTrainableParams: summary?.nonTrainableParams ?? 0,
+      ...(project && {
+        project: { name: project.name, dir: project.dir, settings: project.settings },
+        dataset: { total: idx ? Object.values(splitCounts(idx)).reduce((a, b) => a + b, 0) : 0, classes: idx ? classCounts(idx) : [], splits: idx ? splitCounts(idx) : { train: 0, validation: 0, test: 0 } },
+        runs,
+      }),
+    }
+    const text: string[] = []
+    if (project) {
+      text.push(`Project "${project.name}" (${project.dir})`, `  input ${project.settings.inputSize}x${project.settings.inputSize}x${project.settings.channels}, resize ${project.settings.resizeMode}`)
+      text.push(result.dataset!.total ? `  dataset: ${result.dataset!.total} images, ${result.dataset!.classes.length} classes (train ${result.dataset!.splits.train}, validation ${result.dataset!.splits.validation}, test ${result.dataset!.splits.test})` : '  dataset: empty (classifier-studio import <project> <folder>)')
+      text.push(`  runs: ${runs}`)
+    }
+    text.push(summary ? formatSummary(summary) : '  model: none chosen yet (train picks MobileNetV2 transfer learning by default)')
+    out.result(result, text.join('\n'))
   },
 })

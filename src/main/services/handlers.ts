@@ -4,6 +4,7 @@ import { appDataDir } from './appdata'
 import * as projects from './projects'
 import { importDataset } from './datasets'
 import { datasetOverview, datasetPage, excludeItems } from './dataset-view'
+import { chooseModel, modelCatalog, modelSummary } from './models'
 import { AppError } from '../../shared/errors'
 
 const notYet = (what: string) => async (): Promise<never> => {
@@ -44,7 +45,11 @@ export function createHandlers(shell: ShellInfo): Handlers {
       exclude: ({ dir, ids, excluded }) => excludeItems(dir, ids, excluded),
       augmentPreview: notYet('Augmentation preview'),
     },
-    models: { catalog: notYet('Model catalog'), summary: notYet('Model summary'), choose: notYet('Choosing a model') },
+    models: {
+      catalog: async () => modelCatalog(),
+      summary: (q) => modelSummary(q),
+      choose: ({ dir, spec }) => chooseModel(dir, spec),
+    },
     training: { start: notYet('Training'), stop: notYet('Training'), status: notYet('Training'), runs: notYet('Runs'), run: notYet('Runs') },
     evaluation: { evaluate: notYet('Evaluation'), predict: notYet('Prediction'), predictUploads: notYet('Prediction') },
     export: { run: notYet('Export') },

@@ -1,0 +1,60 @@
+import { ModelSpec, type ModelSummary } from '../../shared/models'
+import type { ModelCatalog, ModelChoice } from '../../shared/contract'
+import { buildModel, listPresets, resolveModelName, summarize } from '../ml/models'
+import { loadDatasetIndex } from './datasets'
+import { readProject, updateProject } from './projects'
+
+/** The model a project trains when the user has not chosen one: one-click MobileNetV2 transfer. */
+export const DEFAULT_SPEC: ModelSpec = { type: 'transfer', base: 'mobilenetv2' }
+
+export function modelCatalog(): ModelCatalog {
+  return {
+    presets: listPresets().map((p) => ({ name: p.name, title: p.name, description: p.description, inputShape: p.inputShape })),
+    bases: [
+      { name: 'mobilenetv2', title: 'MobileNetV2 transfer learning', description: 'ImageNet-pretrained MobileNetV2 base, frozen, with a new classifier on top. Fast and accurate: the one-click choice.' },
+      { name: 'vgg16', title: 'VGG16 transfer learning', description: 'ImageNet-pretrained VGG16 base (14.7M parameters). Slower, a classic of the tutorials.' },
+    ],
+  }
+}
+
+/** The spec stored in the project, if the user chose one. */
+export async function projectSpec(dir: string): Promise<ModelSpec | null> {
+  const project = await readProject(dir)
+  const parsed = ModelSpec.safeParse(project.state.model)
+  return parsed.success ? parsed.data : null
+}
+
+/** Builds a spec for the project's input and classes and summarises it, Keras-style. */
+export async function specSummary(dir: string, spec: ModelSpec): Promise<ModelSummary> {
+  const [project, idx] = await Promise.all([readProject(dir), loadDatasetIndex(dir)])
+  const s = idx?.settings ?? project.settings
+  const numClasses = Math.max(2, idx?.classes.length ?? 2)
+  const model = buildModel(spec, { inputShape: [s.inputSize, s.inputSize, s.channels], numClasses })
+  try {
+    return summarize(model)
+  } finally {
+    model.dispose()
+  }
+}
+
+/** Summary of a named model (preset or base without top), of a spec, or of the project's model. */
+export async function modelSummary(q: { dir?: string; name?: string; spec?: ModelSpec }): Promise<ModelSummary> {
+  if (q.name) {
+    const { model } = resolveModelName(q.name)
+    try {
+      return summarize(model)
+    } finally {
+      model.dispose()
+    }
+  }
+  if (!q.dir) throw Object.assign(new Error('Give a model name, or a project whose model to summarise.'), { code: 'BAD_REQUEST' })
+  return specSummary(q.dir, q.spec ?? (await projectSpec(q.dir)) ?? DEFAULT_SPEC)
+}
+
+export async function chooseModel(dir: string, spec: ModelSpec): Promise<ModelChoice> {
+  const summary = await specSummary(dir, spec) // validates the spec against the project's input first
+  await updateProject(dir, (p) => {
+    p.state.model = spec
+  })
+  return { spec, summary }
+}
