@@ -147,7 +147,10 @@ export function randomizeBiases(model: tf.LayersModel, seed = 3): void {
       if (l instanceof tf.LayersModel) visit(l.layers)
       else
         for (const w of l.weights)
-          if (/bias$/.test(w.originalName)) w.write(tf.tensor(Float32Array.from({ length: w.shape.reduce((a, b) => a * b, 1) }, () => (r() - 0.5) * 0.2), w.shape))
+          if (/bias$/.test(w.originalName)) {
+            const shape = w.shape as number[]
+            w.write(tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (r() - 0.5) * 0.2), shape))
+          }
     }
   }
   visit(model.layers)

@@ -96,11 +96,11 @@ describe('ONNX export', () => {
     const model = tf.model({ inputs: input, outputs: x })
     const sample = tf.randomUniform([8, 16, 16, 3], -128, 128)
     expect(randomizeBatchNorm(model, 1, sample)).toBe(2)
-    const r = await compare(model, { kind: 'caffe', mean: [103.939, 116.779, 123.68] }, 6, { grayToRgb: true })
+    const r = await compare(model, { kind: 'caffe', mean: [103.939, 116.779, 123.68], channelOrder: 'bgr' }, 6, { grayToRgb: true })
     expect(r.ex.inputShape).toEqual(['N', 16, 16, 1])
     expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4)
     // With the wrong mean folded in, the answer differs: the comparison can fail.
-    const plain = layersModelToOnnx(model, { preprocess: { kind: 'caffe', mean: [0, 0, 0] }, grayToRgb: true })
+    const plain = layersModelToOnnx(model, { preprocess: { kind: 'caffe', mean: [0, 0, 0], channelOrder: 'bgr' }, grayToRgb: true })
     const s = await ort.InferenceSession.create(plain.bytes)
     const { u8, shape } = randomImages(6, 16, 1, 11)
     const o = (await s.run({ input: new ort.Tensor('float32', Float32Array.from(u8), shape) })).probabilities.data as Float32Array
@@ -126,7 +126,7 @@ describe('ONNX export', () => {
     dense.setWeights([tf.mul(dense.getWeights()[0], 30), dense.getWeights()[1]])
     expect(model.layers[1].countParams()).toBe(14714688)
     randomizeBiases(model)
-    const r = await compare(model, { kind: 'caffe', mean: [103.939, 116.779, 123.68] }, 2)
+    const r = await compare(model, { kind: 'caffe', mean: [103.939, 116.779, 123.68], channelOrder: 'bgr' }, 2)
     expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4)
     expect(r.agree).toBe(2)
     model.dispose()

@@ -273,7 +273,7 @@ class Converter {
           const k = weight(ws, 'kernel', layer) // [kh, kw, cin, cout]
           const t = transposed(k, [3, 2, 0, 1])
           W = g.const(`${name}/kernel`, t.dims, t.data)
-          outChannels = k.shape[3]
+          outChannels = k.shape[3] as number
         } else {
           const k = weight(ws, 'depthwise_kernel', layer) // [kh, kw, cin, mult]
           const [kh, kw, cin, mult] = k.shape
