@@ -20,7 +20,7 @@ function asAppError(err: unknown): unknown {
   return err
 }
 
-/** The run's model with the project settings it was trained with (falls back to project.json). */
+/** The run's model with the image settings it was trained with (else the dataset's, else project.json's). */
 export async function loadEvaluationRun(projectDir: string, runId?: string): Promise<RunModel> {
   let r
   try {
@@ -28,12 +28,13 @@ export async function loadEvaluationRun(projectDir: string, runId?: string): Pro
   } catch (err) {
     throw asAppError(err)
   }
+  // the settings the run was trained with; else those the imported pixels were made with
   const parsed = ProjectSettings.safeParse(r.settings)
   let settings: ProjectSettings
   if (parsed.success) settings = parsed.data
   else {
     try {
-      settings = (await readProject(projectDir)).settings
+      settings = (await loadDatasetIndex(projectDir))?.settings ?? (await readProject(projectDir)).settings
     } catch (err) {
       r.model.dispose()
       throw err
