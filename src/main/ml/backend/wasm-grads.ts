@@ -1,0 +1,277 @@
+/**
+ * Gradient kernels the TF.js wasm backend lacks (or has only as slow scalar loops),
+ * composed from the wasm backend's own XNNPACK-backed kernels so that tf.layers
+ * models train on wasm.
+ *
+ * Every kernel here works on TensorInfos directly through the wasm backend's kernel
+ * functions (never through tf ops), so the engine sees exactly one kernel call and every
+ * intermediate buffer is freed with backend.disposeData before returning.
+ *
+ * Registered kernels:
+ * - Conv2DBackpropFilter: the filter gradient is itself a convolution. With the (padded)
+ *   input transposed to [Cin, H, W, N] as the image and dy transposed to [Ho, Wo, N, Cout]
+ *   as the filter, a stride-1 convolution with dilation = forward stride gives
+ *   [Cin, >=kh, >=kw, Cout]; keep the first kh x kw and transpose to [kh, kw, Cin, Cout].
+ * - Conv2DBackpropInput (replaces wasm's scalar loop): convolution of dy, zero-upsampled
+ *   by the stride, with the spatially flipped filter transposed to [kh, kw, Cout, Cin].
+ * - DepthwiseConv2dNativeBackpropInput: the same transposed convolution as a depthwise
+ *   convolution (channels C*multiplier, summed over the multiplier).
+ * - DepthwiseConv2dNativeBackpropFilter: one strided slice of the padded input per filter
+ *   tap, multiplied by dy and summed over batch and space.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+
+const { backend_util } = tf;
+type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
+type Backend = tf.KernelBackend & {
+  disposeData(dataId: object, force?: boolean): boolean;
+};
+
+/** Runs a registered wasm kernel function directly (no engine bookkeeping). */
+function run(backend: Backend, name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
+  const k = tf.getKernel(name, 'wasm');
+  if (k == null) throw new Error(`wasm gradient kernels need the wasm kernel '${name}', which is not registered. Import '@tensorflow/tfjs-backend-wasm' before registering the gradient kernels.`);
+  const out = k.kernelFunc({ inputs, attrs, backend }) as TensorInfo | TensorInfo[];
+  return Array.isArray(out) ? out[0]! : out;
+}
+
+/** Small helper that remembers intermediates and frees them at the end. */
+class Scratch {
+  private readonly infos: TensorInfo[] = [];
+  constructor(readonly backend: Backend) {}
+  run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
+    const out = run(this.backend, name, inputs, attrs);
+    this.infos.push(out);
+    return out;
+  }
+  /** Like run, but the result is handed to the caller (not freed by dispose). */
+  keep(info: TensorInfo): TensorInfo {
+    const i = this.infos.lastIndexOf(info);
+    if (i >= 0) this.infos.splice(i, 1);
+    return info;
+  }
+  transpose(x: TensorInfo, perm: number[]): TensorInfo {
+    return this.run('Transpose', { x }, { perm });
+  }
+  reshape(x: TensorInfo, shape: number[]): TensorInfo {
+    return this.run('Reshape', { x }, { shape });
+  }
+  pad(x: TensorInfo, paddings: Array<[number, number]>): TensorInfo {
+    if (paddings.every(([a, b]) => a === 0 && b === 0)) return x;
+    return this.run('PadV2', { x }, { paddings, constantValue: 0 });
+  }
+  slice(x: TensorInfo, begin: number[], size: number[]): TensorInfo {
+    if (begin.every((b) => b === 0) && size.every((s, i) => s === x.shape[i])) return x;
+    return this.run('Slice', { x }, { begin, size });
+  }
+  dispose(): void {
+    // Reshape outputs share a dataId with their input (ref-counted), so each info is
+    // released exactly once, in reverse order of creation.
+    for (let i = this.infos.length - 1; i >= 0; i--) this.backend.disposeData(this.infos[i]!.dataId);
+    this.infos.length = 0;
+  }
+}
+
+type Pads = { top: number; bottom: number; left: number; right: number };
+
+/**
+ * Inserts (s-1) zeros between rows/columns of an NHWC tensor, then pads it so that a
+ * stride-1 convolution with an effective kernel of kh x kw gives outH x outW.
+ * Returns the tensor and the explicit paddings the convolution must add (non-negative).
+ */
+function upsampleAndPad(
+  sc: Scratch, dy: TensorInfo, sh: number, sw: number,
+  khEff: number, kwEff: number, pads: Pads, outH: number, outW: number,
+): { t: TensorInfo; pad: [[0, 0], [number, number], [number, number], [0, 0]] } {
+  const [n, ho, wo, c] = dy.shape as [number, number, number, number];
+  let t = dy;
+  let hUp = ho;
+  let wUp = wo;
+  if (sh > 1 || sw > 1) {
+    const r = sc.reshape(dy, [n, ho, 1, wo, 1, c]);
+    const p = sc.pad(r, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+    hUp = ho * sh;
+    wUp = wo * sw;
+    t = sc.reshape(p, [n, hUp, wUp, c]);
+  }
+  // Wanted: (padTop + used + padBottom) - khEff + 1 = outH, used rows start at 0.
+  const padTop = khEff - 1 - pads.top;
+  const padLeft = kwEff - 1 - pads.left;
+  if (padTop < 0 || padLeft < 0) {
+    throw new Error(`wasm conv gradient: padding (${pads.top}, ${pads.left}) larger than the filter (${khEff}x${kwEff}) is not supported.`);
+  }
+  let padBottom = outH + khEff - 1 - padTop - hUp;
+  let padRight = outW + kwEff - 1 - padLeft - wUp;
+  if (padBottom < 0 || padRight < 0) {
+    // The upsampled dy carries trailing zero rows/cols (or rows the forward pass never
+    // reached): cut them instead of padding negatively.
+    const keepH = hUp + Math.min(0, padBottom);
+    const keepW = wUp + Math.min(0, padRight);
+    t = sc.slice(t, [0, 0, 0, 0], [n, keepH, keepW, c]);
+    padBottom = Math.max(0, padBottom);
+    padRight = Math.max(0, padRight);
+  }
+  return { t, pad: [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]] };
+}
+
+function conv2DBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
+    strides: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding;
+    dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
+  };
+  const fmt = backend_util.convertConv2DDataFormat(dataFormat);
+  if (fmt !== 'channelsLast') throw new Error(`wasm Conv2DBackpropFilter supports dataFormat 'NHWC' only, got '${dataFormat}'.`);
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, fmt);
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, padInfo } = info;
+  const sc = new Scratch(backend as Backend);
+  try {
+    if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && padInfo.top === 0 && padInfo.left === 0) {
+      // Pointwise convolution: dW = x^T · dy over all N*H*W positions.
+      const a = sc.reshape(x, [1, n * h * w, ci]);
+      const b = sc.reshape(dy, [1, n * ho * wo, co]);
+      const m = sc.run('BatchMatMul', { a, b }, { transposeA: true, transposeB: false });
+      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [1, 1, ci, co] }));
+    }
+    const xt = sc.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, N]
+    const f = sc.transpose(dy, [1, 2, 0, 3]); // [Ho, Wo, N, Co]
+    const explicit: ExplicitPadding = [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]];
+    const c = sc.run('Conv2D', { x: xt, filter: f }, { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [sh, sw] });
+    const cs = sc.slice(c, [0, 0, 0, 0], [ci, kh, kw, co]);
+    return sc.keep(sc.transpose(cs, [1, 2, 0, 3]));
+  } finally {
+    sc.dispose();
+  }
+}
+
+function conv2DBackpropInput({ inputs, attrs, backend }: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
+    strides: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding;
+    dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
+  };
+  const fmt = backend_util.convertConv2DDataFormat(dataFormat);
+  if (fmt !== 'channelsLast') throw new Error(`wasm Conv2DBackpropInput supports dataFormat 'NHWC' only, got '${dataFormat}'.`);
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, fmt);
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, padInfo } = info;
+  const sc = new Scratch(backend as Backend);
+  try {
+    if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && padInfo.top === 0 && padInfo.left === 0) {
+      // Pointwise convolution: dx = dy · W^T.
+      const a = sc.reshape(dy, [1, n * h * w, co]);
+      const b = sc.reshape(filter, [1, ci, co]);
+      const m = sc.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: true });
+      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [n, h, w, ci] }));
+    }
+    // Flip spatially and swap in/out channels: [kh, kw, Co, Ci].
+    const fr = sc.run('Reverse', { x: filter }, { dims: [0, 1] });
+    const ft = sc.transpose(fr, [0, 1, 3, 2]);
+    const { t, pad: p } = upsampleAndPad(sc, dy, sh, sw, kh, kw, padInfo, h, w);
+    return sc.keep(sc.run('Conv2D', { x: t, filter: ft }, { strides: [1, 1], pad: p, dataFormat: 'NHWC', dilations: [1, 1] }));
+  } finally {
+    sc.dispose();
+  }
+}
+
+function depthwiseBackpropInput({ inputs, attrs, backend }: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, dilations, pad, dimRoundingMode, inputShape } = attrs as unknown as {
+    strides: [number, number] | number; dilations: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding;
+    dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
+  };
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, dilations ?? 1, pad, dimRoundingMode, true);
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info;
+  const mult = filter.shape[3]!;
+  const sc = new Scratch(backend as Backend);
+  try {
+    // Flipped filter, one channel per (c, m): [kh, kw, C*mult, 1].
+    const fr = sc.run('Reverse', { x: filter }, { dims: [0, 1] });
+    const f = sc.reshape(fr, [kh, kw, c * mult, 1]);
+    const khEff = (kh - 1) * dh + 1;
+    const kwEff = (kw - 1) * dw + 1;
+    const { t, pad: p } = upsampleAndPad(sc, dy, sh, sw, khEff, kwEff, padInfo, h, w);
+    const out = sc.run('DepthwiseConv2dNative', { x: t, filter: f }, { strides: [1, 1], pad: p, dilations: [dh, dw] });
+    if (mult === 1) return sc.keep(out);
+    const r = sc.reshape(out, [n, h, w, c, mult]);
+    return sc.keep(sc.run('Sum', { x: r }, { axis: [4], keepDims: false }));
+  } finally {
+    sc.dispose();
+  }
+}
+
+function depthwiseBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, dilations, pad, dimRoundingMode, filterShape } = attrs as unknown as {
+    strides: [number, number] | number; dilations: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding;
+    dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
+  };
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, dilations ?? 1, pad, dimRoundingMode, true);
+  const { batchSize: n, inChannels: c, outHeight: ho, outWidth: wo, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info;
+  const mult = filterShape[3];
+  const sc = new Scratch(backend as Backend);
+  try {
+    const xp = sc.pad(x, [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]]);
+    const dyr = mult === 1 ? dy : sc.reshape(dy, [n, ho, wo, c, mult]);
+    const taps: TensorInfo[] = [];
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        const y0 = a * dh;
+        const x0 = b * dw;
+        const xs = sc.run('StridedSlice', { x: xp }, {
+          begin: [0, y0, x0, 0], end: [n, y0 + (ho - 1) * sh + 1, x0 + (wo - 1) * sw + 1, c], strides: [1, sh, sw, 1],
+          beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
+        });
+        const xsr = mult === 1 ? xs : sc.reshape(xs, [n, ho, wo, c, 1]);
+        const prod = sc.run('Multiply', { a: xsr, b: dyr });
+        taps.push(sc.run('Sum', { x: prod }, { axis: [0, 1, 2], keepDims: false })); // [C] or [C, mult]
+      }
+    }
+    // Pack takes its inputs as an array.
+    const packed = sc.run('Pack', taps as unknown as NamedTensorInfoMap, { axis: 0 });
+    return sc.keep(run(sc.backend, 'Reshape', { x: packed }, { shape: [kh, kw, c, mult] }));
+  } finally {
+    sc.dispose();
+  }
+}
+
+/** The kernels this module registers on 'wasm' (and whether they replace a built-in). */
+export const WASM_GRADIENT_KERNELS: ReadonlyArray<{ name: string; replaces: boolean; kernelFunc: KernelConfig['kernelFunc'] }> = [
+  { name: 'Conv2DBackpropFilter', replaces: false, kernelFunc: conv2DBackpropFilter as KernelConfig['kernelFunc'] },
+  { name: 'Conv2DBackpropInput', replaces: true, kernelFunc: conv2DBackpropInput as KernelConfig['kernelFunc'] },
+  { name: 'DepthwiseConv2dNativeBackpropInput', replaces: false, kernelFunc: depthwiseBackpropInput as KernelConfig['kernelFunc'] },
+  { name: 'DepthwiseConv2dNativeBackpropFilter', replaces: false, kernelFunc: depthwiseBackpropFilter as KernelConfig['kernelFunc'] },
+];
+
+let registered: string[] | null = null;
+const builtins = new Map<string, KernelConfig['kernelFunc']>();
+
+/**
+ * The wasm backend's own kernel function for a name this module replaced (for benchmarks
+ * and tests), or undefined when wasm had none.
+ */
+export function builtinWasmKernel(name: string): KernelConfig['kernelFunc'] | undefined {
+  return builtins.get(name) ?? (registered ? undefined : tf.getKernel(name, 'wasm')?.kernelFunc);
+}
+
+/**
+ * Registers the gradient kernels on the 'wasm' backend. Idempotent. Must run after
+ * '@tensorflow/tfjs-backend-wasm' has been imported (it registers the kernels these
+ * compose). Returns the kernel names that were (or already had been) registered.
+ */
+export function registerWasmGradientKernels(): string[] {
+  if (registered) return registered;
+  if (tf.getKernel('Conv2D', 'wasm') == null) {
+    throw new Error("registerWasmGradientKernels: the wasm backend's kernels are not registered. Import '@tensorflow/tfjs-backend-wasm' first.");
+  }
+  for (const k of WASM_GRADIENT_KERNELS) {
+    const existing = tf.getKernel(k.name, 'wasm');
+    if (existing != null) {
+      builtins.set(k.name, existing.kernelFunc);
+      tf.unregisterKernel(k.name, 'wasm');
+    }
+    tf.registerKernel({ kernelName: k.name, backendName: 'wasm', kernelFunc: k.kernelFunc });
+  }
+  registered = WASM_GRADIENT_KERNELS.map((k) => k.name);
+  return registered;
+}

@@ -1,0 +1,227 @@
+/**
+ * The wasm gradient kernels (src/main/ml/backend/wasm-grads.ts) against
+ *  (1) the cpu backend's kernels of the same name, and
+ *  (2) finite differences of a float64 reference convolution written here,
+ * on random shapes covering stride 1/2, padding same/valid, batch > 1, channels > 1.
+ * Error measure: max |a - b| / max |b| over the whole gradient tensor.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, WASM_GRADIENT_KERNELS } from '../../src/main/ml/backend';
+
+const TOL = 1e-4;
+
+// Deterministic PRNG so failures are reproducible.
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+const randArray = (r: () => number, n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i]!)) return Infinity;
+    maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+    maxRef = Math.max(maxRef, Math.abs(b[i]!));
+  }
+  return maxDiff / Math.max(maxRef, 1e-12);
+}
+
+type Pad = 'same' | 'valid';
+interface ConvCase {
+  n: number; h: number; w: number; ci: number; co: number; kh: number; kw: number;
+  sh: number; sw: number; pad: Pad; mult: number; dil: number;
+}
+
+/** Runs one kernel on a backend and returns its output values. */
+async function runOn(backend: 'cpu' | 'wasm', kernel: string, inputs: Record<string, { v: Float32Array; s: number[] }>, attrs: Record<string, unknown>): Promise<{ v: Float32Array; s: number[] }> {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const ins: Record<string, tf.Tensor> = {};
+  for (const [k, { v, s }] of Object.entries(inputs)) ins[k] = tf.tensor(v, s, 'float32');
+  const out = tf.engine().runKernel(kernel, ins as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const res = { v: (await out.data()) as Float32Array, s: out.shape };
+  tf.dispose([out, ...Object.values(ins)]);
+  expect(tf.memory().numTensors).toBe(before);
+  return res;
+}
+
+function padInfo(inSize: number, k: number, s: number, pad: Pad): { out: number; before: number } {
+  if (pad === 'valid') return { out: Math.ceil((inSize - k + 1) / s), before: 0 };
+  const out = Math.ceil(inSize / s);
+  const total = Math.max(0, (out - 1) * s + k - inSize);
+  return { out, before: Math.floor(total / 2) };
+}
+
+/** float64 reference forward: conv2d (depthwise when dw) of x [n,h,w,ci] with f. */
+function refConv(c: ConvCase, x: Float64Array | Float32Array, f: Float64Array | Float32Array, depthwise: boolean): { y: Float64Array; ho: number; wo: number; cout: number } {
+  const khE = (c.kh - 1) * c.dil + 1;
+  const kwE = (c.kw - 1) * c.dil + 1;
+  const ph = padInfo(c.h, khE, c.sh, c.pad);
+  const pw = padInfo(c.w, kwE, c.sw, c.pad);
+  const cout = depthwise ? c.ci * c.mult : c.co;
+  const y = new Float64Array(c.n * ph.out * pw.out * cout);
+  for (let b = 0; b < c.n; b++) for (let i = 0; i < ph.out; i++) for (let j = 0; j < pw.out; j++) {
+    for (let a = 0; a < c.kh; a++) for (let bb = 0; bb < c.kw; bb++) {
+      const yy = i * c.sh + a * c.dil - ph.before;
+      const xx = j * c.sw + bb * c.dil - pw.before;
+      if (yy < 0 || yy >= c.h || xx < 0 || xx >= c.w) continue;
+      for (let ci = 0; ci < c.ci; ci++) {
+        const xv = x[((b * c.h + yy) * c.w + xx) * c.ci + ci]!;
+        if (depthwise) {
+          for (let m = 0; m < c.mult; m++) {
+            y[((b * ph.out + i) * pw.out + j) * cout + ci * c.mult + m] += xv * f[((a * c.kw + bb) * c.ci + ci) * c.mult + m]!;
+          }
+        } else {
+          for (let co = 0; co < c.co; co++) {
+            y[((b * ph.out + i) * pw.out + j) * cout + co] += xv * f[((a * c.kw + bb) * c.ci + ci) * c.co + co]!;
+          }
+        }
+      }
+    }
+  }
+  return { y, ho: ph.out, wo: pw.out, cout };
+}
+
+/** Central finite differences of L = sum(conv(x, f) * dy) w.r.t. x or f, in float64. */
+function finiteDiff(c: ConvCase, x: Float32Array, f: Float32Array, dy: Float32Array, wrt: 'x' | 'f', depthwise: boolean): Float64Array {
+  const x64 = Float64Array.from(x);
+  const f64 = Float64Array.from(f);
+  const target = wrt === 'x' ? x64 : f64;
+  const g = new Float64Array(target.length);
+  const eps = 1e-3;
+  const loss = () => {
+    const { y } = refConv(c, x64, f64, depthwise);
+    let s = 0;
+    for (let i = 0; i < y.length; i++) s += y[i]! * dy[i]!;
+    return s;
+  };
+  for (let i = 0; i < target.length; i++) {
+    const v = target[i]!;
+    target[i] = v + eps;
+    const lp = loss();
+    target[i] = v - eps;
+    const lm = loss();
+    target[i] = v;
+    g[i] = (lp - lm) / (2 * eps);
+  }
+  return g;
+}
+
+function randomCase(r: () => number, depthwise: boolean, small: boolean): ConvCase {
+  const k = pick(r, small ? [1, 2, 3] : [1, 2, 3, 5]);
+  const c: ConvCase = {
+    n: pick(r, small ? [1, 2] : [1, 2, 3]),
+    h: 4 + Math.floor(r() * (small ? 4 : 9)),
+    w: 4 + Math.floor(r() * (small ? 4 : 9)),
+    ci: pick(r, small ? [1, 2] : [1, 2, 3, 5]),
+    co: pick(r, small ? [1, 3] : [1, 2, 4, 7]),
+    kh: k,
+    kw: r() < 0.25 ? pick(r, [1, 2, 3]) : k,
+    sh: pick(r, [1, 2]),
+    sw: 1,
+    pad: pick(r, ['same', 'valid'] as const),
+    mult: depthwise ? pick(r, [1, 2]) : 1,
+    dil: 1,
+  };
+  c.sw = r() < 0.8 ? c.sh : pick(r, [1, 2]);
+  return c;
+}
+
+/** Cases always included, then random ones. */
+function cases(depthwise: boolean, small: boolean, count: number, seed: number): ConvCase[] {
+  const fixed: ConvCase[] = [];
+  for (const sh of [1, 2]) for (const pad of ['same', 'valid'] as const) {
+    fixed.push({ n: 2, h: small ? 6 : 9, w: small ? 5 : 8, ci: 2, co: 3, kh: 3, kw: 3, sh, sw: sh, pad, mult: depthwise ? 2 : 1, dil: 1 });
+  }
+  const r = rng(seed);
+  const out = [...fixed];
+  while (out.length < fixed.length + count) {
+    const c = randomCase(r, depthwise, small);
+    const khE = (c.kh - 1) * c.dil + 1;
+    const kwE = (c.kw - 1) * c.dil + 1;
+    if (c.pad === 'valid' && (c.h < khE || c.w < kwE)) continue;
+    out.push(c);
+  }
+  return out;
+}
+
+const label = (c: ConvCase) => `n${c.n} ${c.h}x${c.w}x${c.ci} k${c.kh}x${c.kw} s${c.sh}${c.sw} ${c.pad} co${c.co} m${c.mult}`;
+
+describe('wasm gradient kernels', () => {
+  beforeAll(async () => {
+    const info = await initBackend('wasm');
+    expect(info.name).toBe('wasm');
+  });
+
+  it('registers every kernel a conv/depthwise training step needs', () => {
+    for (const k of WASM_GRADIENT_KERNELS) expect(tf.getKernel(k.name, 'wasm'), k.name).toBeDefined();
+  });
+
+  for (const depthwise of [false, true]) {
+    const filterKernel = depthwise ? 'DepthwiseConv2dNativeBackpropFilter' : 'Conv2DBackpropFilter';
+    const inputKernel = depthwise ? 'DepthwiseConv2dNativeBackpropInput' : 'Conv2DBackpropInput';
+
+    it(`${filterKernel} and ${inputKernel} match the cpu backend on random shapes`, async () => {
+      let worst = 0;
+      for (const c of cases(depthwise, false, 24, depthwise ? 11 : 7)) {
+        const r = rng(c.h * 131 + c.w * 17 + c.ci);
+        const fShape = depthwise ? [c.kh, c.kw, c.ci, c.mult] : [c.kh, c.kw, c.ci, c.co];
+        const x = randArray(r, c.n * c.h * c.w * c.ci);
+        const f = randArray(r, size(fShape));
+        const { ho, wo, cout } = refConv(c, x, f, depthwise);
+        const dyShape = [c.n, ho, wo, cout];
+        const dy = randArray(r, size(dyShape));
+        const common = depthwise
+          ? { strides: [c.sh, c.sw], dilations: [c.dil, c.dil], pad: c.pad }
+          : { strides: [c.sh, c.sw], pad: c.pad, dataFormat: 'NHWC' };
+        const fa = { ...common, filterShape: fShape };
+        const ia = { ...common, inputShape: [c.n, c.h, c.w, c.ci] };
+        const fIn = { x: { v: x, s: [c.n, c.h, c.w, c.ci] }, dy: { v: dy, s: dyShape } };
+        const iIn = { dy: { v: dy, s: dyShape }, filter: { v: f, s: fShape } };
+        const [fc, fw, ic, iw] = [
+          await runOn('cpu', filterKernel, fIn, fa), await runOn('wasm', filterKernel, fIn, fa),
+          await runOn('cpu', inputKernel, iIn, ia), await runOn('wasm', inputKernel, iIn, ia),
+        ];
+        expect(fw.s, label(c)).toEqual(fShape);
+        expect(iw.s, label(c)).toEqual([c.n, c.h, c.w, c.ci]);
+        const ef = relErr(fw.v, fc.v);
+        const ei = relErr(iw.v, ic.v);
+        expect(ef, `${filterKernel} ${label(c)}`).toBeLessThanOrEqual(TOL);
+        expect(ei, `${inputKernel} ${label(c)}`).toBeLessThanOrEqual(TOL);
+        worst = Math.max(worst, ef, ei);
+      }
+      expect(worst).toBeLessThanOrEqual(TOL);
+    });
+
+    it(`${filterKernel} and ${inputKernel} match float64 finite differences`, async () => {
+      for (const c of cases(depthwise, true, 8, depthwise ? 5 : 3)) {
+        const r = rng(c.h * 7 + c.w * 3 + c.co);
+        const fShape = depthwise ? [c.kh, c.kw, c.ci, c.mult] : [c.kh, c.kw, c.ci, c.co];
+        const x = randArray(r, c.n * c.h * c.w * c.ci);
+        const f = randArray(r, size(fShape));
+        const { ho, wo, cout } = refConv(c, x, f, depthwise);
+        const dyShape = [c.n, ho, wo, cout];
+        const dy = randArray(r, size(dyShape));
+        const common = depthwise
+          ? { strides: [c.sh, c.sw], dilations: [1, 1], pad: c.pad }
+          : { strides: [c.sh, c.sw], pad: c.pad, dataFormat: 'NHWC' };
+        const fw = await runOn('wasm', filterKernel, { x: { v: x, s: [c.n, c.h, c.w, c.ci] }, dy: { v: dy, s: dyShape } }, { ...common, filterShape: fShape });
+        const iw = await runOn('wasm', inputKernel, { dy: { v: dy, s: dyShape }, filter: { v: f, s: fShape } }, { ...common, inputShape: [c.n, c.h, c.w, c.ci] });
+        expect(relErr(fw.v, finiteDiff(c, x, f, dy, 'f', depthwise)), `${filterKernel} ${label(c)}`).toBeLessThanOrEqual(TOL);
+        expect(relErr(iw.v, finiteDiff(c, x, f, dy, 'x', depthwise)), `${inputKernel} ${label(c)}`).toBeLessThanOrEqual(TOL);
+      }
+    });
+  }
+});
