@@ -13,5 +13,5 @@ export {
 } from './bases'
 export { buildModel, buildModelFull, buildTransferModel, type TransferModel, type TransferOptions, type BuiltModel } from './transfer'
 export { summarize, formatSummary } from './summary'
-export { preprocessFor, applyPreprocess, CAFFE_MEAN_BGR, RESCALE_01 } from './preprocess'
+export { preprocessFor, preprocessForSpec, applyPreprocess, CAFFE_MEAN_BGR, RESCALE_01 } from './preprocess'
 export { resolveModelName, knownModelNames, presetSpec, type ResolvedModel } from './resolve'

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
-import { PreprocessSpec, type TransferBase } from '../../../shared/models'
+import { ModelSpec, PreprocessSpec, type ModelSpecInput, type TransferBase } from '../../../shared/models'
 import { invalidModel } from './errors'
 
 /** ImageNet mean in BGR order, as keras.applications.imagenet_utils (caffe mode). */
@@ -34,4 +34,10 @@ export function applyPreprocess(x: tf.Tensor4D, specIn: PreprocessSpec, channels
     const bgr = tf.reverse(f, 3)
     return tf.sub(bgr, tf.tensor1d(spec.mean)) as tf.Tensor4D
   })
+}
+
+/** The preprocess a model built from `spec` expects: x/255 for custom CNNs, the base's preprocess_input for transfer models. */
+export function preprocessForSpec(spec: ModelSpecInput): PreprocessSpec {
+  const s = ModelSpec.parse(spec)
+  return s.type === 'transfer' ? preprocessFor(s.base) : RESCALE_01
 }

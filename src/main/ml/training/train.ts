@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs'
 import type { PreprocessSpec } from '../../../shared/models'
 import { augmentEnabled, formatAugment, resolvedOptimizer, TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
 import { applyPreprocess, buildCnn, buildTransferModel, preprocessFor, presetSpec, RESCALE_01 } from '../models'
+import { initBackend, type BackendPreference } from '../backend'
 import { augmentBatch } from './augment'
+import { loadBaseWeights } from './base-weights'
 import { balancedClassWeights } from './callbacks'
 import { checkpointDir, loadCheckpointModel, loadCheckpointWeightsInto, loadOptimizerWeights, readCheckpointState, writeCheckpoint } from './checkpoint'
 import type { DataSource } from './data'
@@ -27,6 +29,8 @@ export interface TrainDeps {
   buildTransfer?: (base: TrainOptions['base'], opts: { inputShape: [number, number, number]; numClasses: number }) => { model: tf.LayersModel; base: tf.LayersModel }
   /** Loads pretrained weights into a freshly built base; returns a short description of where they came from. */
   loadBaseWeights?: (base: tf.LayersModel, name: TrainOptions['base'], path: string | undefined, log: (m: string) => void) => Promise<string>
+  /** Replaces the preset builder of the 'cnn' recipe (tests use tiny models). */
+  buildCnn?: (imageShape: [number, number, number], numClasses: number) => tf.LayersModel
   /** Project settings stored with the run (predict/export parity). */
   settings?: Record<string, unknown> | null
 }
@@ -39,14 +43,8 @@ export interface RunControl {
 }
 
 async function defaultBackend(): Promise<BackendInfo> {
-  await tf.setBackend('cpu')
-  await tf.ready()
-  return { name: 'cpu', reason: 'no backend selector was given; using the pure-JS cpu backend' }
-}
-
-async function defaultBaseWeights(_base: tf.LayersModel, name: string, path: string | undefined, log: (m: string) => void): Promise<string> {
-  log(`No pretrained-weights loader is wired for ${name}${path ? ` (asked for ${path})` : ''}; the base starts from random weights, so transfer learning will be weak.`)
-  return 'random'
+  const b = await initBackend((process.env.CLASSIFIER_STUDIO_BACKEND as BackendPreference | undefined) ?? 'auto')
+  return { name: b.name, reason: b.reason }
 }
 
 function defaultPreset(imageShape: [number, number, number]): string {
@@ -107,14 +105,14 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       const preset = opts.model ?? defaultPreset(imageShape)
       const spec = presetSpec(preset)
       if (spec.type !== 'cnn') throw new Error(`--model ${preset} is not a CNN preset.`)
-      const model = withSeededMathRandom(opts.seed, () => buildCnn(spec.layers, { inputShape: imageShape, numClasses }))
+      const model = withSeededMathRandom(opts.seed, () => (deps.buildCnn ? deps.buildCnn(imageShape, numClasses) : buildCnn(spec.layers, { inputShape: imageShape, numClasses })))
       built = { model, base: null, preprocess: RESCALE_01, baseWeights: null, fromRunId: null }
       opts = { ...opts, model: preset }
     } else if (opts.recipe === 'transfer') {
       const inputShape: [number, number, number] = [imageShape[0], imageShape[1], imageShape[2]]
       const make = deps.buildTransfer ?? ((b, o) => buildTransferModel(b, o))
       const t = withSeededMathRandom(opts.seed, () => make(opts.base, { inputShape, numClasses }))
-      const baseWeights = resumeConfig ? resumeConfig.baseWeights : await (deps.loadBaseWeights ?? defaultBaseWeights)(t.base, opts.base, opts.baseWeights, log)
+      const baseWeights = resumeConfig ? resumeConfig.baseWeights : await (deps.loadBaseWeights ?? loadBaseWeights)(t.base, opts.base, opts.baseWeights, log)
       freezeBase(t.base)
       built = { model: t.model, base: t.base, preprocess: preprocessFor(opts.base), baseWeights, fromRunId: null }
     } else {

@@ -1,0 +1,40 @@
+import type * as tf from '@tensorflow/tfjs'
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import type { WeightsReport } from '../../../shared/models'
+import type { BaseName } from '../../../shared/training'
+import { loadKerasH5Weights, loadNsfwjsMobileNetV2Weights, loadTfjsLayersWeights } from '../weights'
+
+function describe(r: WeightsReport): string {
+  return `${r.loaded.length} layers loaded, ${r.missing.length} left as initialised${r.mismatched.length ? `, ${r.mismatched.length} mismatched` : ''}`
+}
+
+/**
+ * Pretrained weights for a transfer base: `path` (Keras .h5 or TF.js model.json) when given,
+ * else the offline MobileNetV2 weights shipped in the nsfwjs package. Returns an id of the
+ * weights (part of the feature-cache key).
+ */
+export async function loadBaseWeights(base: tf.LayersModel, name: BaseName, path: string | undefined, log: (m: string) => void): Promise<string> {
+  if (path) {
+    const file = resolve(path)
+    let st
+    try {
+      st = await stat(file)
+    } catch {
+      throw Object.assign(new Error(`--base-weights ${path}: no such file.`), { code: 'NOT_FOUND', hint: 'Give a Keras .h5 weights file (include_top=False) or a TF.js model.json.' })
+    }
+    let r: WeightsReport
+    if (/\.(h5|hdf5|keras)$/i.test(file)) r = await loadKerasH5Weights(base, file, { source: file })
+    else if (/\.json$/i.test(file)) r = await loadTfjsLayersWeights(base, file, { source: file })
+    else throw Object.assign(new Error(`--base-weights ${path}: expected a Keras .h5 file or a TF.js model.json.`), { code: 'INVALID_INPUT' })
+    if (r.loaded.length === 0) throw Object.assign(new Error(`--base-weights ${path} has no weights for any layer of ${base.name}.`), { code: 'INVALID_INPUT', hint: `Use ${name} weights without top (include_top=False).` })
+    log(`Base weights from ${file}: ${describe(r)}.`)
+    return `file:${file}:${st.size}:${Math.round(st.mtimeMs)}`
+  }
+  if (name === 'mobilenetv2') {
+    const r = loadNsfwjsMobileNetV2Weights(base)
+    log(`Base weights: offline MobileNetV2 from nsfwjs (ImageNet-derived, blocks 0-10): ${describe(r)}.`)
+    return 'nsfwjs-4.4.0-mobilenetv2'
+  }
+  throw Object.assign(new Error(`No offline weights for ${name} are available.`), { code: 'NOT_FOUND', hint: `Download the Keras ${name} weights (include_top=False, .h5) and pass them with --base-weights PATH.` })
+}
