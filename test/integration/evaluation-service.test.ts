@@ -12,6 +12,8 @@ import { predictWith, toPredictionsCsv } from '../../src/main/services/evaluatio
 import { cellItems } from '../../src/main/services/evaluation/confusion'
 import { classificationReport } from '../../src/main/services/evaluation/report'
 import type { EvalBatch, EvaluationDeps, RunModel } from '../../src/main/services/evaluation/deps'
+import { saliencyMap, saliencyOverlayPng } from '../../src/main/services/evaluation/saliency'
+import { saliencyWith } from '../../src/main/services/evaluation/service'
 import { AppError } from '../../src/shared/errors'
 import type { ProjectSettings } from '../../src/shared/project'
 
@@ -62,6 +64,28 @@ function directProbs(model: tf.LayersModel, x: Uint8Array, n: number): Float32Ar
 }
 
 let reference: tf.LayersModel
+let imgDir: string
+const files: string[] = []
+
+/** Images to predict: three solid colours (png, jpg, nested), a text file in the folder, a text file posing as PNG. */
+async function makePredictFixtures() {
+  imgDir = join(dir, 'to-predict')
+  await mkdir(join(imgDir, 'sub', 'deeper'), { recursive: true })
+  await mkdir(join(dir, 'empty-folder'), { recursive: true })
+  const colours = [
+    { r: 230, g: 20, b: 30 },
+    { r: 10, g: 220, b: 40 },
+    { r: 20, g: 30, b: 240 },
+  ]
+  const places = [join(imgDir, 'a.png'), join(imgDir, 'sub', 'b.jpg'), join(imgDir, 'sub', 'deeper', 'c 10.png')]
+  for (let i = 0; i < 3; i++) {
+    const img = sharp({ create: { width: 20 + i * 7, height: 16, channels: 3, background: colours[i] } })
+    await (places[i].endsWith('.jpg') ? img.jpeg() : img.png()).toFile(places[i])
+    files.push(places[i])
+  }
+  await writeFile(join(imgDir, 'notes.txt'), 'not an image, and skipped inside a folder\n')
+  await writeFile(join(dir, 'fake.png'), 'this is text pretending to be a PNG\n')
+}
 
 beforeAll(async () => {
   await tf.setBackend('cpu')
@@ -82,6 +106,7 @@ beforeAll(async () => {
   await model.save(fileSaveHandler(runDir))
   model.dispose()
   reference = await loadCheckpointModel(runDir)
+  await makePredictFixtures()
   deps = {
     async loadRunModel(projectDir: string, runId?: string): Promise<RunModel> {
       loads++
@@ -183,27 +208,6 @@ describe('evaluateWith', () => {
 })
 
 describe('predictWith', () => {
-  let imgDir: string
-  const files: string[] = []
-  beforeAll(async () => {
-    imgDir = join(dir, 'to-predict')
-    await mkdir(join(imgDir, 'sub', 'deeper'), { recursive: true })
-    await mkdir(join(dir, 'empty-folder'), { recursive: true })
-    const colours = [
-      { r: 230, g: 20, b: 30 },
-      { r: 10, g: 220, b: 40 },
-      { r: 20, g: 30, b: 240 },
-    ]
-    const places = [join(imgDir, 'a.png'), join(imgDir, 'sub', 'b.jpg'), join(imgDir, 'sub', 'deeper', 'c 10.png')]
-    for (let i = 0; i < 3; i++) {
-      const img = sharp({ create: { width: 20 + i * 7, height: 16, channels: 3, background: colours[i] } })
-      await (places[i].endsWith('.jpg') ? img.jpeg() : img.png()).toFile(places[i])
-      files.push(places[i])
-    }
-    await writeFile(join(imgDir, 'notes.txt'), 'not an image, and skipped inside a folder\n')
-    await writeFile(join(dir, 'fake.png'), 'this is text pretending to be a PNG\n')
-  })
-
   it('predicts files and folders (recursive) with the project pipeline; bad inputs are per-item errors', async () => {
     const missing = join(dir, 'nope.jpg')
     const res = await predictWith(deps, dir, [imgDir, join(dir, 'fake.png'), missing, join(dir, 'empty-folder'), files[0]], { top: 2 })
@@ -249,5 +253,55 @@ describe('predictWith', () => {
 
   it('a project without a trained run is a clear error', async () => {
     await expect(predictWith(deps, join(dir, 'empty-folder'), [files[0]])).rejects.toThrow(/No trained run/)
+  })
+})
+
+describe('saliency', () => {
+  it('equals finite differences of log p(class) w.r.t. the pixels, and renders a PNG overlay', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [S, S, 3], filters: 2, kernelSize: 3, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+        tf.layers.flatten({}),
+        tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+      ],
+    })
+    const run: RunModel = { model, labels: LABELS, preprocess: RESCALE_01, settings }
+    const px = xAll.slice(0, S * S * 3)
+    const before = tf.memory().numTensors
+    const s = saliencyMap(run, px, 1)
+    expect(tf.memory().numTensors).toBe(before)
+    expect(s.classIndex).toBe(1)
+    const logp = (v: Float32Array) =>
+      tf.tidy(() => Math.log((model.predict(applyPreprocess(tf.tensor4d(v, [1, S, S, 3]), RESCALE_01, 3)) as tf.Tensor).dataSync()[1]))
+    let checked = 0
+    for (const pos of [0, 9, 27, 36, 63]) {
+      let best = 0
+      for (let c = 0; c < 3; c++) {
+        const hi = Float32Array.from(px)
+        const lo = Float32Array.from(px)
+        hi[pos * 3 + c] += 2
+        lo[pos * 3 + c] -= 2
+        best = Math.max(best, Math.abs((logp(hi) - logp(lo)) / 4))
+      }
+      expect(Math.abs(s.map[pos] - best)).toBeLessThanOrEqual(0.05 * best + 2e-6)
+      if (best > 1e-5) checked++
+    }
+    expect(checked).toBeGreaterThan(2)
+    const png = await saliencyOverlayPng(px, 3, s)
+    const meta = await sharp(png).metadata()
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 224, 224])
+    // default class = the predicted one
+    const probs = directProbs(model, px, 1)
+    expect(saliencyMap(run, px).classIndex).toBe(Array.from(probs).indexOf(Math.max(...probs)))
+    model.dispose()
+  })
+
+  it('service: by dataset item or by file; bad files are clear errors', async () => {
+    const withItems: EvaluationDeps = { ...deps, readItem: async (_p, id) => xAll.slice((id - 1000) * S * S * 3, (id - 999) * S * S * 3) }
+    const r = await saliencyWith(withItems, dir, { id: 1004 })
+    expect((await sharp(r.png).metadata()).width).toBe(224)
+    expect(LABELS[r.classIndex]).toBe(r.label)
+    await expect(saliencyWith(withItems, dir, { file: join(dir, 'fake.png') })).rejects.toThrow(/Cannot compute saliency for .*fake.png: not an image/)
+    await expect(saliencyWith(withItems, dir, { file: join(dir, 'missing.png') })).rejects.toThrow(/the file does not exist/)
   })
 })

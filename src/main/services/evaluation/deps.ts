@@ -42,6 +42,8 @@ export interface EvaluationDeps {
    * images excluded or relabelled). Null when unknown (no caching then).
    */
   evaluationKey?(projectDir: string, split: Split, runId?: string): Promise<{ runId: string; key: string; size: number } | null>
+  /** Cached pixels of one dataset item (what the model saw), for saliency; optional. */
+  readItem?(projectDir: string, id: number): Promise<Uint8Array>
   /** Source file of a dataset item (for "open file location" in the gallery); optional. */
   sourcesOf?(projectDir: string, ids: readonly number[]): Promise<(string | undefined)[]>
 }

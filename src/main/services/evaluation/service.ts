@@ -5,11 +5,12 @@ import { AppError, type ErrorCode } from '../../../shared/errors'
 import { ProjectSettings, type Split } from '../../../shared/project'
 import type { EvaluateOptions, EvaluationResult, Prediction, PredictOptions } from '../../../shared/evaluation'
 import { readProject } from '../projects/store'
-import { batches, decodeForModel, loadDatasetIndex, splitIds } from '../datasets'
+import { batches, decodeForModel, loadDatasetIndex, readItems, splitIds } from '../datasets'
 import { checkpointDir } from '../../ml/training/checkpoint'
 import { checkpointsDir, listRuns, loadRunModel as trainingLoadRunModel } from '../../ml/training/runs'
 import { evaluateWith } from './evaluate'
 import { predictWith, type PredictInput } from './predict'
+import { saliencyMap, saliencyOverlayPng } from './saliency'
 import type { Ctl, EvaluationDeps, RunModel } from './deps'
 
 /** Training's errors carry `code`/`hint` properties; make them AppErrors for every layer. */
@@ -80,6 +81,7 @@ export const defaultDeps: EvaluationDeps = {
   decodeForModel,
   evaluationKey,
   sourcesOf,
+  readItem: async (projectDir, id) => (await readItems(projectDir, [id])).x,
 }
 
 /** Evaluates the latest (or given) run on the validation or test split. See evaluateWith. */
@@ -90,4 +92,48 @@ export function evaluate(projectDir: string, options: EvaluateOptions = {}, ctl:
 /** Predicts files, folders (recursive) and in-memory images. See predictWith. */
 export function predict(projectDir: string, inputs: readonly PredictInput[], options: PredictOptions = {}, ctl: Ctl = {}): Promise<Prediction[]> {
   return predictWith(defaultDeps, projectDir, inputs, options, ctl)
+}
+
+export interface SaliencyResult {
+  /** PNG: the image with the gradient-saliency heatmap blended over it. */
+  png: Buffer
+  classIndex: number
+  label: string
+  probability: number
+}
+
+/**
+ * Gradient saliency for one dataset item (`{ id }`, the cached pixels the model saw) or a file
+ * (`{ file }`, decoded with the project pipeline), for the predicted class or `classIndex`.
+ */
+export async function saliencyWith(
+  deps: EvaluationDeps,
+  projectDir: string,
+  target: { id: number } | { file: string },
+  opts: { runId?: string; classIndex?: number; size?: number } = {},
+): Promise<SaliencyResult> {
+  const run = await deps.loadRunModel(projectDir, opts.runId)
+  try {
+    let px: Uint8Array
+    if ('id' in target) {
+      if (!deps.readItem) throw new AppError('NOT_IMPLEMENTED', 'Saliency of dataset items needs the dataset reader.')
+      px = await deps.readItem(projectDir, target.id)
+    } else {
+      try {
+        px = await deps.decodeForModel(target.file, run.settings)
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        throw new AppError('INVALID_INPUT', `Cannot compute saliency for ${target.file}: ${code === 'ENOENT' ? 'the file does not exist' : (err as Error).message}.`)
+      }
+    }
+    const map = saliencyMap(run, px, opts.classIndex)
+    const png = await saliencyOverlayPng(px, run.settings.channels, map, opts.size)
+    return { png, classIndex: map.classIndex, label: map.label, probability: map.probability }
+  } finally {
+    run.model.dispose()
+  }
+}
+
+export function saliency(projectDir: string, target: { id: number } | { file: string }, opts: { runId?: string; classIndex?: number; size?: number } = {}): Promise<SaliencyResult> {
+  return saliencyWith(defaultDeps, projectDir, target, opts)
 }
