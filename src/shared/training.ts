@@ -143,14 +143,17 @@ const TrainOptionsObject = z
     /** Fine-tune: unfreeze the top N layers of the base, or from the named layer/block on. Default: top 30 % of layers. */
     fineTuneFrom: z.union([z.number().int().min(0), z.string().min(1)]).optional(),
     fineTuneLearningRate: z.number().gt(0).max(1).default(1e-5),
-    augment: z.union([z.string().transform((s, ctx) => {
-      try {
-        return parseAugment(s)
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: (e as Error).message })
-        return z.NEVER
-      }
-    }), AugmentSpec]).default({}),
+    augment: z
+      .preprocess((v, ctx) => {
+        if (typeof v !== 'string') return v
+        try {
+          return parseAugment(v)
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message, input: v })
+          return z.NEVER
+        }
+      }, AugmentSpec)
+      .default({}),
     /** A number = patience with Keras-like defaults (val_loss, restore best weights); false/absent = off. */
     earlyStop: z.union([z.number().int().min(0).transform((patience) => EarlyStopSpec.parse({ patience })), EarlyStopSpec, z.literal(false)]).optional(),
     reduceLrOnPlateau: z.union([z.number().int().min(0).transform((patience) => ReduceLrSpec.parse({ patience })), ReduceLrSpec, z.literal(false)]).optional(),
