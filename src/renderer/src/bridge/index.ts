@@ -14,3 +14,5 @@ export function useApi(): Api {
 export function setApi(fake: Api | null): void {
   api = fake
 }
+
+export { thumbUrl } from './files'

@@ -1,0 +1,44 @@
+/** Small formatters shared by the views (pure functions). */
+
+export function pct(x: number | null | undefined, digits = 1): string {
+  if (x == null || !Number.isFinite(x)) return '–'
+  return `${(x * 100).toFixed(digits)}%`
+}
+
+export function num(x: number | null | undefined, digits = 4): string {
+  if (x == null || !Number.isFinite(x)) return '–'
+  return Number(x.toFixed(digits)).toString()
+}
+
+export function int(x: number | null | undefined): string {
+  if (x == null || !Number.isFinite(x)) return '–'
+  return Math.round(x).toLocaleString('en-US')
+}
+
+export function duration(seconds: number | null | undefined): string {
+  if (seconds == null || !Number.isFinite(seconds) || seconds < 0) return '–'
+  const s = Math.round(seconds)
+  if (s < 60) return `${s}s`
+  const m = Math.floor(s / 60)
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`
+}
+
+export function sci(x: number | null | undefined): string {
+  if (x == null || !Number.isFinite(x)) return '–'
+  return x >= 0.01 ? String(Number(x.toPrecision(3))) : x.toExponential(1)
+}
+
+export function basename(p: string): string {
+  const parts = p.split(/[\\/]/)
+  return parts[parts.length - 1] || p
+}
+
+/** RFC 4180 CSV of rows (first row = header). */
+export function toCsv(rows: (string | number)[][]): string {
+  const cell = (v: string | number) => {
+    const s = String(v)
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
+  }
+  return rows.map((r) => r.map(cell).join(',')).join('\n') + '\n'
+}

@@ -1,0 +1,132 @@
+import { defineStore } from 'pinia'
+import { computed, ref, shallowRef, watch } from 'vue'
+import type { DatasetOverview, DatasetPage } from '../../../shared/contract'
+import type { ImportOptions, ImportSummary } from '../../../shared/datasets'
+import { useApi } from '../bridge'
+import { toUiError, useProjectsStore, type UiError } from './projects'
+import { createTask } from './task'
+
+export const PAGE_SIZE = 200
+
+/** The Data view's state: overview, import (long, cancellable), paged items, augmentation preview. */
+export const useDatasetsStore = defineStore('datasets', () => {
+  const projects = useProjectsStore()
+  const dir = computed(() => projects.current?.dir ?? null)
+
+  const overview = ref<DatasetOverview | null>(null)
+  const loadError = ref<UiError | null>(null)
+  const loading = ref(false)
+  const importTask = createTask()
+  const lastImport = ref<ImportSummary | null>(null)
+
+  /** Items by class label: sparse pages fetched as the grid scrolls. */
+  const pages = shallowRef<Map<string, Map<number, DatasetPage['items']>>>(new Map())
+  const pagesVersion = ref(0)
+  const pending = new Set<string>()
+
+  const augment = ref<string[]>([])
+  const augmentError = ref<UiError | null>(null)
+  const augmentBusy = ref(false)
+
+  const isEmpty = computed(() => !overview.value || overview.value.total === 0)
+
+  function reset() {
+    overview.value = null
+    loadError.value = null
+    lastImport.value = null
+    pages.value = new Map()
+    pending.clear()
+    augment.value = []
+    augmentError.value = null
+    importTask.clear()
+  }
+  watch(dir, reset)
+
+  async function load() {
+    if (!dir.value) return
+    loading.value = true
+    loadError.value = null
+    try {
+      overview.value = await useApi().datasets.overview({ dir: dir.value })
+    } catch (err) {
+      loadError.value = toUiError(err)
+    } finally {
+      loading.value = false
+    }
+  }
+
+  async function importFrom(source: string, options: ImportOptions = {}) {
+    if (!dir.value) return undefined
+    const d = dir.value
+    const summary = await importTask.run((opts) => useApi().datasets.import({ dir: d, source, options }, opts))
+    if (summary) {
+      lastImport.value = summary
+      pages.value = new Map()
+      pending.clear()
+      await load()
+    }
+    return summary
+  }
+
+  /** Items of one class in [offset, offset+PAGE_SIZE): fetched once, shared by the grid. */
+  function itemAt(label: string, index: number): DatasetPage['items'][number] | undefined {
+    void pagesVersion.value
+    const page = Math.floor(index / PAGE_SIZE)
+    return pages.value.get(label)?.get(page)?.[index - page * PAGE_SIZE]
+  }
+
+  async function ensureRange(label: string, from: number, to: number) {
+    if (!dir.value) return
+    const d = dir.value
+    const first = Math.floor(Math.max(0, from) / PAGE_SIZE)
+    const last = Math.floor(Math.max(0, to) / PAGE_SIZE)
+    const jobs: Promise<void>[] = []
+    for (let p = first; p <= last; p++) {
+      const key = `${label}\u0000${p}`
+      if (pages.value.get(label)?.has(p) || pending.has(key)) continue
+      pending.add(key)
+      jobs.push(
+        useApi()
+          .datasets.items({ dir: d, label, offset: p * PAGE_SIZE, limit: PAGE_SIZE })
+          .then((res) => {
+            if (d !== dir.value) return
+            const byLabel = pages.value.get(label) ?? new Map()
+            byLabel.set(p, res.items)
+            pages.value.set(label, byLabel)
+            pagesVersion.value++
+          })
+          .catch((err) => {
+            loadError.value = toUiError(err)
+          })
+          .finally(() => pending.delete(key)),
+      )
+    }
+    await Promise.all(jobs)
+  }
+
+  async function setExcluded(ids: number[], excluded: boolean) {
+    if (!dir.value || ids.length === 0) return
+    try {
+      overview.value = await useApi().datasets.exclude({ dir: dir.value, ids, excluded })
+      pages.value = new Map()
+      pagesVersion.value++
+    } catch (err) {
+      loadError.value = toUiError(err)
+    }
+  }
+
+  async function previewAugment(spec: string, count = 8) {
+    if (!dir.value) return
+    augmentBusy.value = true
+    augmentError.value = null
+    try {
+      augment.value = await useApi().datasets.augmentPreview({ dir: dir.value, augment: spec, count, seed: Math.floor(Math.random() * 1e6) })
+    } catch (err) {
+      augmentError.value = toUiError(err)
+    } finally {
+      augmentBusy.value = false
+    }
+  }
+
+  return { dir, overview, loadError, loading, importTask: importTask.state, cancelImport: importTask.cancel, lastImport, isEmpty, augment, augmentError, augmentBusy, pagesVersion, reset, load, importFrom, itemAt, ensureRange, setExcluded, previewAugment }
+})

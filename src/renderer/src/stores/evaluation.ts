@@ -1,0 +1,73 @@
+import { defineStore } from 'pinia'
+import { computed, ref, watch } from 'vue'
+import type { EvalSplit, EvaluatedItem, EvaluationResult } from '../../../shared/evaluation'
+import { useApi } from '../bridge'
+import { useProjectsStore } from './projects'
+import { createTask } from './task'
+
+export interface TopConfusion {
+  trueLabel: string
+  predLabel: string
+  trueIndex: number
+  predIndex: number
+  count: number
+  rate: number
+}
+
+/** Off-diagonal cells, most frequent first (ties by rate). */
+export function topConfusions(matrix: number[][], labels: string[], limit = 5): TopConfusion[] {
+  const out: TopConfusion[] = []
+  matrix.forEach((row, t) => {
+    const total = row.reduce((a, b) => a + b, 0)
+    row.forEach((count, p) => {
+      if (t !== p && count > 0) out.push({ trueIndex: t, predIndex: p, trueLabel: labels[t], predLabel: labels[p], count, rate: total ? count / total : 0 })
+    })
+  })
+  return out.sort((a, b) => b.count - a.count || b.rate - a.rate).slice(0, limit)
+}
+
+/** The items of one confusion cell, most confident first. */
+export function cellItems(items: EvaluatedItem[], trueIndex: number, predIndex: number): EvaluatedItem[] {
+  return items.filter((i) => i.trueIndex === trueIndex && i.predIndex === predIndex).sort((a, b) => b.confidence - a.confidence)
+}
+
+/** The Evaluate view's state: one evaluation (long, cancellable) and the drill-down cell. */
+export const useEvaluationStore = defineStore('evaluation', () => {
+  const projects = useProjectsStore()
+  const dir = computed(() => projects.current?.dir ?? null)
+  const split = ref<EvalSplit>('validation')
+  const runId = ref<string | null>(null)
+  const result = ref<EvaluationResult | null>(null)
+  const task = createTask()
+  const cell = ref<{ trueIndex: number; predIndex: number } | null>(null)
+
+  const gallery = computed(() => (result.value && cell.value ? cellItems(result.value.items, cell.value.trueIndex, cell.value.predIndex) : []))
+  const confusions = computed(() => (result.value ? topConfusions(result.value.confusionMatrix, result.value.labels) : []))
+
+  function reset() {
+    result.value = null
+    cell.value = null
+    runId.value = null
+    task.clear()
+  }
+  watch(dir, reset)
+
+  async function evaluate(force = false) {
+    if (!dir.value) return undefined
+    const d = dir.value
+    cell.value = null
+    const r = await task.run((opts) => useApi().evaluation.evaluate({ dir: d, options: { split: split.value, runId: runId.value ?? undefined, force } }, opts))
+    if (r) result.value = r
+    return r
+  }
+
+  function openCell(trueIndex: number, predIndex: number) {
+    cell.value = { trueIndex, predIndex }
+  }
+
+  function closeCell() {
+    cell.value = null
+  }
+
+  return { dir, split, runId, result, task: task.state, cancel: task.cancel, cell, gallery, confusions, reset, evaluate, openCell, closeCell }
+})

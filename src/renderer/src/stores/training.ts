@@ -1,0 +1,232 @@
+import { defineStore } from 'pinia'
+import { computed, reactive, ref, watch } from 'vue'
+import type { EpochMetrics, RunInfo, TrainOptionsInput } from '../../../shared/training'
+import { useApi } from '../bridge'
+import { toUiError, useProjectsStore, type UiError } from './projects'
+
+export interface BatchProgress {
+  epoch: number
+  batch: number
+  batches: number
+  imagesPerSecond: number
+  etaSeconds: number
+  loss: number
+  accuracy: number
+}
+
+/** The form's fields, with the one-click defaults (transfer learning, Keras guide values). */
+export interface TrainForm {
+  recipe: 'transfer' | 'finetune' | 'cnn'
+  base: 'mobilenetv2' | 'vgg16'
+  epochs: number
+  batch: number
+  /** Empty = the recipe's default (1e-3 Adam; 1e-5 RMSprop for fine-tuning). */
+  lr: number | null
+  augment: string
+  earlyStop: boolean
+  patience: number
+}
+
+export function defaultForm(): TrainForm {
+  return { recipe: 'transfer', base: 'mobilenetv2', epochs: 10, batch: 32, lr: null, augment: '', earlyStop: true, patience: 3 }
+}
+
+/** The form as training.start options (what the CLI's flags would build). */
+export function formToOptions(f: TrainForm, extra: Partial<TrainOptionsInput> = {}): TrainOptionsInput {
+  const o: TrainOptionsInput = { recipe: f.recipe, epochs: f.epochs, batch: f.batch, augment: f.augment.trim() || 'none', earlyStop: f.earlyStop ? f.patience : false, ...extra }
+  if (f.recipe !== 'cnn') o.base = f.base
+  if (f.lr != null && f.lr > 0) o.lr = f.lr
+  return o
+}
+
+/** The Train view's state: live run (via 'training' events), past runs, overlays. */
+export const useTrainingStore = defineStore('training', () => {
+  const projects = useProjectsStore()
+  const dir = computed(() => projects.current?.dir ?? null)
+
+  const form = reactive<TrainForm>(defaultForm())
+  const running = ref(false)
+  const stopping = ref(false)
+  const runId = ref<string | null>(null)
+  const backend = ref<string | null>(null)
+  const backendReason = ref<string | null>(null)
+  const epochsPlanned = ref(0)
+  const epochs = ref<EpochMetrics[]>([])
+  const batch = ref<BatchProgress | null>(null)
+  const log = ref<string[]>([])
+  const error = ref<UiError | null>(null)
+  const runs = ref<RunInfo[]>([])
+  const runsError = ref<UiError | null>(null)
+  /** Past runs' curves, by runId, for overlays. */
+  const overlays = ref<Record<string, EpochMetrics[]>>({})
+  const shown = ref<string[]>([])
+  const lastResult = ref<{ stoppedEarly: boolean; stopped: boolean; bestEpoch: number } | null>(null)
+  let unsubscribe: (() => void) | null = null
+
+  const lastEpoch = computed(() => epochs.value[epochs.value.length - 1] ?? null)
+  const etaSeconds = computed(() => {
+    const b = batch.value
+    const e = lastEpoch.value
+    if (!running.value) return null
+    if (b) {
+      const perEpoch = e?.seconds ?? (b.batches * (b.etaSeconds / Math.max(1, b.batches - b.batch)))
+      return b.etaSeconds + Math.max(0, epochsPlanned.value - b.epoch) * perEpoch
+    }
+    return e ? e.seconds * Math.max(0, epochsPlanned.value - e.epoch) : null
+  })
+  const resumable = computed(() => runs.value.find((r) => (r.status === 'stopped' || r.status === 'interrupted') && r.hasLast) ?? null)
+
+  function clearLive() {
+    runId.value = null
+    backend.value = null
+    backendReason.value = null
+    epochs.value = []
+    batch.value = null
+    log.value = []
+    lastResult.value = null
+    epochsPlanned.value = 0
+  }
+
+  function reset() {
+    clearLive()
+    running.value = false
+    stopping.value = false
+    error.value = null
+    runs.value = []
+    overlays.value = {}
+    shown.value = []
+  }
+  watch(dir, reset)
+
+  /** Listens to this project's training events (once per store). */
+  function subscribe() {
+    if (unsubscribe) return
+    unsubscribe = useApi().on('training', ({ dir: d, event }) => {
+      if (d !== dir.value) return
+      switch (event.type) {
+        case 'start':
+          running.value = true
+          runId.value = event.runId
+          backend.value = event.backend
+          backendReason.value = event.reason
+          epochsPlanned.value = event.epochs
+          if (event.resumedFromEpoch === 0) epochs.value = []
+          break
+        case 'batch':
+          batch.value = { epoch: event.epoch, batch: event.batch, batches: event.batches, imagesPerSecond: event.imagesPerSecond, etaSeconds: event.etaSeconds, loss: event.loss, accuracy: event.accuracy }
+          break
+        case 'epoch': {
+          const { type: _t, ...m } = event
+          void _t
+          epochs.value = [...epochs.value.filter((x) => x.epoch !== m.epoch), m]
+          break
+        }
+        case 'log':
+          log.value = [...log.value.slice(-49), event.message]
+          break
+        case 'done':
+          running.value = false
+          stopping.value = false
+          batch.value = null
+          epochs.value = event.result.epochs.length ? event.result.epochs : epochs.value
+          lastResult.value = { stoppedEarly: event.result.stoppedEarly, stopped: event.result.stopped, bestEpoch: event.result.best.epoch }
+          void loadRuns()
+          break
+        case 'error':
+          running.value = false
+          stopping.value = false
+          batch.value = null
+          error.value = { message: event.error.message, hint: event.error.hint }
+          void loadRuns()
+          break
+      }
+    })
+  }
+
+  async function loadRuns() {
+    if (!dir.value) return
+    try {
+      runs.value = await useApi().training.runs({ dir: dir.value })
+      runsError.value = null
+    } catch (err) {
+      runsError.value = toUiError(err)
+    }
+  }
+
+  /** After a (re)load: the running run's curves, or the latest run's. */
+  async function load() {
+    if (!dir.value) return
+    subscribe()
+    const d = dir.value
+    try {
+      const st = await useApi().training.status({ dir: d })
+      running.value = st.running
+      if (st.running) {
+        runId.value = st.runId
+        backend.value = st.backend
+        epochs.value = st.epochs
+      }
+    } catch (err) {
+      error.value = toUiError(err)
+    }
+    await loadRuns()
+    if (!running.value && epochs.value.length === 0 && runs.value.length > 0) {
+      const latest = [...runs.value].sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]
+      await showRun(latest.runId, true)
+    }
+  }
+
+  /** Loads a past run's curves; `asMain` shows it as the main chart (e.g. after a reload). */
+  async function showRun(id: string, asMain = false) {
+    if (!dir.value) return
+    try {
+      const detail = await useApi().training.run({ dir: dir.value, runId: id })
+      overlays.value = { ...overlays.value, [id]: detail.epochs }
+      if (asMain) {
+        runId.value = id
+        epochs.value = detail.epochs
+        backend.value = detail.run.backend
+        epochsPlanned.value = detail.run.epochsPlanned
+      } else if (!shown.value.includes(id)) shown.value = [...shown.value, id]
+    } catch (err) {
+      runsError.value = toUiError(err)
+    }
+  }
+
+  function hideRun(id: string) {
+    shown.value = shown.value.filter((x) => x !== id)
+  }
+
+  async function start(extra: Partial<TrainOptionsInput> = {}) {
+    if (!dir.value || running.value) return
+    subscribe()
+    error.value = null
+    clearLive()
+    running.value = true
+    epochsPlanned.value = form.epochs
+    try {
+      const res = await useApi().training.start({ dir: dir.value, options: formToOptions(form, extra) as never })
+      if (res.runId) runId.value = res.runId
+    } catch (err) {
+      running.value = false
+      error.value = toUiError(err)
+    }
+  }
+
+  function resume(id: string) {
+    return start({ resume: id })
+  }
+
+  async function stop() {
+    if (!dir.value) return
+    stopping.value = true
+    try {
+      await useApi().training.stop({ dir: dir.value })
+    } catch (err) {
+      stopping.value = false
+      error.value = toUiError(err)
+    }
+  }
+
+  return { dir, form, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, resume, stop }
+})
