@@ -8,7 +8,7 @@ import { importDataset, loadDatasetIndex, readItems, setExcluded, splitIds } fro
 import { writeCheckpoint } from '../../src/main/ml/training/checkpoint'
 import { checkpointsDir, createRunDir, writeRunStatus } from '../../src/main/ml/training/runs'
 import { RESCALE_01 } from '../../src/main/ml/models/preprocess'
-import { cellItems, evaluate, evaluationCachePath, predict, toPredictionsCsv } from '../../src/main/services/evaluation'
+import { cellItems, evaluate, evaluationCachePath, evaluationSummary, predict, toPredictionsCsv } from '../../src/main/services/evaluation'
 import { AppError } from '../../src/shared/errors'
 
 /**
@@ -101,6 +101,10 @@ describe('evaluate + predict on a real project and run folder', () => {
       expect(it.src).toBe(idx.items[it.id].src)
     }
     expect(ev.accuracy).toBeGreaterThan(0.5)
+    const sum = evaluationSummary(ev)
+    expect(Object.keys(sum.report)).toEqual([...LABELS, 'accuracy', 'macroAvg', 'weightedAvg'])
+    expect(sum.report.accuracy).toBe(ev.accuracy)
+    expect(JSON.stringify(sum).length).toBeLessThan(JSON.stringify(ev).length)
     for (let t = 0; t < 3; t++) for (let p = 0; p < 3; p++) expect(cellItems(ev, t, p)).toHaveLength(ev.confusionMatrix[t][p])
     // the gallery's pixels are the cached pixels the model saw
     const cell = cellItems(ev, 0, 0)

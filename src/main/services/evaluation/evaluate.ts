@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../projects/store'
 import { AppError } from '../../../shared/errors'
-import { EvaluateOptions, type EvalSplit, type EvaluatedItem, type EvaluationResult } from '../../../shared/evaluation'
+import { EvaluateOptions, type EvalSplit, type EvaluatedItem, type EvaluationResult, type ReportRow } from '../../../shared/evaluation'
 import { classificationReport, formatClassificationReport } from './report'
 import { confusionMatrix } from './confusion'
 import { parseOptions } from './options'
@@ -146,4 +146,42 @@ async function evaluateRun(
   }
   if (runId && result.cacheKey) await writeFileAtomic(evaluationCachePath(projectDir, runId, opts.split), JSON.stringify(result))
   return result
+}
+
+/**
+ * The CLI's `evaluate --json` shape: {runId, split, accuracy, loss, labels, confusionMatrix,
+ * normalized, report:{<label>:{precision,recall,f1,support}, accuracy|microAvg, macroAvg,
+ * weightedAvg}, warnings} (no per-item list).
+ */
+export interface EvaluationSummary {
+  runId: string
+  split: EvalSplit
+  accuracy: number
+  loss: number
+  labels: string[]
+  confusionMatrix: number[][]
+  normalized: number[][]
+  /** Per-label rows, then `accuracy` (a number) or `microAvg`, then `macroAvg`, `weightedAvg`. */
+  report: Record<string, ReportRow | number | null>
+  warnings: string[]
+}
+
+export function evaluationSummary(ev: EvaluationResult): EvaluationSummary {
+  const r = ev.report
+  return {
+    runId: ev.runId,
+    split: ev.split,
+    accuracy: ev.accuracy,
+    loss: ev.loss,
+    labels: ev.labels,
+    confusionMatrix: ev.confusionMatrix,
+    normalized: ev.normalized,
+    report: {
+      ...r.perClass,
+      ...(r.microIsAccuracy ? { accuracy: r.accuracy } : { microAvg: r.microAvg }),
+      macroAvg: r.macroAvg,
+      weightedAvg: r.weightedAvg,
+    },
+    warnings: ev.warnings,
+  }
 }

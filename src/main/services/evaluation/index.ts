@@ -10,7 +10,7 @@ export {
 } from './report'
 export type { ClassificationReportOptions } from './report'
 export { confusionMatrix, normalizeRows, topConfusions, cellItems } from './confusion'
-export { evaluateWith, readCachedEvaluation, evaluationCachePath } from './evaluate'
+export { evaluateWith, readCachedEvaluation, evaluationCachePath, evaluationSummary, type EvaluationSummary } from './evaluate'
 export { predictWith, predictWithRun, toPredictionsCsv, expandInputs, IMAGE_EXTENSIONS, type PredictInput, type ImageBytes } from './predict'
 export { evaluate, predict, saliency, saliencyWith, loadEvaluationRun, defaultDeps, type SaliencyResult } from './service'
 export { saliencyMap, saliencyOverlayPng, type SaliencyMap } from './saliency'
