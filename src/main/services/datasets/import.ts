@@ -137,7 +137,10 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
       throw new AppError('INVALID_INPUT', `This project's images are already stored with other settings: ${conflicts.join(', ')}.`, 'Leave these options out to add images with the project settings, or create a new project for different settings.')
   }
   const idx: DatasetIndex = first ? emptyIndex(settings) : structuredClone(idx0!)
-  if (first && idx0) idx.chunks = [] // an index with zero items: start clean
+  const notes: string[] = []
+  const ps = project.settings
+  if (!first && (ps.inputSize !== settings.inputSize || ps.resizeMode !== settings.resizeMode || ps.channels !== settings.channels || ps.background.toLowerCase() !== settings.background.toLowerCase()))
+    notes.push(`project.json settings (${ps.inputSize}px ${ps.resizeMode}, ${ps.channels} channel(s)) differ from those the stored images were made with (${settings.inputSize}px ${settings.resizeMode}, ${settings.channels} channel(s)); the stored ones were used. Create a new project to change them.`)
 
   const skipped: SkippedFile[] = []
   const newItems: NewItem[] = []
@@ -344,6 +347,7 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
 
   const health = datasetHealth(idx)
   const { duplicates, ...h } = health
+  h.warnings.unshift(...notes)
   ctl.onProgress?.({ phase: 'done', done: newItems.length, total: newItems.length, rate: 0, etaSeconds: 0 })
   return {
     kind,
