@@ -76,7 +76,9 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     const prev = await loadRun(projectDir, opts.resumeRunId)
     resumeConfig = prev.config
     runId = prev.config.runId
-    opts = { ...prev.config.options, resumeRunId: runId }
+    // A resume repeats the run's own options; only the number of epochs may be changed.
+    const raw = (input ?? {}) as { epochs?: unknown }
+    opts = { ...prev.config.options, resumeRunId: runId, ...(typeof raw.epochs === 'number' ? { epochs: opts.epochs } : {}) }
   } else runId = newRunId(opts.recipe)
 
   const pending: string[] = []
