@@ -6,8 +6,8 @@ let api: Api | null = null
 
 /** The one way stores reach the main side: Electron's preload api, or the web bridge. */
 export function useApi(): Api {
-  api ??= window.api ?? createApi(webTransport())
-  return api
+  api ??= (globalThis as { api?: Api }).api ?? createApi(webTransport())
+  return api as Api
 }
 
 /** Tests swap in a fake bridge. */

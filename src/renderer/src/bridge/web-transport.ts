@@ -1,11 +1,12 @@
 import type { EventName } from '../../../shared/contract'
 import type { Transport } from '../../../shared/client'
+import { pageOrigin } from '../lib/env'
 
 /**
  * The browser transport of the web studio: calls are POSTs to /api/<domain>/<method>, events
  * arrive on one WebSocket. The access token travels in an HttpOnly cookie set on page load.
  */
-export function webTransport(base = location.origin): Transport {
+export function webTransport(base = pageOrigin()): Transport {
   const listeners = new Set<(event: EventName, payload: unknown) => void>()
   let socket: WebSocket | null = null
   let retry = 500

@@ -97,7 +97,7 @@ export const useModelsStore = defineStore('models', () => {
 
   function useCnn(presetName?: string) {
     const preset = catalog.value?.presets.find((p) => p.name === presetName) as CatalogPreset | undefined
-    draft.value = { type: 'cnn', preset: presetName, layers: structuredClone(preset?.layers ?? STARTER_LAYERS) }
+    draft.value = { type: 'cnn', preset: presetName, layers: toRaw(preset?.layers ?? STARTER_LAYERS) }
     return refreshSummary()
   }
 

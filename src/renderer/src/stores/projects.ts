@@ -2,6 +2,7 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import type { ProjectInfo, RecentProject } from '../../../shared/contract'
 import { useApi } from '../bridge'
+import { pageSearch, session } from '../lib/env'
 
 export interface UiError {
   message: string
@@ -43,7 +44,7 @@ export const useProjectsStore = defineStore('projects', () => {
 
   function setCurrent(p: ProjectInfo) {
     current.value = p
-    sessionStorage.setItem(LAST_KEY, p.dir)
+    session().setItem(LAST_KEY, p.dir)
   }
 
   async function create(name: string, parent?: string) {
@@ -85,8 +86,8 @@ export const useProjectsStore = defineStore('projects', () => {
 
   /** After a reload, reopen the project this tab had open (or the one `serve --project` named). */
   async function restore() {
-    const fromUrl = new URLSearchParams(location.search).get('project')
-    const dir = fromUrl ?? sessionStorage.getItem(LAST_KEY)
+    const fromUrl = new URLSearchParams(pageSearch()).get('project')
+    const dir = fromUrl ?? session().getItem(LAST_KEY)
     if (dir) await open(dir)
   }
 

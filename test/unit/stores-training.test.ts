@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest'
+import { defaultForm, formToOptions, useTrainingStore } from '../../src/renderer/src/stores/training'
+import { TrainOptions } from '../../src/shared/training'
+import { appError, setup, tick } from './stores-fake'
+
+const DIR = '/p/t'
+const epoch = (n: number, valAccuracy: number) => ({ epoch: n, loss: 1 / n, accuracy: 0.5 + n / 10, valLoss: 1.2 / n, valAccuracy, lr: 1e-3, seconds: 4, imagesPerSecond: 120 })
+const run = (runId: string, createdAt: string, status = 'completed') => ({ runId, recipe: 'transfer', base: 'mobilenetv2', model: null, createdAt, status, epochsPlanned: 2, epochsDone: 2, best: { epoch: 2, valAccuracy: 0.9 }, backend: 'wasm', hasBest: true, hasLast: true, labels: ['a', 'b'] })
+
+describe('training store', () => {
+  it('turns the form into options the contract accepts, with one-click defaults', () => {
+    const o = formToOptions(defaultForm())
+    const parsed = TrainOptions.parse(o)
+    expect(parsed).toMatchObject({ recipe: 'transfer', base: 'mobilenetv2', epochs: 10, batchSize: 32, augment: {}, earlyStop: { patience: 3, monitor: 'val_loss' } })
+    expect(parsed.learningRate).toBeUndefined()
+    const f = { ...defaultForm(), recipe: 'cnn' as const, lr: 0.01, augment: 'flip,rotate=15', earlyStop: false }
+    const p2 = TrainOptions.parse(formToOptions(f))
+    expect(p2).toMatchObject({ recipe: 'cnn', learningRate: 0.01, augment: { flip: 'horizontal', rotate: 15 }, earlyStop: false })
+  })
+
+  it('draws live curves from this project’s training events and reloads runs when done', async () => {
+    const fake = setup({ 'training.start': () => ({ runId: 'r2' }), 'training.runs': () => [run('r2', '2026-02-01')] }, { dir: DIR })
+    const s = useTrainingStore()
+    s.form.epochs = 2
+    await s.start()
+    expect(s.running).toBe(true)
+    expect(fake.calls[0].args).toMatchObject({ dir: DIR, options: { recipe: 'transfer', epochs: 2 } })
+    expect(fake.listeners('training')).toBe(1)
+    fake.emit('training', { dir: DIR, event: { type: 'start', runId: 'r2', backend: 'wasm', reason: 'tfjs-node missing', recipe: 'transfer', epochs: 2, resumedFromEpoch: 0 } })
+    fake.emit('training', { dir: DIR, event: { type: 'batch', epoch: 1, batch: 1, batches: 4, loss: 1, accuracy: 0.5, imagesPerSecond: 100, etaSeconds: 3 } })
+    expect(s.backend).toBe('wasm')
+    expect(s.etaSeconds).toBeGreaterThan(3)
+    fake.emit('training', { dir: DIR, event: { type: 'epoch', ...epoch(1, 0.7) } })
+    fake.emit('training', { dir: '/other', event: { type: 'epoch', ...epoch(2, 0.1) } })
+    expect(s.epochs.map((e) => e.valAccuracy)).toEqual([0.7])
+    fake.emit('training', { dir: DIR, event: { type: 'epoch', ...epoch(2, 0.8) } })
+    fake.emit('training', { dir: DIR, event: { type: 'done', result: { runId: 'r2', backend: 'wasm', recipe: 'transfer', epochs: [epoch(1, 0.7), epoch(2, 0.8)], best: { epoch: 2, valAccuracy: 0.8, monitor: 'val_loss', value: 0.6 }, stoppedEarly: false, stopped: false } } })
+    await tick()
+    expect(s.running).toBe(false)
+    expect(s.lastResult).toEqual({ stoppedEarly: false, stopped: false, bestEpoch: 2 })
+    expect(s.runs.map((r) => r.runId)).toEqual(['r2'])
+  })
+
+  it('after a reload shows the latest run’s curves, and overlays a past run', async () => {
+    const fake = setup(
+      {
+        'training.status': () => ({ running: false, runId: null, epochs: [], backend: null }),
+        'training.runs': () => [run('old', '2026-01-01'), run('new', '2026-03-01')],
+        'training.run': ({ runId }) => ({ run: run(runId, 'x'), epochs: runId === 'new' ? [epoch(1, 0.6), epoch(2, 0.9)] : [epoch(1, 0.4)], config: {} }),
+      },
+      { dir: DIR },
+    )
+    const s = useTrainingStore()
+    await s.load()
+    expect(s.runId).toBe('new')
+    expect(s.epochs.map((e) => e.valAccuracy)).toEqual([0.6, 0.9])
+    await s.showRun('old')
+    expect(s.shown).toEqual(['old'])
+    expect(s.overlays.old.length).toBe(1)
+    s.hideRun('old')
+    expect(s.shown).toEqual([])
+    expect(fake.calls.filter((c) => c.method === 'training.run').length).toBe(2)
+  })
+
+  it('shows a start failure inline and is not left running; resume passes the run id', async () => {
+    const fake = setup({ 'training.start': () => { throw appError('NOT_IMPLEMENTED', 'Training is not implemented yet.', 'Use the CLI.') } }, { dir: DIR })
+    const s = useTrainingStore()
+    await s.resume('r1')
+    expect(s.running).toBe(false)
+    expect(s.error?.message).toBe('Training is not implemented yet.')
+    expect(fake.calls[0].args).toMatchObject({ options: { resume: 'r1' } })
+    expect(TrainOptions.parse((fake.calls[0].args as { options: unknown }).options).resumeRunId).toBe('r1')
+  })
+})
