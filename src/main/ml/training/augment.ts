@@ -47,7 +47,13 @@ export function augmentBatch(x: tf.Tensor4D, spec: AugmentSpec | undefined, seed
         mats[o + 6] = 0
         mats[o + 7] = 0
       }
-      out = tf.image.transform(out, tf.tensor2d(mats, [n, 8]), 'bilinear', 'reflect')
+      // One image per call: TF.js 4.22's Transform kernel returns after the first image of a
+      // batch (the rest stay at the fill value), so a batched call would blank images 2..n.
+      const src = out
+      const parts = Array.from({ length: n }, (_, i) =>
+        tf.image.transform(tf.slice(src, [i, 0, 0, 0], [1, h, w, src.shape[3]]), tf.tensor2d(mats.subarray(i * 8, i * 8 + 8), [1, 8]), 'bilinear', 'reflect'),
+      )
+      out = n === 1 ? parts[0] : (tf.concat(parts, 0) as tf.Tensor4D)
     }
     if (a.brightness) {
       const deltas = new Float32Array(n)
