@@ -153,12 +153,35 @@ export async function decodeImage(buf: Uint8Array, settings: ProjectSettings, op
   try {
     out = await pipe.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
   } catch (err) {
-    throw new SkipError(plainSharpError(err, format))
+    throw new SkipError(plainSharpError(await diagnose(err, buf, format), format))
   }
   const { data, info } = out
   if (info.width !== size || info.height !== size || info.channels !== settings.channels)
     throw new Error(`decode pipeline produced ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x${settings.channels}`)
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height, format }
+}
+
+let diagnosing: Promise<unknown> = Promise.resolve()
+
+/**
+ * libvips keeps one error buffer per process: with several decodes in flight a failure can come
+ * back as "Unknown error" (another thread took the message). Decode the file again alone to get
+ * the real message, so every skipped file gets the same reason on every run.
+ */
+async function diagnose(err: unknown, buf: Uint8Array, format: ImageFormat): Promise<unknown> {
+  const msg = err instanceof Error ? err.message : String(err)
+  if (!/unknown error/i.test(msg) && msg.trim() !== '') return err
+  const run = diagnosing.then(async () => {
+    try {
+      await sharp(buf, { failOn: 'error', pages: 1, page: 0, limitInputPixels: false }).raw().toBuffer()
+      return err
+    } catch (again) {
+      return again
+    }
+  })
+  diagnosing = run.catch(() => undefined)
+  void format
+  return run
 }
 
 function tooLarge(w: number, h: number, max: number): string {
