@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs'
 import sharp from 'sharp'
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, writeFile, readdir } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile, readdir, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -245,6 +245,19 @@ describe('exportModel', () => {
       const perClass = labels.map((_, c) => parity.imageIds.filter((id: number) => idx.items[id].label === c).length).sort()
       expect(perClass).toEqual([1, 2, 2])
       expect(readFileSync(join(out, 'README.md'), 'utf8')).toContain('validation accuracy (best epoch 1): 0.6250')
+    }
+    // The Node examples classify an image file exactly like the app (a 16x16 PNG: resizing is the identity).
+    const px = Buffer.alloc(16 * 16 * 3)
+    for (let p = 0; p < 256; p++) for (let c = 0; c < 3; c++) px[p * 3 + c] = Math.floor(rand() * 200) + (c === 1 ? 50 : 0)
+    const png = join(root, 'probe.png')
+    await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(png)
+    const app = tf.tidy(() => (model.predict(tf.tensor4d(px, [1, 16, 16, 3], 'int32').toFloat().div(255)) as tf.Tensor).dataSync())
+    const best = app.indexOf(Math.max(...app))
+    for (const format of ['onnx', 'tfjs', 'h5'] as const) {
+      const dir = join(root, `export-${format}`)
+      await symlink(join(process.cwd(), 'node_modules'), join(dir, 'node_modules'), 'dir')
+      const printed = execFileSync(process.execPath, [join(dir, 'example-node.mjs'), png], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop()
+      expect(printed, format).toBe(`${idx.classes[best]} ${app[best].toFixed(4)}`)
     }
     const err = await exportModel(P, { format: 'onnx', out: join(root, 'nope'), runId: 'no-such-run' }).catch((e) => e)
     expect(err.message).toMatch(/No run "no-such-run"/)

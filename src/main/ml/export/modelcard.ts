@@ -176,9 +176,10 @@ const config = JSON.parse(f.attrs.model_config.value.replaceAll('"Functional"', 
 const model = await tf.models.modelFromJSON({ modelTopology: config })
 const stored = new Map() // layer name -> Map(short weight name -> tensor)
 const mw = f.get('model_weights')
-for (const layerName of [].concat(mw.attrs.layer_names.value)) {
+const strings = (attr) => (attr ? [].concat(Array.from(typeof attr.value === 'string' ? [attr.value] : attr.value)) : []).filter((s) => typeof s === 'string')
+for (const layerName of strings(mw.attrs.layer_names)) {
   const g = mw.get(layerName)
-  const names = g.attrs.weight_names ? [].concat(g.attrs.weight_names.value) : []
+  const names = strings(g.attrs.weight_names) // a layer without weights has an empty float array here
   for (const n of names) {
     const d = g.get(n)
     const [owner, weight] = n.split('/').slice(-2) // "<layer>/<weight>:0"
