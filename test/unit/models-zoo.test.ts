@@ -9,6 +9,10 @@ import {
   buildModelFull,
   CNN_PRESETS,
   formatSummary,
+  keepBatchNormInInference,
+  buildTransferModel,
+  buildMobileNetV2,
+  preprocessForSpec,
   makeDivisible,
   preprocessFor,
   resolveModelName,
@@ -216,5 +220,49 @@ describe('preprocess_input', () => {
     )
     tf.dispose([x, y])
     expect(tf.memory().numTensors).toBe(before)
+  })
+})
+
+describe('BatchNormalization of a base stays in inference mode during fit (Keras base(x, training=False))', () => {
+  const bnStats = (l: tf.layers.Layer) => l.getWeights().slice(2).map((w) => Array.from(w.dataSync()))
+
+  it('plain TF.js BN updates its moving stats in fit; keepBatchNormInInference stops that', async () => {
+    const m = buildCnn([{ type: 'Conv2D', filters: 4, kernelSize: 3 }, { type: 'BatchNormalization' }, { type: 'Flatten' }], { inputShape: [6, 6, 1], numClasses: 2 })
+    m.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy' })
+    const x = tf.randomUniform([4, 6, 6, 1], 0, 1, 'float32', 1)
+    const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1], 'int32'), 2)
+    const bn = m.getLayer('batch_normalization')
+    const s0 = bnStats(bn)
+    await m.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0 })
+    const s1 = bnStats(bn)
+    expect(s1).not.toEqual(s0)
+    expect(keepBatchNormInInference(m)).toBe(1)
+    await m.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0 })
+    expect(bnStats(bn)).toEqual(s1)
+    tf.dispose([x, y])
+  })
+
+  it('transfer model: the base computes the same features in training mode as in inference, and keeps its moving statistics', async () => {
+    const t = buildTransferModel('mobilenetv2', { inputShape: [96, 96, 3], numClasses: 2, alpha: 0.35 })
+    expect(t.base.trainable).toBe(true) // unfrozen, as during fine-tuning
+    const x = tf.randomUniform([2, 96, 96, 3], 0, 3, 'float32', 2)
+    const bn = t.base.getLayer('bn_Conv1')
+    const s0 = bnStats(bn)
+    const inference = t.base.predict(x) as tf.Tensor
+    const training = t.base.apply(x, { training: true }) as tf.Tensor
+    expect(Array.from(training.dataSync())).toEqual(Array.from(inference.dataSync()))
+    expect(bnStats(bn)).toEqual(s0)
+    // control: the same architecture without the guard normalises with batch statistics and moves them
+    const plain = buildMobileNetV2({ alpha: 0.35, inputSize: 96 })
+    const p0 = bnStats(plain.getLayer('bn_Conv1'))
+    const pi = plain.predict(x) as tf.Tensor
+    const pt = plain.apply(x, { training: true }) as tf.Tensor
+    expect(Array.from(pt.dataSync())).not.toEqual(Array.from(pi.dataSync()))
+    expect(bnStats(plain.getLayer('bn_Conv1'))).not.toEqual(p0)
+    tf.dispose([x, inference, training, pi, pt])
+    plain.dispose()
+    expect(preprocessForSpec({ type: 'transfer', base: 'mobilenetv2' })).toEqual(preprocessFor('mobilenetv2'))
+    expect(preprocessForSpec({ type: 'cnn', layers: [{ type: 'Flatten' }] })).toEqual({ kind: 'scale', scale: 1 / 255, offset: 0 })
+    t.model.dispose()
   })
 })

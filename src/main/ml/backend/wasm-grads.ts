@@ -26,7 +26,12 @@ const { backend_util } = tf;
 type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
 type Backend = tf.KernelBackend & {
   disposeData(dataId: object, force?: boolean): boolean;
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array;
 };
+/** Built-in wasm kernels this module replaced, by name. */
+const builtins = new Map<string, KernelConfig['kernelFunc']>();
+type KernelArgs = { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown };
 
 /** Runs a registered wasm kernel function directly (no engine bookkeeping). */
 function run(backend: Backend, name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
@@ -134,6 +139,27 @@ function conv2DBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTensorI
       const m = sc.run('BatchMatMul', { a, b }, { transposeA: true, transposeB: false });
       return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [1, 1, ci, co] }));
     }
+    if (ci * kh * kw < 32) {
+      // Few input channels (e.g. the first layer on grayscale images): the convolution
+      // below would run with a tiny output (ci x kh x kw); im2col + one GEMM is ~3x faster.
+      // Patches [kh*kw*Ci, N*Ho*Wo] from strided slices of the padded, transposed input.
+      const xp = sc.pad(x, [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]]);
+      const xt = sc.transpose(xp, [3, 0, 1, 2]); // [Ci, N, Hp, Wp]
+      const taps: TensorInfo[] = [];
+      for (let a = 0; a < kh; a++) {
+        for (let b = 0; b < kw; b++) {
+          taps.push(sc.run('StridedSlice', { x: xt }, {
+            begin: [0, 0, a, b], end: [ci, n, a + (ho - 1) * sh + 1, b + (wo - 1) * sw + 1], strides: [1, 1, sh, sw],
+            beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
+          }));
+        }
+      }
+      const packed = sc.run('Pack', taps as unknown as NamedTensorInfoMap, { axis: 0 }); // [kh*kw, Ci, N, Ho, Wo]
+      const a = sc.reshape(packed, [1, kh * kw * ci, n * ho * wo]);
+      const b = sc.reshape(dy, [1, n * ho * wo, co]);
+      const m = sc.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
+      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [kh, kw, ci, co] }));
+    }
     const xt = sc.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, N]
     const f = sc.transpose(dy, [1, 2, 0, 3]); // [Ho, Wo, N, Co]
     const explicit: ExplicitPadding = [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]];
@@ -235,16 +261,138 @@ function depthwiseBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTens
   }
 }
 
+/**
+ * BatchMatMul / _FusedMatMul with transposeA or transposeB: wasm runs those as a scalar
+ * loop (about 12x slower than its XNNPACK path at Dense-layer backward shapes), so
+ * transpose explicitly and call the built-in kernel without transposes.
+ */
+function withoutTransposes(name: 'BatchMatMul' | '_FusedMatMul') {
+  return ({ inputs, attrs, backend }: KernelArgs): TensorInfo => {
+    const builtin = builtins.get(name);
+    if (builtin == null) throw new Error(`wasm ${name}: the built-in kernel was not captured before registration.`);
+    const { transposeA, transposeB } = (attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    if (!transposeA && !transposeB) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo;
+    const sc = new Scratch(backend as Backend);
+    try {
+      const swapLast = (t: TensorInfo) => {
+        const r = t.shape.length;
+        const perm = t.shape.map((_, i) => i);
+        perm[r - 2] = r - 1;
+        perm[r - 1] = r - 2;
+        return sc.transpose(t, perm);
+      };
+      const a = transposeA ? swapLast(inputs.a!) : inputs.a!;
+      const b = transposeB ? swapLast(inputs.b!) : inputs.b!;
+      return builtin({ inputs: { ...inputs, a, b }, attrs: { ...attrs, transposeA: false, transposeB: false }, backend: backend as object }) as TensorInfo;
+    } finally {
+      sc.dispose();
+    }
+  };
+}
+
+/**
+ * Sum over leading axes (conv/dense bias gradients: dy summed over N, H, W): wasm
+ * transposes and reduces at ~12x the cost of a GEMV with a ones vector through XNNPACK.
+ * Other reductions go to the built-in kernel.
+ */
+function sumKernel({ inputs, attrs, backend }: KernelArgs): TensorInfo {
+  const builtin = builtins.get('Sum');
+  if (builtin == null) throw new Error('wasm Sum: the built-in kernel was not captured before registration.');
+  const x = inputs.x!;
+  const { axis, keepDims } = (attrs ?? {}) as { axis: number | number[]; keepDims: boolean };
+  const rank = x.shape.length;
+  const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)).sort((p, q) => p - q);
+  const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+  const outer = size(x.shape.slice(0, axes.length));
+  if (x.dtype !== 'float32' || !leading || outer < 64) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo;
+  const rest = x.shape.slice(axes.length);
+  const sc = new Scratch(backend as Backend);
+  try {
+    const ones = sc.run('Fill', {}, { shape: [1, 1, outer], value: 1, dtype: 'float32' });
+    const b = sc.reshape(x, [1, outer, size(rest)]);
+    const m = sc.run('BatchMatMul', { a: ones, b }, { transposeA: false, transposeB: false });
+    const shape = keepDims ? [...axes.map(() => 1), ...rest] : rest;
+    return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape }));
+  } finally {
+    sc.dispose();
+  }
+}
+
+const size = (shape: number[]) => shape.reduce((p, q) => p * q, 1);
+
+/**
+ * MaxPoolGrad as one pass over the windows: recompute each window's first maximum (the
+ * same tie rule as the cpu backend: strict '>' in row-major window order) and add dy there.
+ * wasm's built-in kernel loops over every (dx, window) pair and is ~20x slower.
+ */
+function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): TensorInfo {
+  const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as {
+    filterSize: [number, number] | number; strides: [number, number] | number;
+    pad: 'valid' | 'same' | number | ExplicitPadding; dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  };
+  const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, padInfo } = info;
+  const be = backend as Backend;
+  const out = be.makeOutput([n, h, w, c], 'float32');
+  // Views after makeOutput: allocation may grow (and detach) the wasm heap.
+  const dx = be.typedArrayFromHeap(out);
+  const xv = be.typedArrayFromHeap(input);
+  const dyv = be.typedArrayFromHeap(dy);
+  dx.fill(0);
+  const rowX = w * c;
+  const imgX = h * rowX;
+  // Channels innermost (contiguous in NHWC): one running max per channel.
+  const best = new Float32Array(c);
+  const at = new Int32Array(c);
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    const xb = b * imgX;
+    for (let i = 0; i < ho; i++) {
+      const r0 = i * sh - padInfo.top;
+      const rMin = Math.max(0, r0);
+      const rMax = Math.min(h, r0 + kh);
+      for (let j = 0; j < wo; j++, o += c) {
+        const c0 = j * sw - padInfo.left;
+        const cMin = Math.max(0, c0);
+        const cMax = Math.min(w, c0 + kw);
+        best.fill(Number.NEGATIVE_INFINITY);
+        at.fill(-1);
+        for (let r = rMin; r < rMax; r++) {
+          for (let q = cMin; q < cMax; q++) {
+            const base = xb + r * rowX + q * c;
+            for (let d = 0; d < c; d++) {
+              const v = xv[base + d]!;
+              if (v > best[d]!) {
+                best[d] = v;
+                at[d] = base + d;
+              }
+            }
+          }
+        }
+        for (let d = 0; d < c; d++) {
+          const p = at[d]!;
+          if (p >= 0) dx[p] += dyv[o + d]!;
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** The kernels this module registers on 'wasm' (and whether they replace a built-in). */
 export const WASM_GRADIENT_KERNELS: ReadonlyArray<{ name: string; replaces: boolean; kernelFunc: KernelConfig['kernelFunc'] }> = [
   { name: 'Conv2DBackpropFilter', replaces: false, kernelFunc: conv2DBackpropFilter as KernelConfig['kernelFunc'] },
   { name: 'Conv2DBackpropInput', replaces: true, kernelFunc: conv2DBackpropInput as KernelConfig['kernelFunc'] },
   { name: 'DepthwiseConv2dNativeBackpropInput', replaces: false, kernelFunc: depthwiseBackpropInput as KernelConfig['kernelFunc'] },
   { name: 'DepthwiseConv2dNativeBackpropFilter', replaces: false, kernelFunc: depthwiseBackpropFilter as KernelConfig['kernelFunc'] },
+  { name: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGrad as KernelConfig['kernelFunc'] },
+  { name: 'BatchMatMul', replaces: true, kernelFunc: withoutTransposes('BatchMatMul') as KernelConfig['kernelFunc'] },
+  { name: 'Sum', replaces: true, kernelFunc: sumKernel as KernelConfig['kernelFunc'] },
+  { name: '_FusedMatMul', replaces: true, kernelFunc: withoutTransposes('_FusedMatMul') as KernelConfig['kernelFunc'] },
 ];
 
 let registered: string[] | null = null;
-const builtins = new Map<string, KernelConfig['kernelFunc']>();
 
 /**
  * The wasm backend's own kernel function for a name this module replaced (for benchmarks
@@ -270,7 +418,13 @@ export function registerWasmGradientKernels(): string[] {
       builtins.set(k.name, existing.kernelFunc);
       tf.unregisterKernel(k.name, 'wasm');
     }
-    tf.registerKernel({ kernelName: k.name, backendName: 'wasm', kernelFunc: k.kernelFunc });
+    // Keep the built-in's setupFunc: it binds the wasm export the built-in kernelFunc
+    // (which some of ours call) needs, when the backend initialises.
+    tf.registerKernel({
+      kernelName: k.name, backendName: 'wasm', kernelFunc: k.kernelFunc,
+      ...(existing?.setupFunc ? { setupFunc: existing.setupFunc } : {}),
+      ...(existing?.disposeFunc ? { disposeFunc: existing.disposeFunc } : {}),
+    });
   }
   registered = WASM_GRADIENT_KERNELS.map((k) => k.name);
   return registered;

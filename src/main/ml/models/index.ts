@@ -15,3 +15,4 @@ export { buildModel, buildModelFull, buildTransferModel, type TransferModel, typ
 export { summarize, formatSummary } from './summary'
 export { preprocessFor, preprocessForSpec, applyPreprocess, CAFFE_MEAN_BGR, RESCALE_01 } from './preprocess'
 export { resolveModelName, knownModelNames, presetSpec, type ResolvedModel } from './resolve'
+export { keepBatchNormInInference, isBatchNormInInference } from './batchnorm'

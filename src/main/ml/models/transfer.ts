@@ -1,13 +1,17 @@
 import * as tf from '@tensorflow/tfjs'
 import { ModelSpec, type ModelSpecInput, type TransferBase, type MobileNetAlpha } from '../../../shared/models'
 import { buildBase } from './bases'
+import { keepBatchNormInInference } from './batchnorm'
 import { buildCnn, type BuildOptions } from './cnn'
 import { invalidModel } from './errors'
 
 export interface TransferModel {
   /** inputs -> base -> GlobalAveragePooling2D -> Dropout -> Dense(softmax); base is one nested layer. */
   model: tf.LayersModel
-  /** The pretrained base (shared with `model`): set `base.trainable` or per-layer `trainable` to freeze/unfreeze. */
+  /**
+   * The pretrained base (shared with `model`): set `base.trainable` or per-layer `trainable` to
+   * freeze/unfreeze. Its BatchNormalization layers always run in inference mode (see keepBatchNormInInference).
+   */
   base: tf.LayersModel
   /** The same classifier layers as `model` on the base's output: train it on cached base features. */
   head: tf.LayersModel
@@ -32,6 +36,8 @@ export function buildTransferModel(baseName: TransferBase, opts: TransferOptions
   const rate = opts.dropout ?? 0.2
   if (!(rate >= 0 && rate < 1)) throw invalidModel(`dropout must be in [0, 1); received ${rate}.`)
   const base = buildBase(baseName, { inputSize: h, alpha: opts.alpha })
+  // Keras recipe: base(inputs, training=False) -> BN layers of the base stay in inference mode.
+  keepBatchNormInInference(base)
   // Grayscale projects are tiled to 3 channels by applyPreprocess, so the model input is always RGB.
   const inputs = tf.input({ shape: [h, w, 3], name: 'input_2' })
   const features = base.apply(inputs) as tf.SymbolicTensor
