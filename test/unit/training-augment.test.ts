@@ -52,7 +52,7 @@ describe('augmentBatch', () => {
   it('brightness adds one offset per image within ±factor*255 and clips to 0..255', async () => {
     const x = batch(8)
     const y = augmentBatch(x, { brightness: 0.1 }, 9)
-    const d = await tf.sub(y, x).array()
+    const d = (await tf.sub(y, x).array()) as number[][][][]
     for (const img of d) {
       const vals = img.flat(2)
       expect(Math.max(...vals) - Math.min(...vals)).toBeLessThan(1e-3)
