@@ -109,7 +109,7 @@ export async function extractZip(archive: string, dest: string, opts: { onProgre
   const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`
   await rm(tmp, { recursive: true, force: true })
   await mkdir(tmp, { recursive: true })
-  const files = entries.filter((e) => !e.isDir)
+  const files = entries.filter((e) => !e.isDir && !e.name.replace(/\\/g, '/').split('/').includes('__MACOSX'))
   let done = 0
   let bytes = 0
   let last = 0
@@ -147,7 +147,7 @@ export async function extractZip(archive: string, dest: string, opts: { onProgre
         bytes += crc.bytes
         done++
         const now = Date.now()
-        if (opts.onProgress && (now - last > 200 || done === files.length)) {
+        if (opts.onProgress && now - last > 200) {
           last = now
           opts.onProgress({ done, total: files.length, bytes })
         }
@@ -155,6 +155,7 @@ export async function extractZip(archive: string, dest: string, opts: { onProgre
     } finally {
       await fh.close()
     }
+    opts.onProgress?.({ done, total: files.length, bytes })
     if (await stat(dest).then(() => true, () => false)) throw new AppError('INVALID_INPUT', `Cannot extract ${archive} into ${dest}: it already exists.`)
     await rename(tmp, dest)
     return { files: done, bytes }
