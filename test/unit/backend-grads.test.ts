@@ -224,4 +224,50 @@ describe('wasm gradient kernels', () => {
       }
     });
   }
+
+  it('MaxPoolGrad matches the cpu backend, ties included (first maximum wins)', async () => {
+    const r = rng(99);
+    for (let k = 0; k < 24; k++) {
+      const n = pick(r, [1, 2, 3]);
+      const h = 3 + Math.floor(r() * 8);
+      const w = 3 + Math.floor(r() * 8);
+      const c = pick(r, [1, 2, 5]);
+      const f = pick(r, [2, 3]);
+      const s = pick(r, [1, 2]);
+      const pad = pick(r, ['same', 'valid'] as const);
+      if (pad === 'valid' && (h < f || w < f)) continue;
+      // Coarse values (and ReLU zeros) make ties common.
+      const x = Float32Array.from({ length: n * h * w * c }, () => Math.max(0, Math.round(r() * 6 - 2)));
+      await tf.setBackend('cpu');
+      const yShape = tf.tidy(() => tf.maxPool(tf.tensor4d(x, [n, h, w, c]), f, s, pad).shape);
+      const dy = randArray(r, size(yShape));
+      const attrs = { filterSize: [f, f], strides: [s, s], pad };
+      const ins = { dy: { v: dy, s: yShape }, input: { v: x, s: [n, h, w, c] }, output: { v: new Float32Array(size(yShape)), s: yShape } };
+      const cpu = await runOn('cpu', 'MaxPoolGrad', ins, attrs);
+      const wasm = await runOn('wasm', 'MaxPoolGrad', ins, attrs);
+      expect(relErr(wasm.v, cpu.v), `n${n} ${h}x${w}x${c} f${f} s${s} ${pad}`).toBeLessThanOrEqual(TOL);
+    }
+  });
+
+  it('Sum over leading axes and transposed BatchMatMul match the cpu backend', async () => {
+    const r = rng(5);
+    for (const [shape, axis, keepDims] of [
+      [[4, 9, 7, 13], [0, 1, 2], false], [[300, 5], [0], true], [[6, 50, 3], [1, 0], false], [[8, 9, 10], [2], false], [[7, 3], [0, 1], false],
+    ] as const) {
+      const x = { v: randArray(r, size([...shape])), s: [...shape] };
+      const cpu = await runOn('cpu', 'Sum', { x }, { axis: [...axis], keepDims });
+      const wasm = await runOn('wasm', 'Sum', { x }, { axis: [...axis], keepDims });
+      expect(wasm.s).toEqual(cpu.s);
+      expect(relErr(wasm.v, cpu.v), `Sum ${shape} ${axis}`).toBeLessThanOrEqual(TOL);
+    }
+    for (const [ta, tb] of [[true, false], [false, true], [true, true], [false, false]] as const) {
+      const [m, k, nn, batch] = [37, 53, 11, 3];
+      const a = { v: randArray(r, batch * m * k), s: ta ? [batch, k, m] : [batch, m, k] };
+      const b = { v: randArray(r, batch * k * nn), s: tb ? [batch, nn, k] : [batch, k, nn] };
+      const cpu = await runOn('cpu', 'BatchMatMul', { a, b }, { transposeA: ta, transposeB: tb });
+      const wasm = await runOn('wasm', 'BatchMatMul', { a, b }, { transposeA: ta, transposeB: tb });
+      expect(wasm.s).toEqual([batch, m, nn]);
+      expect(relErr(wasm.v, cpu.v), `BatchMatMul ${ta} ${tb}`).toBeLessThanOrEqual(TOL);
+    }
+  });
 });
