@@ -21,7 +21,6 @@ export const NSFWJS_MOBILENET_DIR = 'nsfwjs/dist/models/mobilenet_v2'
 function evalUmd(file: string): unknown {
   const src = readFileSync(file, 'utf8')
   const module = { exports: {} as unknown }
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   new Function('module', 'exports', 'define', 'require', src)(module, module.exports, undefined, undefined)
   return module.exports
 }
