@@ -3,17 +3,20 @@ import newCmd from './commands/new'
 import importCmd from './commands/import'
 import serve from './commands/serve'
 import summary from './commands/summary'
-import { pending } from './commands/pending'
+import train from './commands/train'
+import evaluate from './commands/evaluate'
+import predict from './commands/predict'
+import exportCmd from './commands/export'
 import { createOut, reportError, UsageError } from './output'
 
 const commands: Command[] = [
   newCmd,
   importCmd,
   summary,
-  pending('train', 'train <project> [options] [--json]', 'Train a model.'),
-  pending('evaluate', 'evaluate <project> [--split validation|test] [--json]', 'Evaluate a trained run.'),
-  pending('predict', 'predict <project> <files-or-folders...> [--json]', 'Predict classes of images.'),
-  pending('export', 'export <project> --format tfjs|h5|onnx --out DIR [--json]', 'Export a trained model.'),
+  train,
+  evaluate,
+  predict,
+  exportCmd,
   serve,
 ]
 

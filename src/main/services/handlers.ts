@@ -5,11 +5,11 @@ import * as projects from './projects'
 import { importDataset } from './datasets'
 import { datasetOverview, datasetPage, excludeItems } from './dataset-view'
 import { chooseModel, modelCatalog, modelSummary } from './models'
-import { AppError } from '../../shared/errors'
-
-const notYet = (what: string) => async (): Promise<never> => {
-  throw new AppError('NOT_IMPLEMENTED', `${what} is not implemented yet.`, 'Use the CLI (classifier-studio --help) for what this version can do.')
-}
+import { augmentPreview, listRuns, loadRun, stopTraining } from './training'
+import { startInBackground, trainingStatus } from './train-session'
+import { evaluate, predict } from './evaluation'
+import { exportModel } from './export'
+import { examples } from './examples'
 
 export interface ShellInfo {
   shell: 'electron' | 'web'
@@ -43,16 +43,37 @@ export function createHandlers(shell: ShellInfo): Handlers {
       overview: ({ dir }) => datasetOverview(dir),
       items: ({ dir, ...q }) => datasetPage(dir, q),
       exclude: ({ dir, ids, excluded }) => excludeItems(dir, ids, excluded),
-      augmentPreview: notYet('Augmentation preview'),
+      augmentPreview: async ({ dir, augment, count, seed }) => {
+        const preview = await augmentPreview(dir, count, { augment, variants: 1, seed })
+        return preview.items.map((it) => `data:image/png;base64,${Buffer.from(it.augmented[0]).toString('base64')}`)
+      },
     },
     models: {
       catalog: async () => modelCatalog(),
       summary: (q) => modelSummary(q),
       choose: ({ dir, spec }) => chooseModel(dir, spec),
     },
-    training: { start: notYet('Training'), stop: notYet('Training'), status: notYet('Training'), runs: notYet('Runs'), run: notYet('Runs') },
-    evaluation: { evaluate: notYet('Evaluation'), predict: notYet('Prediction'), predictUploads: notYet('Prediction') },
-    export: { run: notYet('Export') },
-    examples: { list: notYet('Examples') },
+    training: {
+      start: ({ dir, options }, ctx) => startInBackground(dir, options ?? {}, ctx.emit),
+      stop: async ({ dir }) => void stopTraining(dir),
+      status: async ({ dir }) => trainingStatus(dir),
+      runs: ({ dir }) => listRuns(dir),
+      run: async ({ dir, runId }) => {
+        const r = await loadRun(dir, runId)
+        return { run: r.info, epochs: r.metrics, config: r.config }
+      },
+    },
+    evaluation: {
+      evaluate: ({ dir, options }, ctx) => evaluate(dir, options ?? {}, { signal: ctx.signal, onProgress: ctx.onProgress }),
+      predict: ({ dir, paths, options }, ctx) => predict(dir, paths, options ?? {}, { signal: ctx.signal, onProgress: ctx.onProgress }),
+      predictUploads: ({ dir, files, options }, ctx) =>
+        predict(dir, files.map((f) => ({ name: f.name, data: new Uint8Array(Buffer.from(f.base64, 'base64')) })), options ?? {}, { signal: ctx.signal, onProgress: ctx.onProgress }),
+    },
+    export: {
+      run: ({ dir, options }, ctx) => exportModel(dir, options, { signal: ctx.signal, onProgress: ctx.onProgress }),
+    },
+    examples: {
+      list: async () => examples().map((e) => ({ name: e.name, title: e.title, description: e.description })),
+    },
   }
 }

@@ -1,0 +1,95 @@
+import type { TrainOptionsInput } from '../../shared/training'
+import { train } from '../../main/services/train-session'
+import { withOpenProject } from '../project'
+import { defineCommand, needArg, num } from '../command'
+import { UsageError } from '../output'
+
+const pct = (v: number | null) => (v === null ? '–' : `${(v * 100).toFixed(2)}%`)
+
+export default defineCommand({
+  name: 'train',
+  usage: 'train <project> [--recipe transfer|finetune|cnn] [--base mobilenetv2|vgg16] [--model PRESET] [--epochs N] [--batch B] [--lr X] [options] [--json]',
+  summary: 'Train a model in a separate process, with live progress. Ctrl+C stops after the current batch (resumable).',
+  help: [
+    '--recipe R           transfer (default: frozen ImageNet base + new head) | finetune (unfreeze the top of',
+    '                     the base, continue from the latest transfer run) | cnn (a custom CNN from scratch)',
+    '--base NAME          mobilenetv2 (default) | vgg16',
+    '--model PRESET       CNN preset for --recipe cnn: fashion-mnist-cnn, sign-mnist-cnn, cats-dogs-cnn',
+    '--epochs N           epochs (default 10)',
+    '--batch B            batch size (default 32)',
+    '--lr X               learning rate (default 1e-3; fine-tuning 1e-5)',
+    '--optimizer NAME     adam (default) | rmsprop (fine-tuning default) | sgd',
+    '--fine-tune-from L   fine-tune: unfreeze the top L layers of the base, or from a layer/block name (e.g. block_13)',
+    '--augment SPEC       training-split augmentation, e.g. flip,rotate=15,zoom=0.1,shift=0.1,brightness=0.2',
+    '--early-stop P       stop after P epochs without val_loss improvement, restoring the best weights',
+    '--reduce-lr P        divide the learning rate by 10 after P epochs on a plateau',
+    '--class-weights W    auto (balanced, for imbalanced data) | none (default)',
+    '--base-weights PATH  a Keras .h5 or TF.js model.json holding the base\'s ImageNet weights',
+    '--seed S             seed of shuffling, augmentation and initialisation (default 42)',
+    '--resume RUN_ID      continue a stopped or crashed run from its last epoch',
+    '--from-run RUN_ID    fine-tune from this run instead of the latest transfer run',
+    '--no-feature-cache   compute the frozen base on every batch instead of caching its features',
+    '--backend NAME       auto (default) | tensorflow-gpu | tensorflow | wasm | cpu',
+  ],
+  options: {
+    recipe: { type: 'string' },
+    base: { type: 'string' },
+    model: { type: 'string' },
+    epochs: { type: 'string' },
+    batch: { type: 'string' },
+    lr: { type: 'string' },
+    optimizer: { type: 'string' },
+    'fine-tune-from': { type: 'string' },
+    augment: { type: 'string' },
+    'early-stop': { type: 'string' },
+    'reduce-lr': { type: 'string' },
+    'class-weights': { type: 'string' },
+    'base-weights': { type: 'string' },
+    seed: { type: 'string' },
+    resume: { type: 'string' },
+    'from-run': { type: 'string' },
+    'no-feature-cache': { type: 'boolean' },
+    backend: { type: 'string' },
+  },
+  async run(pos, v, out) {
+    const dir = needArg(pos, 0, 'the project folder', this)
+    const from = v['fine-tune-from'] as string | undefined
+    const options: Record<string, unknown> = {
+      recipe: v.recipe,
+      base: v.base,
+      model: v.model,
+      epochs: num(v.epochs, '--epochs', { min: 1, int: true }),
+      batch: num(v.batch, '--batch', { min: 1, int: true }),
+      lr: num(v.lr, '--lr', { min: 0 }),
+      optimizer: v.optimizer,
+      fineTuneFrom: from === undefined ? undefined : /^\d+$/.test(from) ? Number(from) : from,
+      augment: v.augment,
+      earlyStop: num(v['early-stop'], '--early-stop', { min: 0, int: true }),
+      reduceLrOnPlateau: num(v['reduce-lr'], '--reduce-lr', { min: 0, int: true }),
+      classWeights: v['class-weights'],
+      baseWeights: v['base-weights'],
+      seed: num(v.seed, '--seed', { min: 0, int: true }),
+      resume: v.resume,
+      fromRunId: v['from-run'],
+      featureCache: v['no-feature-cache'] ? false : undefined,
+    }
+    if (v.backend !== undefined) {
+      if (!['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(String(v.backend))) throw new UsageError(`--backend expects auto, tensorflow-gpu, tensorflow, wasm or cpu, got "${String(v.backend)}".`)
+      process.env.CLASSIFIER_STUDIO_BACKEND = String(v.backend)
+    }
+    const result = await withOpenProject(dir, (project, signal) =>
+      train(project.dir, options as TrainOptionsInput, {
+        signal,
+        onEvent: (e) => {
+          if (e.type === 'start') out.log(`Run ${e.runId}: ${e.recipe}, ${e.epochs} epoch(s) on ${e.backend} (${e.reason})${e.resumedFromEpoch ? `, resumed after epoch ${e.resumedFromEpoch}` : ''}`)
+          else if (e.type === 'batch') out.progress({ phase: `epoch ${e.epoch}`, done: e.batch, total: e.batches, rate: e.imagesPerSecond, etaSeconds: e.etaSeconds, message: `loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)}` })
+          else if (e.type === 'epoch')
+            out.log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} accuracy ${pct(e.accuracy)} val_loss ${e.valLoss?.toFixed(4) ?? '–'} val_accuracy ${pct(e.valAccuracy)} lr ${e.lr.toExponential(1)} ${e.seconds.toFixed(1)} s ${e.imagesPerSecond.toFixed(0)} img/s`)
+          else if (e.type === 'log') out.log(e.message)
+        },
+      }),
+    )
+    const text = [`Run ${result.runId} ${result.stopped ? 'stopped (resume with --resume ' + result.runId + ')' : result.stoppedEarly ? 'stopped early' : 'finished'} on ${result.backend}.`, `Best epoch ${result.best.epoch}: val_accuracy ${pct(result.best.valAccuracy)}`]
+    out.result(result, text.join('\n'))
+  },
+})
