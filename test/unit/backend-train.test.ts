@@ -1,0 +1,150 @@
+/**
+ * One SGD step of the Fashion-MNIST CNN (333,526 params) on the wasm backend (with our
+ * gradient kernels) against the same step on TF.js's reference cpu backend: same initial
+ * weights, same batch, same dropout seed; the weight updates must agree.
+ * Plus: a MobileNetV2-like block (ZeroPadding, DepthwiseConv2D stride 1 and 2, BN, ReLU6,
+ * Add) and a BatchNormalization CNN train on wasm with the same updates as on cpu.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/main/ml/backend';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function fashionCnn(): tf.Sequential {
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 32, kernelSize: 3, padding: 'same', activation: 'relu' }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu' }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tf.layers.flatten());
+  m.add(tf.layers.dense({ units: 100, activation: 'relu' }));
+  m.add(tf.layers.dropout({ rate: 0.5, seed: 7 }));
+  m.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+  return m;
+}
+
+function mobileBlock(): tf.LayersModel {
+  const inp = tf.input({ shape: [12, 12, 3] });
+  let x = tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]] }).apply(inp) as tf.SymbolicTensor;
+  x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'valid', useBias: false }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor;
+  x = tf.layers.reLU({ maxValue: 6 }).apply(x) as tf.SymbolicTensor;
+  let y = tf.layers.conv2d({ filters: 16, kernelSize: 1, useBias: false }).apply(x) as tf.SymbolicTensor;
+  y = tf.layers.batchNormalization().apply(y) as tf.SymbolicTensor;
+  y = tf.layers.reLU({ maxValue: 6 }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers.batchNormalization().apply(y) as tf.SymbolicTensor;
+  y = tf.layers.reLU({ maxValue: 6 }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers.conv2d({ filters: 8, kernelSize: 1, useBias: false }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers.batchNormalization().apply(y) as tf.SymbolicTensor;
+  x = tf.layers.add().apply([x, y]) as tf.SymbolicTensor;
+  x = tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]] }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'valid', useBias: false }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor;
+  x = tf.layers.reLU({ maxValue: 6 }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 4, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: inp, outputs: out });
+}
+
+function bnCnn(): tf.Sequential {
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ inputShape: [12, 12, 1], filters: 6, kernelSize: 3, padding: 'same', activation: 'relu' }));
+  m.add(tf.layers.batchNormalization());
+  m.add(tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }));
+  m.add(tf.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu' }));
+  m.add(tf.layers.batchNormalization());
+  m.add(tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }));
+  m.add(tf.layers.flatten());
+  m.add(tf.layers.dense({ units: 4, activation: 'softmax' }));
+  return m;
+}
+
+/**
+ * Builds the model on a backend with the given initial weights, runs one SGD step and
+ * returns the weights after it (all weights, trainable and BN moving statistics).
+ */
+async function stepOn(backend: 'cpu' | 'wasm', build: () => tf.LayersModel, init: Float32Array[] | null, x: Float32Array, xShape: number[], labels: number[], classes: number) {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const be = tf.backend() as unknown as { numDataIds(): number };
+  const idsBefore = be.numDataIds();
+  const buffersBefore = tf.memory().numDataBuffers;
+  const model = build();
+  if (init) {
+    const ws = init.map((v, i) => tf.tensor(v, model.getWeights()[i]!.shape));
+    model.setWeights(ws);
+    tf.dispose(ws);
+  }
+  const initial = model.getWeights().map((w) => w.dataSync().slice() as Float32Array);
+  model.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy' });
+  const xs = tf.tensor(x, xShape);
+  const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), classes));
+  const loss = (await model.trainOnBatch(xs, ys)) as number;
+  const after = model.getWeights().map((w) => w.dataSync().slice() as Float32Array);
+  tf.dispose([xs, ys]);
+  model.dispose();
+  // The gradient kernels free every intermediate buffer: the backend holds exactly the
+  // buffers the engine knows about.
+  expect(be.numDataIds() - idsBefore).toBe(tf.memory().numDataBuffers - buffersBefore);
+  return { initial, after, loss, leaked: tf.memory().numTensors - before };
+}
+
+/** max |Δwasm - Δcpu| / max |Δcpu| over each weight tensor. */
+function updateErrors(init: Float32Array[], a: Float32Array[], b: Float32Array[]): number[] {
+  return init.map((w0, i) => {
+    let diff = 0;
+    let ref = 0;
+    for (let j = 0; j < w0.length; j++) {
+      const da = a[i]![j]! - w0[j]!;
+      const db = b[i]![j]! - w0[j]!;
+      diff = Math.max(diff, Math.abs(da - db));
+      ref = Math.max(ref, Math.abs(db));
+    }
+    return ref === 0 ? diff : diff / ref;
+  });
+}
+
+async function compare(build: () => tf.LayersModel, xShape: number[], classes: number, seed: number) {
+  const r = rng(seed);
+  const n = xShape[0]!;
+  const x = Float32Array.from({ length: xShape.reduce((p, q) => p * q, 1) }, () => r());
+  const labels = Array.from({ length: n }, (_, i) => i % classes);
+  const cpu = await stepOn('cpu', build, null, x, xShape, labels, classes);
+  const wasm = await stepOn('wasm', build, cpu.initial, x, xShape, labels, classes);
+  expect(Math.abs(wasm.loss - cpu.loss) / Math.abs(cpu.loss)).toBeLessThan(1e-4);
+  // Whatever tf.layers keeps after a step, it keeps the same on both backends.
+  expect(wasm.leaked).toBe(cpu.leaked);
+  const errs = updateErrors(cpu.initial, wasm.after, cpu.after);
+  // Every weight moved on cpu (the step did something) ...
+  expect(cpu.after.some((w, i) => w.some((v, j) => v !== cpu.initial[i]![j]))).toBe(true);
+  if (process.env.BACKEND_TEST_VERBOSE) console.log('update errors', errs.map((e) => e.toExponential(1)).join(' '));
+  return errs;
+}
+
+describe('training on wasm equals training on cpu', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('Fashion-MNIST CNN: one SGD step gives the same weight updates', async () => {
+    const errs = await compare(fashionCnn, [4, 28, 28, 1], 10, 1);
+    expect(errs).toHaveLength(8);
+    for (const e of errs) expect(e).toBeLessThan(1e-3);
+  });
+
+  it('MobileNetV2-like block (depthwise stride 1/2, BN, ReLU6, Add) and a BN CNN: same updates', async () => {
+    for (const e of await compare(mobileBlock, [3, 12, 12, 3], 4, 2)) expect(e).toBeLessThan(1e-3);
+    for (const e of await compare(bnCnn, [5, 12, 12, 1], 4, 3)) expect(e).toBeLessThan(1e-3);
+  });
+});
