@@ -201,6 +201,7 @@ describe('training engine (in-process, wasm backend)', () => {
     const dir = tmp()
     const data = bandsDataset({ size: 8, channels: 3 })
     const deps: TrainDeps = { data, buildTransfer: tinyTransfer, loadBaseWeights: fakePretrained }
+    const before = tf.memory().numTensors
     const logs: string[] = []
     const t = await runTraining(dir, { recipe: 'transfer', epochs: 2, batch: 8, seed: 3 }, { deps, onEvent: (e) => e.type === 'log' && logs.push(e.message) })
     expect(logs.join('\n')).toMatch(/cached base features/)
@@ -231,5 +232,6 @@ describe('training engine (in-process, wasm backend)', () => {
     for (const k of ['block_1_conv/kernel', 'block_1_bn/gamma', 'block_1_bn/beta']) expect(changed(k), k).toBe(false)
     // Unfrozen block_2 and the head: trained.
     for (const k of ['block_2_conv/kernel', 'block_2_bn/gamma', 'dense/kernel']) expect(changed(k), k).toBe(true)
+    expect(tf.memory().numTensors).toBe(before)
   })
 })

@@ -26,7 +26,7 @@ export interface TrainDeps {
   /** Default: initBackend() of the backend domain (else the 'cpu' backend). */
   backend?: () => Promise<BackendInfo>
   /** Default: models' buildTransferModel (a Keras Applications base without top + GAP/Dropout/Dense head). */
-  buildTransfer?: (base: TrainOptions['base'], opts: { inputShape: [number, number, number]; numClasses: number }) => { model: tf.LayersModel; base: tf.LayersModel }
+  buildTransfer?: (base: TrainOptions['base'], opts: { inputShape: [number, number, number]; numClasses: number }) => { model: tf.LayersModel; base: tf.LayersModel; head?: tf.LayersModel }
   /** Loads pretrained weights into a freshly built base; returns a short description of where they came from. */
   loadBaseWeights?: (base: tf.LayersModel, name: TrainOptions['base'], path: string | undefined, log: (m: string) => void) => Promise<string>
   /** Replaces the preset builder of the 'cnn' recipe (tests use tiny models). */
@@ -99,6 +99,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   const startTensors = tf.memory().numTensors
   let built: Built | null = null
   let headModel: tf.LayersModel | null = null
+  let builderHead: tf.LayersModel | null = null
   let optimizer: tf.Optimizer | null = null
   let resumeBest: tf.Tensor[] | null = null
   try {
@@ -114,6 +115,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       const inputShape: [number, number, number] = [imageShape[0], imageShape[1], imageShape[2]]
       const make = deps.buildTransfer ?? ((b, o) => buildTransferModel(b, o))
       const t = withSeededMathRandom(opts.seed, () => make(opts.base, { inputShape, numClasses }))
+      builderHead = t.head ?? null
       const baseWeights = resumeConfig ? resumeConfig.baseWeights : await (deps.loadBaseWeights ?? loadBaseWeights)(t.base, opts.base, opts.baseWeights, log)
       freezeBase(t.base)
       built = { model: t.model, base: t.base, preprocess: preprocessFor(opts.base), baseWeights, fromRunId: null }
@@ -320,6 +322,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     optimizer?.dispose()
     headModel?.dispose()
     built?.model.dispose()
+    builderHead?.dispose()
     const leaked = tf.memory().numTensors - startTensors
     if (leaked > 0) emit({ type: 'log', message: `note: ${leaked} tensors still allocated after training` })
   }
