@@ -56,7 +56,9 @@ async function fakePretrained(base: tf.LayersModel): Promise<string> {
   for (const l of base.layers) {
     if (l.getClassName() !== 'BatchNormalization') continue
     const ws = l.getWeights()
-    l.setWeights(ws.map((w, i) => (i === 2 ? tf.fill(w.shape, -0.3) : i === 3 ? tf.fill(w.shape, 2.5) : w.clone())))
+    const next = ws.map((w, i) => (i === 2 ? tf.fill(w.shape, -0.3) : i === 3 ? tf.fill(w.shape, 2.5) : w.clone()))
+    l.setWeights(next)
+    tf.dispose(next)
   }
   return 'fake-pretrained'
 }
