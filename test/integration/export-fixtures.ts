@@ -1,6 +1,7 @@
 /**
- * Models for the export tests, built with Keras's layer names and structure (keras/applications
- * mobilenet_v2.py and vgg16.py), random weights. Used until/unless src/main/ml/models' builders are used.
+ * Helpers for the export tests: the Fashion-MNIST CNN with Keras's layer names, deterministic random
+ * images, and weights made non-trivial (BatchNormalization statistics, biases). MobileNetV2 / VGG16 come
+ * from the models owner's builders (src/main/ml/models).
  */
 import * as tf from '@tensorflow/tfjs'
 
@@ -15,77 +16,6 @@ export function fashionCnn(numClasses = 10): tf.LayersModel {
   m.add(tf.layers.dropout({ rate: 0.5, name: 'dropout' }))
   m.add(tf.layers.dense({ units: numClasses, activation: 'softmax', name: 'dense_1' }))
   return m
-}
-
-function makeDivisible(v: number, divisor = 8): number {
-  let nv = Math.max(divisor, Math.floor((v + divisor / 2) / divisor) * divisor)
-  if (nv < 0.9 * v) nv += divisor
-  return nv
-}
-
-/** Keras MobileNetV2 without top (include_top=False), structure and names as keras.applications. */
-export function mobileNetV2Base(size: number, alpha = 0.35, blocks = 17): tf.LayersModel {
-  const input = tf.input({ shape: [size, size, 3], name: 'input_1' })
-  const bn = (name: string) => tf.layers.batchNormalization({ epsilon: 1e-3, momentum: 0.999, name })
-  let x = tf.layers.conv2d({ filters: makeDivisible(32 * alpha), kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'Conv1' }).apply(input) as tf.SymbolicTensor
-  x = bn('bn_Conv1').apply(x) as tf.SymbolicTensor
-  x = tf.layers.reLU({ maxValue: 6, name: 'Conv1_relu' }).apply(x) as tf.SymbolicTensor
-  const spec: [number, number, number][] = [
-    [16, 1, 1], [24, 2, 6], [24, 1, 6], [32, 2, 6], [32, 1, 6], [32, 1, 6], [64, 2, 6], [64, 1, 6], [64, 1, 6], [64, 1, 6],
-    [96, 1, 6], [96, 1, 6], [96, 1, 6], [160, 2, 6], [160, 1, 6], [160, 1, 6], [320, 1, 6],
-  ]
-  spec.slice(0, blocks).forEach(([filters, stride, expansion], id) => {
-    const inputs = x
-    const inCh = inputs.shape[3] as number
-    const pw = makeDivisible(Math.floor(filters * alpha))
-    let prefix = `block_${id}_`
-    if (id) {
-      x = tf.layers.conv2d({ filters: expansion * inCh, kernelSize: 1, padding: 'same', useBias: false, name: prefix + 'expand' }).apply(x) as tf.SymbolicTensor
-      x = bn(prefix + 'expand_BN').apply(x) as tf.SymbolicTensor
-      x = tf.layers.reLU({ maxValue: 6, name: prefix + 'expand_relu' }).apply(x) as tf.SymbolicTensor
-    } else prefix = 'expanded_conv_'
-    if (stride === 2) {
-      const s = x.shape[1] as number
-      const pad: [[number, number], [number, number]] = s % 2 === 0 ? [[0, 1], [0, 1]] : [[1, 1], [1, 1]] // imagenet_utils.correct_pad
-      x = tf.layers.zeroPadding2d({ padding: pad, name: prefix + 'pad' }).apply(x) as tf.SymbolicTensor
-    }
-    x = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: stride, useBias: false, padding: stride === 1 ? 'same' : 'valid', name: prefix + 'depthwise' }).apply(x) as tf.SymbolicTensor
-    x = bn(prefix + 'depthwise_BN').apply(x) as tf.SymbolicTensor
-    x = tf.layers.reLU({ maxValue: 6, name: prefix + 'depthwise_relu' }).apply(x) as tf.SymbolicTensor
-    x = tf.layers.conv2d({ filters: pw, kernelSize: 1, padding: 'same', useBias: false, name: prefix + 'project' }).apply(x) as tf.SymbolicTensor
-    x = bn(prefix + 'project_BN').apply(x) as tf.SymbolicTensor
-    if (inCh === pw && stride === 1) x = tf.layers.add({ name: prefix + 'add' }).apply([inputs, x]) as tf.SymbolicTensor
-  })
-  if (blocks === 17) {
-    x = tf.layers.conv2d({ filters: alpha > 1 ? makeDivisible(1280 * alpha) : 1280, kernelSize: 1, useBias: false, name: 'Conv_1' }).apply(x) as tf.SymbolicTensor
-    x = bn('Conv_1_bn').apply(x) as tf.SymbolicTensor
-    x = tf.layers.reLU({ maxValue: 6, name: 'out_relu' }).apply(x) as tf.SymbolicTensor
-  }
-  return tf.model({ inputs: input, outputs: x, name: `mobilenetv2_${alpha.toFixed(2)}_${size}` })
-}
-
-/** Keras VGG16 without top. */
-export function vgg16Base(size: number): tf.LayersModel {
-  const input = tf.input({ shape: [size, size, 3], name: 'input_2' })
-  let x: tf.SymbolicTensor = input
-  const blocks: [number, number][] = [[64, 2], [128, 2], [256, 3], [512, 3], [512, 3]]
-  blocks.forEach(([filters, n], b) => {
-    for (let i = 1; i <= n; i++) x = tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu', name: `block${b + 1}_conv${i}` }).apply(x) as tf.SymbolicTensor
-    x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `block${b + 1}_pool` }).apply(x) as tf.SymbolicTensor
-  })
-  return tf.model({ inputs: input, outputs: x, name: 'vgg16' })
-}
-
-/** The transfer model the app trains: base (frozen, nested as one layer) -> GAP -> Dropout -> Dense softmax. */
-export function transferModel(base: tf.LayersModel, numClasses: number): tf.LayersModel {
-  base.trainable = false
-  const shape = base.inputs[0].shape.slice(1) as number[]
-  const input = tf.input({ shape, name: 'image' })
-  let x = base.apply(input) as tf.SymbolicTensor
-  x = tf.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' }).apply(x) as tf.SymbolicTensor
-  x = tf.layers.dropout({ rate: 0.2, name: 'dropout' }).apply(x) as tf.SymbolicTensor
-  x = tf.layers.dense({ units: numClasses, activation: 'softmax', name: 'predictions' }).apply(x) as tf.SymbolicTensor
-  return tf.model({ inputs: input, outputs: x, name: 'transfer_model' })
 }
 
 /** Deterministic pseudo-random numbers (mulberry32). */
@@ -124,11 +54,44 @@ export function randomizeBatchNorm(model: tf.LayersModel, seed = 1, sample?: tf.
     const saved = bns.map((l) => (l as unknown as { momentum: number }).momentum)
     for (const l of bns) (l as unknown as { momentum: number }).momentum = 0
     tf.tidy(() => {
-      model.apply(sample, { training: true })
+      forwardCalibrating(model, [sample])
     })
     bns.forEach((l, i) => ((l as unknown as { momentum: number }).momentum = saved[i]))
   }
   return bns.length
+}
+
+interface SymT {
+  id: number
+}
+interface GraphNode {
+  inputTensors: SymT[]
+  outputTensors: SymT[]
+}
+
+/**
+ * One forward pass, layer by layer (nested models too), with BatchNormalization layers called in training
+ * mode so that (momentum 0) their moving statistics become the batch statistics. Walked by hand because the
+ * models builder pins BatchNormalization instances to inference mode (as Keras's base(x, training=False)).
+ */
+function forwardCalibrating(container: tf.LayersModel, inputs: tf.Tensor[]): tf.Tensor[] {
+  const vals = new Map<number, tf.Tensor>()
+  ;(container.inputs as unknown as SymT[]).forEach((t, i) => vals.set(t.id, inputs[i]))
+  for (const layer of container.layers) {
+    for (const node of (layer as unknown as { inboundNodes: GraphNode[] }).inboundNodes) {
+      if (!node.inputTensors.length || !node.inputTensors.every((t) => vals.has(t.id)) || node.outputTensors.every((t) => vals.has(t.id))) continue
+      const ins = node.inputTensors.map((t) => vals.get(t.id)!)
+      const outs =
+        layer instanceof tf.LayersModel
+          ? forwardCalibrating(layer, ins)
+          : layer.getClassName() === 'BatchNormalization'
+            ? // the class's own call: the models builder pins BN instances to inference mode
+              [(Object.getPrototypeOf(layer) as { call: (x: tf.Tensor, k: object) => tf.Tensor }).call.call(layer, ins[0], { training: true })]
+            : ([layer.apply(ins.length === 1 ? ins[0] : ins)].flat() as tf.Tensor[])
+      node.outputTensors.forEach((t, i) => vals.set(t.id, outs[i]))
+    }
+  }
+  return (container.outputs as unknown as SymT[]).map((t) => vals.get(t.id)!)
 }
 
 /** n random images [n, size, size, c] of 0..255 integers, as float32 and as uint8. */

@@ -8,7 +8,10 @@ import { join } from 'node:path'
 import { layersModelToOnnx } from '../../src/main/ml/export/onnx'
 import { applyModelPreprocess } from '../../src/main/ml/export/preprocess'
 import type { ModelPreprocess } from '../../src/shared/export'
-import { fashionCnn, mobileNetV2Base, randomImages, randomizeBatchNorm, randomizeBiases, transferModel, vgg16Base } from './export-fixtures'
+import { randomImages, randomizeBatchNorm, randomizeBiases } from './export-fixtures'
+import { buildModel, buildTransferModel } from '../../src/main/ml/models/transfer'
+import { presetSpec } from '../../src/main/ml/models/resolve'
+import { preprocessFor, RESCALE_01 } from '../../src/main/ml/models/preprocess'
 
 beforeAll(async () => {
   await tf.setBackend('cpu')
@@ -58,15 +61,26 @@ function onnxCheck(bytes: Uint8Array): string {
 
 describe('ONNX export', () => {
   it('Fashion-MNIST CNN (333,526 params) matches TF.js within 1e-4 in onnxruntime-node, and passes onnx.checker', async () => {
-    const model = fashionCnn()
+    const model = buildModel(presetSpec('fashion-mnist-cnn'), { inputShape: [28, 28, 1], numClasses: 10 })
     expect(model.countParams()).toBe(333526)
     randomizeBiases(model)
-    const r = await compare(model, { kind: 'scale', scale: 1 / 255, offset: 0 }, 8)
+    const r = await compare(model, RESCALE_01, 8)
     expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4)
     expect(r.agree).toBe(8)
     expect(r.ex.inputShape).toEqual(['N', 28, 28, 1])
     expect(r.ex.ops).toEqual(expect.arrayContaining(['Conv', 'MaxPool', 'Transpose', 'Flatten', 'Gemm', 'Softmax']))
     expect(onnxCheck(r.ex.bytes)).toBe("7 13 input ['N', 28, 28, 1]")
+    model.dispose()
+  })
+
+  it('Sign-language-MNIST CNN (BatchNormalization with moving statistics, MaxPooling2D same on odd sizes) matches within 1e-4', async () => {
+    const model = buildModel(presetSpec('sign-mnist-cnn'), { inputShape: [28, 28, 1], numClasses: 24 })
+    expect(model.countParams()).toBe(264049)
+    expect(randomizeBatchNorm(model, 3, tf.randomUniform([8, 28, 28, 1], 0, 1))).toBe(3)
+    randomizeBiases(model)
+    const r = await compare(model, RESCALE_01, 6)
+    expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4)
+    expect(r.agree).toBe(6)
     model.dispose()
   })
 
@@ -108,11 +122,10 @@ describe('ONNX export', () => {
   })
 
   it('MobileNetV2 (alpha 0.35, 96 px) transfer model with random BN statistics matches within 1e-4', async () => {
-    const base = mobileNetV2Base(96, 0.35)
-    const model = transferModel(base, 4)
+    const { model } = buildTransferModel('mobilenetv2', { inputShape: [96, 96, 3], numClasses: 4, alpha: 0.35 })
     expect(randomizeBatchNorm(model, 5, tf.randomUniform([4, 96, 96, 3], -1, 1))).toBe(52)
     randomizeBiases(model)
-    const r = await compare(model, { kind: 'scale', scale: 1 / 127.5, offset: -1 }, 3)
+    const r = await compare(model, preprocessFor('mobilenetv2'), 3)
     expect(r.ex.ops).toEqual(expect.arrayContaining(['Pad', 'Clip', 'BatchNormalization', 'Add', 'GlobalAveragePool']))
     expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4)
     expect(r.agree).toBe(3)
@@ -120,13 +133,13 @@ describe('ONNX export', () => {
   })
 
   it('VGG16 (48 px) transfer model with caffe preprocessing matches within 1e-4', async () => {
-    const model = transferModel(vgg16Base(48), 3)
+    const { model } = buildTransferModel('vgg16', { inputShape: [48, 48, 3], numClasses: 3 })
     // Random Glorot weights shrink activations layer by layer; scale the last kernel so the classes differ.
-    const dense = model.getLayer('predictions')
+    const dense = model.getLayer('dense')
     dense.setWeights([tf.mul(dense.getWeights()[0], 30), dense.getWeights()[1]])
     expect(model.layers[1].countParams()).toBe(14714688)
     randomizeBiases(model)
-    const r = await compare(model, { kind: 'caffe', mean: [103.939, 116.779, 123.68], channelOrder: 'bgr' }, 2)
+    const r = await compare(model, preprocessFor('vgg16'), 2)
     expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4)
     expect(r.agree).toBe(2)
     model.dispose()
