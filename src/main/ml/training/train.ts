@@ -222,7 +222,15 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
         extract: (x) => tf.tidy(() => gap.apply(base.apply(applyPreprocess(x, preprocess, 3), { training: false }) as tf.Tensor) as tf.Tensor2D),
         signal: ctl.signal,
         log,
-        onProgress: (done, total) => emit({ type: 'log', message: `Computing base features: ${done}/${total}` }),
+        onProgress: (() => {
+          let last = 0
+          return (done: number, total: number) => {
+            const now = performance.now()
+            if (done < total && now - last < 2000) return
+            last = now
+            emit({ type: 'log', message: `Computing base features: ${done}/${total} images` })
+          }
+        })(),
       })
       if (!cache.computed) log(`Using cached base features (${cache.dir}).`)
       log('Training the head on cached base features (fast path: the frozen base runs once per image, not once per epoch).')
