@@ -49,6 +49,7 @@ async function compare(model: tf.LayersModel, pre: ModelPreprocess, n: number, o
     }
     if (a === b) agree++
   }
+  if (process.env.EXPORT_REPORT) console.log(`[parity] ${model.name}: maxAbsDiff ${maxAbsDiff.toExponential(2)}, agree ${agree}/${n}`)
   return { ex, maxAbsDiff, agree, want, got: data }
 }
 
