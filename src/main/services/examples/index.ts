@@ -180,6 +180,9 @@ async function defaultTrain(): Promise<TrainFn> {
 }
 
 async function defaultEvaluate(): Promise<EvaluateFn> {
+  // Evaluation runs in this process: use the fastest backend here too (TF.js starts on 'cpu').
+  const { initBackend } = await import('../../ml/backend')
+  await initBackend((process.env.CLASSIFIER_STUDIO_BACKEND as Parameters<typeof initBackend>[0] | undefined) ?? 'auto')
   const m = await import('../evaluation')
   return (dir, options, ctl) => m.evaluate(dir, options, ctl)
 }
