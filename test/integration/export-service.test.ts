@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { exportModel, defaultExportDeps, type ExportDeps, type ExportRun, type GoldenSet } from '../../src/main/services/export'
 import { importDataset, loadDatasetIndex } from '../../src/main/services/datasets'
+import { evaluate } from '../../src/main/services/evaluation'
 import { writeCheckpoint } from '../../src/main/ml/training/checkpoint'
 import { checkpointsDir, createRunDir, writeMetrics } from '../../src/main/ml/training/runs'
 import { RESCALE_01, preprocessFor } from '../../src/main/ml/models/preprocess'
@@ -230,6 +231,7 @@ describe('exportModel', () => {
     await createRunDir(P, { runId, createdAt: now, recipe: 'cnn', options: { recipe: 'cnn', epochs: 2, optimizer: 'adam' } as never, labels: idx.classes, imageShape: [16, 16, 3], preprocess: RESCALE_01, settings: idx.settings as unknown as Record<string, unknown>, fromRunId: null, baseWeights: null })
     await writeCheckpoint(checkpointsDir(P, runId), 'best', { model })
     await writeMetrics(P, runId, [{ epoch: 1, loss: 1, accuracy: 0.5, valLoss: 0.9, valAccuracy: 0.625, lr: 1e-3, seconds: 1, imagesPerSecond: 10 }])
+    const ev = await evaluate(P, { split: 'test' })
     for (const format of ['onnx', 'h5', 'tfjs'] as const) {
       const out = join(root, `export-${format}`)
       const r = await exportModel(P, { format, out, parityImages: 5 })
@@ -242,7 +244,9 @@ describe('exportModel', () => {
       // stratified: 5 images over 3 classes -> 2, 2, 1
       const perClass = labels.map((_, c) => parity.imageIds.filter((id: number) => idx.items[id].label === c).length).sort()
       expect(perClass).toEqual([1, 2, 2])
-      expect(readFileSync(join(out, 'README.md'), 'utf8')).toContain('validation accuracy (best epoch 1): 0.6250')
+      const readme = readFileSync(join(out, 'README.md'), 'utf8')
+      expect(readme).toContain('validation accuracy (best epoch 1): 0.6250')
+      expect(readme).toContain(`test accuracy (${ev.items.length} images, evaluated ${ev.createdAt.slice(0, 10)}): ${ev.accuracy.toFixed(4)}`)
     }
     // The Node examples classify an image file exactly like the app (a 16x16 PNG: resizing is the identity).
     const px = Buffer.alloc(16 * 16 * 3)

@@ -25,7 +25,7 @@ const FORMAT_TITLE: Record<ExportFormat, string> = {
 }
 
 function fmtNum(v: number | string): string {
-  return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : v
+  return typeof v === 'number' ? v.toFixed(4) : v
 }
 
 export function buildReadme(c: CardInfo): string {

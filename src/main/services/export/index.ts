@@ -25,6 +25,7 @@ import { applyPreprocess } from '../../ml/models/preprocess'
 import { buildReadme, exampleNode, examplePython } from '../../ml/export/modelcard'
 import { loadRun, loadRunModel } from '../../ml/training/runs'
 import { loadDatasetIndex, readItems } from '../datasets'
+import { readCachedEvaluation } from '../evaluation/evaluate'
 import { readProject } from '../projects/store'
 import { pickGolden } from './golden'
 
@@ -126,6 +127,13 @@ export async function loadExportRun(projectDir: string, runId?: string): Promise
       metrics.push({ name: `training accuracy (epoch ${m.epoch})`, value: m.accuracy })
       if (m.valLoss != null) metrics.push({ name: `validation loss (epoch ${m.epoch})`, value: m.valLoss })
     }
+  }
+  // The last evaluations of this run (Evaluate view / `evaluate` command), when there are any.
+  for (const split of ['test', 'validation'] as const) {
+    const ev = await readCachedEvaluation(projectDir, r.runId, split).catch(() => null)
+    if (!ev) continue
+    metrics.push({ name: `${split} accuracy (${ev.items?.length ?? '?'} images, evaluated ${ev.createdAt.slice(0, 10)})`, value: ev.accuracy })
+    metrics.push({ name: `${split} macro-average F1`, value: ev.report.macroAvg.f1 })
   }
   const o = run?.config.options as Record<string, unknown> | undefined
   return {
