@@ -11,9 +11,9 @@ import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeProject } from '../../src/main/services/projects'
 import { loadDatasetIndex, splitIds } from '../../src/main/services/datasets'
-import { createExample, readExampleState, runExample, type TrainFn } from '../../src/main/services/examples'
+import { createExample, readExampleState, resolveData, runExample, type TrainFn } from '../../src/main/services/examples'
 import { AppError } from '../../src/shared/errors'
-import { getExample, type ExampleProgress } from '../../src/shared/examples'
+import { getExample, type ExampleDef, type ExampleProgress } from '../../src/shared/examples'
 import { ProjectFile } from '../../src/shared/project'
 import type { TrainResult } from '../../src/shared/training'
 
@@ -221,6 +221,44 @@ describe('createExample', () => {
     expect(e2.code).toBe('NOT_FOUND')
     expect(e2.message).toMatch(/missing sign_mnist_train\.csv or sign_mnist_train\.csv\.gz; sign_mnist_test\.csv/)
     expect(existsSync(join(tmp, 'p-none'))).toBe(false)
+  })
+})
+
+describe('resolveData (downloads)', () => {
+  it('downloads every file of an example from a mirror URL with one progress bar, then serves them from the cache with the server down', async () => {
+    const src = join(tmp, 'fashion-src-3')
+    await tinyFashion(src)
+    const real = getExample('fashion-mnist')
+    const files = await Promise.all(
+      real.data.files.map(async (f) => {
+        const body = await readFile(join(src, f.fileName))
+        return { ...f, sha256: createHash('sha256').update(body).digest('hex'), bytes: body.length }
+      }),
+    )
+    const def: ExampleDef = { ...real, data: { ...real.data, files } }
+    const server = http.createServer(async (req, res) => {
+      const body = await readFile(join(src, (req.url ?? '/').split('/').pop()!))
+      res.writeHead(200, { 'content-length': body.length }).end(body)
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mirror/`
+    const events: ExampleProgress[] = []
+    const total = files.reduce((n, f) => n + f.bytes, 0)
+    let first
+    try {
+      first = await resolveData(def, url, { cacheDir: join(tmp, 'cache4'), onProgress: (p) => events.push(p) })
+    } finally {
+      server.close()
+    }
+    expect(first.kind).toBe('download')
+    expect(first.locations).toEqual(files.map((f) => url + f.fileName))
+    for (const f of files) expect(Buffer.compare(await readFile(first.files[f.role]), await readFile(join(src, f.fileName)))).toBe(0)
+    const dl = events.filter((e) => e.phase === 'download')
+    expect(dl.every((e) => e.total === total)).toBe(true)
+    for (let i = 1; i < dl.length; i++) expect(dl[i].done).toBeGreaterThanOrEqual(dl[i - 1].done)
+    expect(dl.at(-1)!.done).toBe(total)
+    const again = await resolveData(def, url, { cacheDir: join(tmp, 'cache4') })
+    expect(again.files).toEqual(first.files)
   })
 })
 
