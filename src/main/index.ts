@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import { bindIpc } from './ipc'
 import { Dispatcher } from './services/dispatch'
 import { createHandlers } from './services/handlers'
+import { setTrainerSpawner } from './services/training'
+import { spawnUtilityTrainer } from './utility-trainer'
 
 // Composition root: security, services, window. Everything else lives in services/.
 let win: BrowserWindow | null = null
@@ -24,6 +26,7 @@ function initializeSecurity(): void {
 }
 
 function initializeServices(): void {
+  setTrainerSpawner(spawnUtilityTrainer)
   const dispatcher = new Dispatcher(createHandlers({ shell: 'electron', workspaceDir: join(homedir(), 'Classifier Studio Projects') }))
   bindIpc(dispatcher, () => win, isOwnUrl)
 }

@@ -61,4 +61,20 @@ export async function serveTrainer(port: Port): Promise<void> {
   })
 }
 
-if (process.send) void serveTrainer(processPort())
+/** Electron's utilityProcess gives the child a parentPort instead of process.send. */
+interface ParentPort {
+  postMessage(m: unknown): void
+  on(event: 'message', l: (e: { data: unknown }) => void): void
+}
+
+function utilityPort(parent: ParentPort): Port {
+  return {
+    send: (m) => parent.postMessage(m),
+    on: (l) => parent.on('message', (e) => l(e.data)),
+    close: () => process.exit(0),
+  }
+}
+
+const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort
+if (parentPort) void serveTrainer(utilityPort(parentPort))
+else if (process.send) void serveTrainer(processPort())
