@@ -128,6 +128,7 @@ describe('ONNX export', () => {
     randomizeBiases(model)
     const r = await compare(model, preprocessFor('mobilenetv2'), 3)
     expect(r.ex.ops).toEqual(expect.arrayContaining(['Pad', 'Clip', 'BatchNormalization', 'Add', 'GlobalAveragePool']))
+    expect(onnxCheck(r.ex.bytes)).toBe("7 13 input ['N', 96, 96, 3]")
     expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4)
     expect(r.agree).toBe(3)
     model.dispose()
