@@ -1,0 +1,195 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import sharp from 'sharp'
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startStudio } from '../../src/main/web/studio'
+import { chromiumMissing, ensureWebBuild, launchBrowser, newPage, screenshotBoth, SCREENSHOT_DIR } from './browser'
+import { ProjectsPage, StudioPage } from './pages/studio'
+import { DataPage, EvaluatePage, ExportPage, loadedWidth, ModelPage, PredictPage, TrainPage } from './pages/journey'
+
+const CLASSES = ['circle', 'square', 'triangle'] as const
+const PER_CLASS = 20
+const SHOTS = join(SCREENSHOT_DIR, 'journey')
+
+/** One 64x64 PNG: a coloured shape (the class) at a random place on a noisy light background. */
+function shapeSvg(cls: (typeof CLASSES)[number], rnd: () => number): string {
+  const s = 18 + Math.floor(rnd() * 14)
+  const x = 6 + Math.floor(rnd() * (58 - s - 6))
+  const y = 6 + Math.floor(rnd() * (58 - s - 6))
+  const bg = `rgb(${225 + Math.floor(rnd() * 30)},${225 + Math.floor(rnd() * 30)},${225 + Math.floor(rnd() * 30)})`
+  const shape =
+    cls === 'circle'
+      ? `<circle cx="${x + s / 2}" cy="${y + s / 2}" r="${s / 2}" fill="#d62828"/>`
+      : cls === 'square'
+        ? `<rect x="${x}" y="${y}" width="${s}" height="${s}" fill="#1d4ed8"/>`
+        : `<polygon points="${x + s / 2},${y} ${x + s},${y + s} ${x},${y + s}" fill="#15803d"/>`
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="${bg}"/>${shape}</svg>`
+}
+
+async function writeDataset(dir: string): Promise<void> {
+  let seed = 11
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
+  for (const cls of CLASSES) {
+    mkdirSync(join(dir, cls), { recursive: true })
+    for (let i = 0; i < PER_CLASS; i++) await sharp(Buffer.from(shapeSvg(cls, rnd))).png().toFile(join(dir, cls, `${cls}-${i}.png`))
+  }
+  // The corrupt file the import must report (a PNG name, not PNG bytes).
+  writeFileSync(join(dir, 'circle', 'broken.png'), 'this is not an image')
+}
+
+/** Asks the bridge which of the journey's methods still answer NOT_IMPLEMENTED. */
+async function notWired(base: string, token: string, workspace: string): Promise<string[]> {
+  const call = async (m: string, args: unknown) => {
+    const r = await fetch(`${base}/api/${m.replace('.', '/')}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(args) })
+    return ((await r.json()) as { result?: { dir?: string }; error?: { code: string } })
+  }
+  const probe = await call('projects.create', { name: 'wiring-probe' })
+  const dir = probe.result?.dir ?? join(workspace, 'wiring-probe')
+  const tiny = Buffer.from('x').toString('base64')
+  const checks: [string, unknown][] = [
+    ['datasets.overview', { dir }],
+    ['models.summary', { dir }],
+    ['training.status', { dir }],
+    ['training.runs', { dir }],
+    ['evaluation.evaluate', { dir }],
+    ['evaluation.predictUploads', { dir, files: [{ name: 'x.png', base64: tiny }] }],
+    ['export.run', { dir, options: { format: 'onnx', out: join(dir, 'probe-export') } }],
+  ]
+  const missing: string[] = []
+  for (const [m, args] of checks) if ((await call(m, args)).error?.code === 'NOT_IMPLEMENTED') missing.push(m)
+  await call('projects.forget', { dir })
+  return missing
+}
+
+const missingChromium = chromiumMissing()
+
+describe.skipIf(missingChromium)('the full journey in the web studio (chromium)', () => {
+  let root: string
+  let studio: Awaited<ReturnType<typeof startStudio>>
+  let browser: Browser
+  const prevHome = process.env.CLASSIFIER_STUDIO_HOME
+
+  beforeAll(async () => {
+    ensureWebBuild()
+    root = mkdtempSync(join(tmpdir(), 'cs-journey-'))
+    process.env.CLASSIFIER_STUDIO_HOME = join(root, 'home')
+    await writeDataset(join(root, 'shapes'))
+    rmSync(SHOTS, { recursive: true, force: true })
+    studio = await startStudio({ port: 0, workspaceDir: join(root, 'workspace') })
+    browser = await launchBrowser()
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await studio?.close()
+    if (prevHome === undefined) delete process.env.CLASSIFIER_STUDIO_HOME
+    else process.env.CLASSIFIER_STUDIO_HOME = prevHome
+    rmSync(root, { recursive: true, force: true })
+  })
+
+  it('create → import (corrupt file reported) → train 2 epochs → evaluate + drill-down → predict a dropped file → export ONNX with parity → reload shows the run', async (ctx) => {
+    const missing = await notWired(`http://127.0.0.1:${studio.port}`, studio.token, join(root, 'workspace'))
+    if (missing.length) ctx.skip(`services not wired yet (NOT_IMPLEMENTED): ${missing.join(', ')}`)
+
+    const { context, page, errors } = await newPage(browser)
+    const shell = new StudioPage(page)
+    const shot = (name: string) => screenshotBoth(page, name, 'journey/')
+    try {
+      await journey()
+    } catch (err) {
+      // What the page showed when it failed, plus any page errors: the first thing to read.
+      await page.screenshot({ path: join(SHOTS, 'failure.png'), fullPage: true }).catch(() => undefined)
+      throw Object.assign(err as Error, { message: `${(err as Error).message}\nPage errors: ${JSON.stringify(errors)}\nSee ${join(SHOTS, 'failure.png')}` })
+    }
+    expect(errors).toEqual([])
+    await context.close()
+
+    async function journey() {
+    await page.goto(studio.url)
+
+    // Create.
+    await new ProjectsPage(page).create('Shapes')
+    await page.getByRole('heading', { level: 1, name: 'Data' }).waitFor()
+    await shot('01-data-empty')
+
+    // Import: 60 images, the corrupt one reported with its reason.
+    const data = new DataPage(page)
+    await data.importFolder(join(root, 'shapes'), { size: 96, val: 0.25 })
+    await data.result().waitFor({ timeout: 60_000 })
+    expect(await page.getByTestId('total-images').textContent()).toBe(String(CLASSES.length * PER_CLASS))
+    const skippedRow = data.skippedTable().getByRole('row').filter({ hasText: 'broken.png' })
+    await skippedRow.waitFor()
+    expect((await skippedRow.textContent())!.replace('broken.png', '').trim().length).toBeGreaterThan(5)
+    await expect.poll(() => data.thumbnails('circle').count()).toBeGreaterThan(5)
+    await expect.poll(() => loadedWidth(data.thumbnails('circle').first())).toBeGreaterThan(0)
+    await shot('02-data')
+
+    // Model: one-click MobileNetV2 transfer.
+    await shell.go('Model')
+    const model = new ModelPage(page)
+    await model.pick('MobileNetV2 transfer')
+    await model.totalParams().waitFor({ timeout: 60_000 })
+    await shot('03-model')
+    await model.use()
+    await page.getByRole('heading', { level: 1, name: 'Train' }).waitFor()
+
+    // Train 2 epochs; the curves grow while it runs.
+    const train = new TrainPage(page)
+    await train.start({ epochs: 2, batch: 8, lr: 0.01 })
+    await expect.poll(() => train.epochsDrawn(), { timeout: 150_000, interval: 100 }).toBeGreaterThanOrEqual(1)
+    const runningShot = await page.getByRole('button', { name: /^Stop/ }).isVisible()
+    if (runningShot) await shot('04-train-running')
+    await train.finished().waitFor({ timeout: 150_000 })
+    expect(await train.epochsDrawn()).toBe(2)
+    expect((await train.backend().textContent())?.trim()).toMatch(/\w+/)
+    await train.pastRuns().getByRole('row').nth(1).waitFor()
+    await shot('05-train')
+
+    // Evaluate, then open a cell and see exactly its images.
+    await shell.go('Evaluate')
+    const ev = new EvaluatePage(page)
+    await ev.evaluate('validation')
+    const cells = await ev.cells()
+    expect(cells.length).toBe(CLASSES.length ** 2)
+    expect(cells.reduce((a, c) => a + c.count, 0)).toBe(Number(await page.getByTestId('eval-images').textContent()))
+    // The fullest cell: on these easy shapes, normally a correct (diagonal) one.
+    const pick = cells.reduce((a, c) => (c.count > a.count ? c : a))
+    const count = pick.count
+    await ev.cell(pick.trueLabel, pick.predLabel).click()
+    await expect.poll(() => ev.gallery().count()).toBe(count)
+    await expect.poll(() => loadedWidth(ev.gallery().first().locator('img'))).toBeGreaterThan(0)
+    await shot('06-evaluate')
+
+    // Predict a dropped file.
+    await shell.go('Predict')
+    const predict = new PredictPage(page)
+    await shot('07-predict-empty')
+    const file = join(root, 'shapes', 'triangle', 'triangle-3.png')
+    await predict.drop([{ name: 'dropped-triangle.png', base64: readFileSync(file).toString('base64'), type: 'image/png' }])
+    const row = predict.results().getByRole('row').filter({ hasText: 'dropped-triangle.png' })
+    await row.waitFor({ timeout: 60_000 })
+    // Column 3 is the prediction: one of the classes (a clean triangle should be a triangle).
+    expect(CLASSES as readonly string[]).toContain((await row.getByRole('cell').nth(2).textContent())?.trim())
+    await shot('08-predict')
+
+    // Export ONNX: the parity report passes, loudly.
+    await shell.go('Export')
+    const ex = new ExportPage(page)
+    await ex.export('ONNX', join(root, 'export-onnx'))
+    await ex.verdict().waitFor({ timeout: 150_000 })
+    expect(await ex.verdict().textContent()).toContain('Parity check passed')
+    expect(Number(await page.getByTestId('parity-images').textContent())).toBeGreaterThan(0)
+    await shot('09-export')
+
+    // Reload: the project reopens and the run's curves are back.
+    await page.reload()
+    await shell.go('Train')
+    await expect.poll(() => train.epochsDrawn(), { timeout: 30_000 }).toBe(2)
+    await shot('10-train-after-reload')
+    await shell.go('Projects')
+    await shot('00-projects')
+    }
+  })
+})
