@@ -2,9 +2,9 @@ import { describe, it, expect, beforeAll } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
 import * as ort from 'onnxruntime-node'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { layersModelToOnnx } from '../../src/main/ml/export/onnx'
 import { applyModelPreprocess } from '../../src/main/ml/export/preprocess'
 import type { ModelPreprocess } from '../../src/shared/export'
@@ -12,6 +12,11 @@ import { randomImages, randomizeBatchNorm, randomizeBiases } from './export-fixt
 import { buildModel, buildTransferModel } from '../../src/main/ml/models/transfer'
 import { presetSpec } from '../../src/main/ml/models/resolve'
 import { preprocessFor, RESCALE_01 } from '../../src/main/ml/models/preprocess'
+import { loadNsfwjsMobileNetV2Weights } from '../../src/main/ml/weights/nsfwjs'
+import { decodeForModel } from '../../src/main/services/datasets'
+
+/** The shared test data (see /work/shared/data/README.md); the real-photo test is skipped without it. */
+const DATA = process.env.CLASSIFIER_STUDIO_DATA ?? resolve(__dirname, '../../../shared/data')
 
 beforeAll(async () => {
   await tf.setBackend('cpu')
@@ -131,6 +136,29 @@ describe('ONNX export', () => {
     expect(onnxCheck(r.ex.bytes)).toBe("7 13 input ['N', 96, 96, 3]")
     expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4)
     expect(r.agree).toBe(3)
+    model.dispose()
+  })
+
+  it.skipIf(!existsSync(join(DATA, 'cats-vs-dogs')))('MobileNetV2 (alpha 1.0, 96 px) with pretrained weights (nsfwjs, blocks 0-10) on real photos matches within 1e-4', async () => {
+    const { model } = buildTransferModel('mobilenetv2', { inputShape: [96, 96, 3], numClasses: 2, alpha: 1.0 })
+    const report = loadNsfwjsMobileNetV2Weights(model)
+    expect(report.loaded.length).toBeGreaterThan(30)
+    const settings = { inputSize: 96, resizeMode: 'crop' as const, background: '#ffffff', channels: 3 as const }
+    const dir = join(DATA, 'cats-vs-dogs/validation')
+    const files = [`${dir}/cats/cat.2000.jpg`, `${dir}/cats/cat.2001.jpg`, `${dir}/dogs/dog.2000.jpg`, `${dir}/dogs/dog.2001.jpg`]
+    const pixels = await Promise.all(files.map((f) => decodeForModel(f, settings)))
+    const u8 = new Uint8Array(4 * 96 * 96 * 3)
+    pixels.forEach((p, i) => u8.set(p, i * p.length))
+    const pre = preprocessFor('mobilenetv2')
+    const ex = layersModelToOnnx(model, { preprocess: pre })
+    const y = tf.tidy(() => model.predict(applyModelPreprocess(tf.tensor4d(u8, [4, 96, 96, 3], 'int32'), pre, 3)) as tf.Tensor)
+    const want = y.dataSync() as Float32Array
+    y.dispose()
+    const session = await ort.InferenceSession.create(ex.bytes)
+    const got = (await session.run({ input: new ort.Tensor('float32', Float32Array.from(u8), [4, 96, 96, 3]) })).probabilities.data as Float32Array
+    const maxAbsDiff = Math.max(...got.map((v, i) => Math.abs(v - want[i])))
+    if (process.env.EXPORT_REPORT) console.log(`[parity] MobileNetV2 1.0 nsfwjs weights, real photos: maxAbsDiff ${maxAbsDiff.toExponential(2)}`)
+    expect(maxAbsDiff).toBeLessThanOrEqual(1e-4)
     model.dispose()
   })
 
