@@ -5,6 +5,7 @@ import { bindIpc } from './ipc'
 import { Dispatcher } from './services/dispatch'
 import { createHandlers } from './services/handlers'
 import { setTrainerSpawner } from './services/training'
+import { useBestBackend } from './services/backend'
 import { spawnUtilityTrainer } from './utility-trainer'
 
 // Composition root: security, services, window. Everything else lives in services/.
@@ -27,6 +28,7 @@ function initializeSecurity(): void {
 
 function initializeServices(): void {
   setTrainerSpawner(spawnUtilityTrainer)
+  void useBestBackend()
   const dispatcher = new Dispatcher(createHandlers({ shell: 'electron', workspaceDir: join(homedir(), 'Classifier Studio Projects') }))
   bindIpc(dispatcher, () => win, isOwnUrl)
 }

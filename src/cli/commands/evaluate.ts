@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { evaluate, evaluationSummary, reportToCsv } from '../../main/services/evaluation'
 import { EvalSplit } from '../../shared/evaluation'
+import { useBestBackend } from '../../main/services/backend'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg } from '../command'
 import { UsageError } from '../output'
@@ -21,9 +22,10 @@ export default defineCommand({
     const split = EvalSplit.safeParse(v.split ?? 'validation')
     if (!split.success) throw new UsageError(`--split expects validation or test, got "${String(v.split)}".`)
     const digits = v.digits === undefined ? undefined : Number(v.digits)
-    const ev = await withOpenProject(dir, (project, signal) =>
-      evaluate(project.dir, { split: split.data, runId: v.run as string | undefined, digits, force: true }, { signal, onProgress: (p) => out.progress(p) }),
-    )
+    const ev = await withOpenProject(dir, async (project, signal) => {
+      await useBestBackend()
+      return evaluate(project.dir, { split: split.data, runId: v.run as string | undefined, digits, force: true }, { signal, onProgress: (p) => out.progress(p) })
+    })
     if (v.csv) await writeFile(String(v.csv), reportToCsv(ev.report))
     const warnings = ev.warnings.map((w) => `Warning: ${w}`)
     out.result(evaluationSummary(ev), [`Run ${ev.runId}, ${ev.split} split: accuracy ${(ev.accuracy * 100).toFixed(2)}%, loss ${ev.loss.toFixed(4)}`, '', ev.reportText, ...warnings].join('\n'))

@@ -1,5 +1,6 @@
 import { exportModel } from '../../main/services/export'
 import { ExportFormat } from '../../shared/export'
+import { useBestBackend } from '../../main/services/backend'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg } from '../command'
 import { UsageError } from '../output'
@@ -20,9 +21,10 @@ export default defineCommand({
     const format = ExportFormat.safeParse(v.format)
     if (!format.success) throw new UsageError(`--format expects tfjs, h5 or onnx${v.format === undefined ? '' : `, got "${String(v.format)}"`}.\nUsage: classifier-studio ${this.usage}`)
     if (!v.out) throw new UsageError(`--out DIR is required.\nUsage: classifier-studio ${this.usage}`)
-    const result = await withOpenProject(dir, (project, signal) =>
-      exportModel(project.dir, { format: format.data, out: String(v.out), runId: v.run as string | undefined, overwrite: !!v.overwrite }, { signal, onProgress: (p) => out.progress(p) }),
-    )
+    const result = await withOpenProject(dir, async (project, signal) => {
+      await useBestBackend()
+      return exportModel(project.dir, { format: format.data, out: String(v.out), runId: v.run as string | undefined, overwrite: !!v.overwrite }, { signal, onProgress: (p) => out.progress(p) })
+    })
     const p = result.parity
         out.result(result, [`Exported ${result.format} to ${v.out}:`, ...result.files.map((f) => `  ${f}`), `Parity ${p.passed ? 'PASSED' : 'FAILED: the exported model predicts differently from the app'}: ${p.images} images, max abs difference ${p.maxAbsDiff.toExponential(2)}, label agreement ${(p.labelAgreement * 100).toFixed(1)}%`, ...(p.warning ? [p.warning] : [])].join('\n'))
     return p.passed ? 0 : 1

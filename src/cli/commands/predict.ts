@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { predict, toPredictionsCsv } from '../../main/services/evaluation'
+import { useBestBackend } from '../../main/services/backend'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg, num } from '../command'
 
@@ -19,9 +20,10 @@ export default defineCommand({
     const dir = needArg(pos, 0, 'the project folder', this)
     needArg(pos, 1, 'at least one image file or folder', this)
     const inputs = pos.slice(1).map((p) => resolve(p))
-    const results = await withOpenProject(dir, (project, signal) =>
-      predict(project.dir, inputs, { top: num(v.top, '--top', { min: 1, int: true }), threshold: num(v.threshold, '--threshold', { min: 0, max: 1 }), runId: v.run as string | undefined }, { signal, onProgress: (p) => out.progress(p) }),
-    )
+    const results = await withOpenProject(dir, async (project, signal) => {
+      await useBestBackend()
+      return predict(project.dir, inputs, { top: num(v.top, '--top', { min: 1, int: true }), threshold: num(v.threshold, '--threshold', { min: 0, max: 1 }), runId: v.run as string | undefined }, { signal, onProgress: (p) => out.progress(p) })
+    })
     if (v.csv) await writeFile(String(v.csv), toPredictionsCsv(results))
     const text = results.map((r) => (r.error ? `${r.file}: error: ${r.error}` : `${r.file}: ${r.label} (${(r.confidence * 100).toFixed(1)}%)  ${r.top.map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(', ')}`))
     out.result(results, text.join('\n') || 'No images found.')

@@ -5,6 +5,7 @@ import { Dispatcher } from '../services/dispatch'
 import { createHandlers } from '../services/handlers'
 import { openProject } from '../services/projects'
 import { thumbnail } from '../services/datasets'
+import { useBestBackend } from '../services/backend'
 import { startWebServer, type WebServer } from './server'
 
 /** Where `npm run build:web` puts the renderer for the browser. */
@@ -20,6 +21,7 @@ export interface StudioOptions {
 /** The web studio: the services behind the contract, served with the built renderer. */
 export async function startStudio(opts: StudioOptions = {}): Promise<WebServer> {
   const workspaceDir = opts.workspaceDir ?? process.env.CLASSIFIER_STUDIO_WORKSPACE ?? join(homedir(), 'Classifier Studio Projects')
+  await useBestBackend()
   const dispatcher = new Dispatcher(createHandlers({ shell: 'web', workspaceDir }))
   if (opts.project) {
     await openProject(opts.project)
