@@ -188,6 +188,14 @@ describe.skipIf(missingChromium)('the full journey in the web studio (chromium)'
     await shell.go('Train')
     await expect.poll(() => train.epochsDrawn(), { timeout: 30_000 }).toBe(2)
     await shot('10-train-after-reload')
+    // The smallest supported window: nothing spills sideways.
+    await page.setViewportSize({ width: 1024, height: 700 })
+    for (const view of ['Train', 'Evaluate', 'Data'] as const) {
+      await shell.go(view)
+      expect(await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth)).toBeLessThanOrEqual(1024)
+    }
+    await shot('11-data-1024x700')
+    await page.setViewportSize({ width: 1280, height: 800 })
     await shell.go('Projects')
     await shot('00-projects')
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { defaultForm, formToOptions, useTrainingStore } from '../../src/renderer/src/stores/training'
+import { useModelsStore } from '../../src/renderer/src/stores/models'
 import { TrainOptions } from '../../src/shared/training'
 import { appError, setup, tick } from './stores-fake'
 
@@ -70,5 +71,17 @@ describe('training store', () => {
     expect(s.error?.message).toBe('Training is not implemented yet.')
     expect(fake.calls[0].args).toMatchObject({ options: { resume: 'r1' } })
     expect(TrainOptions.parse((fake.calls[0].args as { options: unknown }).options).resumeRunId).toBe('r1')
+  })
+
+  it('leaves a custom CNN chosen in the Model view to the service (no recipe/preset named)', async () => {
+    const fake = setup({ 'training.start': () => ({ runId: 'c1' }) }, { dir: DIR, state: { model: { type: 'cnn', layers: [{ type: 'Flatten' }] } } })
+    useModelsStore().ensure()
+    const s = useTrainingStore()
+    s.form.recipe = 'cnn'
+    await s.start()
+    const options = (fake.calls[0].args as { options: Record<string, unknown> }).options
+    expect(options.recipe).toBeUndefined()
+    expect(options.base).toBeUndefined()
+    expect(options.epochs).toBe(10)
   })
 })

@@ -3,6 +3,7 @@ import { computed, reactive, ref, watch } from 'vue'
 import type { EpochMetrics, RunInfo, TrainOptionsInput } from '../../../shared/training'
 import { useApi } from '../bridge'
 import { toUiError, useProjectsStore, type UiError } from './projects'
+import { useModelsStore } from './models'
 
 export interface BatchProgress {
   epoch: number
@@ -205,7 +206,11 @@ export const useTrainingStore = defineStore('training', () => {
     running.value = true
     epochsPlanned.value = form.epochs
     try {
-      const res = await useApi().training.start({ dir: dir.value, options: formToOptions(form, extra) as never })
+      const options = formToOptions(form, extra)
+      // A custom CNN chosen in the Model view: let the service build it from the project's
+      // chosen spec (its layers), rather than naming a recipe/preset here.
+      if (form.recipe === 'cnn' && useModelsStore().chosen?.type === 'cnn') delete options.recipe
+      const res = await useApi().training.start({ dir: dir.value, options: options as never })
       if (res.runId) runId.value = res.runId
     } catch (err) {
       running.value = false
