@@ -38,7 +38,7 @@ export const PreprocessingJson = z.object({
   channels: z.number().int(),
   /** Gray images are repeated to 3 channels before normalisation (grayscale project, RGB base). */
   grayToRgb: z.boolean(),
-  /** Channel order of the tensor the model's first layer sees, after normalisation. */
+  /** Channel order of the tensor you feed the exported model (BGR for caffe-style normalisation done outside the model). */
   channelOrder: z.enum(['RGB', 'BGR', 'GRAY']),
   /** Layout of the exported model's input tensor. */
   layout: z.enum(['NHWC', 'NCHW']),

@@ -56,7 +56,7 @@ export function describePreprocessing(opts: {
     colour,
     channels: folded ? settings.channels : modelChannels,
     grayToRgb,
-    channelOrder: modelChannels === 1 ? 'GRAY' : preprocess.kind === 'caffe' ? 'BGR' : 'RGB',
+    channelOrder: (folded ? settings.channels : modelChannels) === 1 ? 'GRAY' : !folded && preprocess.kind === 'caffe' ? 'BGR' : 'RGB',
     layout: opts.layout,
     dtype: 'float32',
     normalization: preprocess,
