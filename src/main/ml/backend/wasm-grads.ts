@@ -16,8 +16,11 @@
  *   by the stride, with the spatially flipped filter transposed to [kh, kw, Cout, Cin].
  * - DepthwiseConv2dNativeBackpropInput: the same transposed convolution as a depthwise
  *   convolution (channels C*multiplier, summed over the multiplier).
- * - DepthwiseConv2dNativeBackpropFilter: one strided slice of the padded input per filter
- *   tap, multiplied by dy and summed over batch and space.
+ * - DepthwiseConv2dNativeBackpropFilter: one JS pass over dy accumulating input x dy per
+ *   filter tap (channels contiguous).
+ * - Faster replacements for wasm kernels that run as scalar loops where training needs
+ *   them: MaxPoolGrad, Sum over leading axes, transposed BatchMatMul/_FusedMatMul, Tile of
+ *   a block along leading axes.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
@@ -235,30 +238,78 @@ function depthwiseBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTens
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, dilations ?? 1, pad, dimRoundingMode, true);
   const { batchSize: n, inChannels: c, outHeight: ho, outWidth: wo, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info;
   const mult = filterShape[3];
-  const sc = new Scratch(backend as Backend);
-  try {
-    const xp = sc.pad(x, [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]]);
-    const dyr = mult === 1 ? dy : sc.reshape(dy, [n, ho, wo, c, mult]);
-    const taps: TensorInfo[] = [];
-    for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) {
-        const y0 = a * dh;
-        const x0 = b * dw;
-        const xs = sc.run('StridedSlice', { x: xp }, {
-          begin: [0, y0, x0, 0], end: [n, y0 + (ho - 1) * sh + 1, x0 + (wo - 1) * sw + 1, c], strides: [1, sh, sw, 1],
-          beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-        });
-        const xsr = mult === 1 ? xs : sc.reshape(xs, [n, ho, wo, c, 1]);
-        const prod = sc.run('Multiply', { a: xsr, b: dyr });
-        taps.push(sc.run('Sum', { x: prod }, { axis: [0, 1, 2], keepDims: false })); // [C] or [C, mult]
+  // One pass over dy in JS: for every output position and filter tap, multiply-add the
+  // input pixel's channels (contiguous in NHWC) into a float64 accumulator. Composing this
+  // from strided slices + multiply + reduce ran ~50x slower on wasm.
+  const be = backend as Backend;
+  const { inHeight: h, inWidth: w } = info;
+  const cm = c * mult;
+  const acc = new Float64Array(kh * kw * cm);
+  const out = be.makeOutput([kh, kw, c, mult], 'float32');
+  const xv = be.typedArrayFromHeap(x);
+  const dyv = be.typedArrayFromHeap(dy);
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < ho; i++) {
+      for (let ta = 0; ta < kh; ta++) {
+        const r = i * sh + ta * dh - padInfo.top;
+        if (r < 0 || r >= h) continue;
+        const xRow = (b * h + r) * w;
+        for (let j = 0; j < wo; j++) {
+          const dyBase = ((b * ho + i) * wo + j) * cm;
+          for (let tb = 0; tb < kw; tb++) {
+            const q = j * sw + tb * dw - padInfo.left;
+            if (q < 0 || q >= w) continue;
+            const xBase = (xRow + q) * c;
+            const accBase = (ta * kw + tb) * cm;
+            if (mult === 1) {
+              for (let ch = 0; ch < c; ch++) acc[accBase + ch] += xv[xBase + ch]! * dyv[dyBase + ch]!;
+            } else {
+              for (let ch = 0; ch < c; ch++) {
+                const xc = xv[xBase + ch]!;
+                for (let mm = 0; mm < mult; mm++) acc[accBase + ch * mult + mm] += xc * dyv[dyBase + ch * mult + mm]!;
+              }
+            }
+          }
+        }
       }
     }
-    // Pack takes its inputs as an array.
-    const packed = sc.run('Pack', taps as unknown as NamedTensorInfoMap, { axis: 0 });
-    return sc.keep(run(sc.backend, 'Reshape', { x: packed }, { shape: [kh, kw, c, mult] }));
-  } finally {
-    sc.dispose();
   }
+  be.typedArrayFromHeap(out).set(acc);
+  return out;
+}
+
+/**
+ * Tile of a block along leading axes only (BatchNormalization's gradient tiles [1,1,1,C]
+ * to [N,H,W,C]): wasm's generic Tile computes an index per element, ~50x slower than
+ * repeating the contiguous block with copyWithin. Other tilings go to the built-in.
+ */
+function tileKernel({ inputs, attrs, backend }: KernelArgs): TensorInfo {
+  const builtin = builtins.get('Tile');
+  if (builtin == null) throw new Error('wasm Tile: the built-in kernel was not captured before registration.');
+  const x = inputs.x!;
+  const { reps } = (attrs ?? {}) as { reps: number[] };
+  const rank = x.shape.length;
+  // Leading axes: x has size 1 there; trailing axes: reps 1. Some split point must exist.
+  let split = 0;
+  while (split < rank && x.shape[split] === 1) split++;
+  const ok = (x.dtype === 'float32' || x.dtype === 'int32') && reps.length === rank && reps.slice(split).every((r) => r === 1);
+  if (!ok) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo;
+  const be = backend as Backend;
+  const outShape = x.shape.map((d, i) => d * reps[i]!);
+  const out = be.makeOutput(outShape, x.dtype as 'float32');
+  const dst = be.typedArrayFromHeap(out);
+  const src = be.typedArrayFromHeap(x);
+  const block = src.length;
+  const total = dst.length;
+  if (block === 0) return out;
+  dst.set(src, 0);
+  let filled = block;
+  while (filled < total) {
+    const len = Math.min(filled, total - filled);
+    dst.copyWithin(filled, 0, len);
+    filled += len;
+  }
+  return out;
 }
 
 /**
@@ -386,6 +437,7 @@ export const WASM_GRADIENT_KERNELS: ReadonlyArray<{ name: string; replaces: bool
   { name: 'Conv2DBackpropInput', replaces: true, kernelFunc: conv2DBackpropInput as KernelConfig['kernelFunc'] },
   { name: 'DepthwiseConv2dNativeBackpropInput', replaces: false, kernelFunc: depthwiseBackpropInput as KernelConfig['kernelFunc'] },
   { name: 'DepthwiseConv2dNativeBackpropFilter', replaces: false, kernelFunc: depthwiseBackpropFilter as KernelConfig['kernelFunc'] },
+  { name: 'Tile', replaces: true, kernelFunc: tileKernel as KernelConfig['kernelFunc'] },
   { name: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGrad as KernelConfig['kernelFunc'] },
   { name: 'BatchMatMul', replaces: true, kernelFunc: withoutTransposes('BatchMatMul') as KernelConfig['kernelFunc'] },
   { name: 'Sum', replaces: true, kernelFunc: sumKernel as KernelConfig['kernelFunc'] },

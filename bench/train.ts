@@ -1,0 +1,197 @@
+/**
+ * Training / inference speed of TF.js on the wasm backend (with our gradient kernels)
+ * against PyTorch CPU (/usr/bin/python3, 2 threads, same architectures, same batches),
+ * measured in the same run, printing the ratios.
+ *
+ *   npx tsx bench/train.ts [--seconds 6] [--quick] [--no-torch] [--no-mobilenet] [--no-onnx]
+ *
+ * Speeds use the median step time (the machine is shared; the median resists spikes).
+ * Reported: Fashion-MNIST CNN (333,526 params) training at batch 32 and 128 and inference;
+ * the cpu backend briefly for reference; MobileNetV2 160x160 (the models owner's
+ * Keras-equivalent builder + GAP + Dense(5)) forward and full train step vs torchvision
+ * mobilenet_v2; the frozen-base forward on wasm vs onnxruntime-node running the same base
+ * exported by src/main/ml/export/onnx.ts (max abs feature difference printed); and an
+ * estimate of a 5-epoch Fashion-MNIST run on wasm.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initBackend } from '../src/main/ml/backend';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(`--${name}`);
+const opt = (name: string, dflt: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const QUICK = flag('quick');
+const SECONDS = opt('seconds', QUICK ? 2 : 6);
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function fashionCnn(): tf.Sequential {
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 32, kernelSize: 3, padding: 'same', activation: 'relu' }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu' }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  m.add(tf.layers.flatten());
+  m.add(tf.layers.dense({ units: 100, activation: 'relu' }));
+  m.add(tf.layers.dropout({ rate: 0.5 }));
+  m.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+  if (m.countParams() !== 333526) throw new Error(`Fashion CNN has ${m.countParams()} params, expected 333,526`);
+  return m;
+}
+
+async function mobileNet(size: number): Promise<{ model: tf.LayersModel; base: tf.LayersModel }> {
+  const { buildMobileNetV2 } = await import('../src/main/ml/models/bases');
+  const base = buildMobileNetV2({ alpha: 1.0, inputSize: size });
+  const gap = tf.layers.globalAveragePooling2d({}).apply(base.outputs[0]!) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 5, activation: 'softmax' }).apply(gap) as tf.SymbolicTensor;
+  return { model: tf.model({ inputs: base.inputs, outputs: out }), base };
+}
+
+/** Median seconds per call of an async step, run for about `seconds` (at least 3 steps). */
+async function timeSteps(step: () => Promise<void> | void, seconds = SECONDS, warmup = 2): Promise<{ median: number; steps: number }> {
+  for (let i = 0; i < warmup; i++) await step();
+  const times: number[] = [];
+  const t0 = performance.now();
+  while (true) {
+    const t = performance.now();
+    await step();
+    times.push((performance.now() - t) / 1000);
+    if ((performance.now() - t0) / 1000 >= seconds && times.length >= 3) break;
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[Math.floor(times.length / 2)]!, steps: times.length };
+}
+
+async function trainSpeed(model: tf.LayersModel, inShape: number[], classes: number, batch: number, seconds = SECONDS, warmup = 2): Promise<number> {
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  const x = tf.randomNormal([batch, ...inShape]);
+  const y = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, classes, 'int32') as tf.Tensor1D, classes));
+  const { median } = await timeSteps(async () => {
+    await model.trainOnBatch(x, y);
+  }, seconds, warmup);
+  tf.dispose([x, y]);
+  return batch / median;
+}
+
+async function inferSpeed(model: tf.LayersModel, inShape: number[], batch: number, seconds = SECONDS): Promise<number> {
+  const x = tf.randomNormal([batch, ...inShape]);
+  const { median } = await timeSteps(async () => {
+    const y = model.predict(x) as tf.Tensor;
+    await y.data();
+    y.dispose();
+  }, seconds);
+  x.dispose();
+  return batch / median;
+}
+
+interface TorchJob { model: 'fashion' | 'mobilenet_v2'; mode: 'train' | 'infer'; batch: number; seconds: number; size?: number }
+function torch(jobs: TorchJob[]): number[] {
+  const out = execFileSync('/usr/bin/python3', [path.join(here, 'torch_train.py'), JSON.stringify(jobs)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return out.trim().split('\n').map((l) => (JSON.parse(l) as { images_per_s: number }).images_per_s);
+}
+
+const rows: Array<[string, string, string, string]> = [];
+const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+function report(what: string, ours: number, peer: number | null, peerName = 'PyTorch') {
+  const ratio = peer ? `${(ours / peer).toFixed(2)}x ${peerName}` : '';
+  rows.push([what, fmt(ours), peer ? fmt(peer) : '-', ratio]);
+  console.log(`${what.padEnd(48)} ${fmt(ours).padStart(8)} img/s   ${peerName}: ${(peer ? fmt(peer) : '-').padStart(8)}   ${ratio}`);
+}
+
+const info = await initBackend('wasm');
+console.log(`backend: ${info.name} (${info.threads} thread${info.threads === 1 ? '' : 's'}); ${info.reason}`);
+console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores, load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+const useTorch = !flag('no-torch');
+
+// --- Fashion-MNIST CNN -------------------------------------------------------------------
+const fashion = { train32: 0, train128: 0, infer: 0 };
+{
+  const m = fashionCnn();
+  fashion.train32 = await trainSpeed(m, [28, 28, 1], 10, 32);
+  fashion.train128 = await trainSpeed(m, [28, 28, 1], 10, 128);
+  fashion.infer = await inferSpeed(m, [28, 28, 1], 256);
+  m.dispose();
+}
+const tFashion = useTorch
+  ? torch([
+    { model: 'fashion', mode: 'train', batch: 32, seconds: SECONDS },
+    { model: 'fashion', mode: 'train', batch: 128, seconds: SECONDS },
+    { model: 'fashion', mode: 'infer', batch: 256, seconds: SECONDS },
+  ])
+  : [0, 0, 0];
+report('Fashion CNN train, batch 32 (wasm)', fashion.train32, tFashion[0] || null);
+report('Fashion CNN train, batch 128 (wasm)', fashion.train128, tFashion[1] || null);
+report('Fashion CNN inference, batch 256 (wasm)', fashion.infer, tFashion[2] || null);
+
+// cpu backend, briefly (one step after one warm-up), for reference.
+{
+  await initBackend('cpu');
+  const m = fashionCnn();
+  const cpuTrain = await trainSpeed(m, [28, 28, 1], 10, 8, 0, 1);
+  m.dispose();
+  await initBackend('wasm');
+  report('Fashion CNN train, batch 8 (TF.js cpu backend)', cpuTrain, fashion.train32, 'wasm b32');
+}
+
+// 5-epoch estimate: 60,000 training images per epoch + 10,000 test images evaluated per epoch.
+const epochS = 60000 / fashion.train128 + 10000 / fashion.infer;
+const epochS32 = 60000 / fashion.train32 + 10000 / fashion.infer;
+console.log(`\nFashion-MNIST 5 epochs on wasm (compute only): ~${(5 * epochS32 / 60).toFixed(1)} min at batch 32, ~${(5 * epochS / 60).toFixed(1)} min at batch 128`);
+
+// --- MobileNetV2 160x160 -----------------------------------------------------------------
+if (!flag('no-mobilenet')) {
+  const size = 160;
+  const fb = QUICK ? 8 : 16;
+  const { model, base } = await mobileNet(size);
+  const fwd = await inferSpeed(model, [size, size, 3], fb);
+  const train = await trainSpeed(model, [size, size, 3], 5, fb, SECONDS, 1);
+  const tm = useTorch
+    ? torch([
+      { model: 'mobilenet_v2', mode: 'infer', batch: fb, seconds: SECONDS, size },
+      { model: 'mobilenet_v2', mode: 'train', batch: fb, seconds: SECONDS, size },
+    ])
+    : [0, 0];
+  console.log('');
+  report(`MobileNetV2 ${size}px forward, batch ${fb} (wasm)`, fwd, tm[0] || null);
+  report(`MobileNetV2 ${size}px train step (all layers), batch ${fb}`, train, tm[1] || null);
+
+  // Frozen base: wasm vs onnxruntime-node on the same exported graph.
+  if (!flag('no-onnx')) {
+    try {
+      const { layersModelToOnnx } = await import('../src/main/ml/export/onnx');
+      const ort = await import('onnxruntime-node');
+      const onnx = layersModelToOnnx(base);
+      const x = tf.randomUniform([fb, size, size, 3], -1, 1);
+      const xv = (await x.data()) as Float32Array;
+      const ref = base.predict(x) as tf.Tensor;
+      const refV = (await ref.data()) as Float32Array;
+      ref.dispose();
+      const baseWasm = await inferSpeed(base, [size, size, 3], fb);
+      for (const threads of [1, 2]) {
+        const sess = await ort.InferenceSession.create(onnx.bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+        const feeds = { [onnx.inputName]: new ort.Tensor('float32', xv, [fb, size, size, 3]) };
+        const outV = (await sess.run(feeds))[onnx.outputName]!.data as Float32Array;
+        let maxDiff = 0;
+        for (let i = 0; i < refV.length; i++) maxDiff = Math.max(maxDiff, Math.abs(outV[i]! - refV[i]!));
+        const { median } = await timeSteps(async () => {
+          await sess.run(feeds);
+        });
+        await sess.release();
+        report(`MobileNetV2 ${size}px frozen base, onnxruntime ${threads} thr`, fb / median, baseWasm, 'wasm');
+        console.log(`${''.padEnd(48)} max |onnx - wasm| feature difference: ${maxDiff.toExponential(2)}`);
+      }
+      x.dispose();
+    } catch (e) {
+      console.log(`onnxruntime comparison skipped: ${(e as Error).message}`);
+    }
+  }
+  model.dispose();
+}
+
+console.log('\n| measurement | ours img/s | peer img/s | ratio |\n|---|---:|---:|---|');
+for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+process.exit(0);
