@@ -31,7 +31,7 @@ function fmtNum(v: number | string): string {
 export function buildReadme(c: CardInfo): string {
   const p = c.preprocessing
   const lines: string[] = []
-  lines.push(`# ${c.modelName}: image classifier (${FORMAT_TITLE[c.format]})`, '')
+  lines.push(`# ${c.modelName}: image classifier, ${FORMAT_TITLE[c.format]}`, '')
   lines.push(`Exported by Classifier Studio on ${c.date}${c.runId ? ` from training run \`${c.runId}\`` : ''}.`, '')
   lines.push('## Classes', '')
   lines.push(`${c.labels.length} classes, in output order (also in \`labels.json\`):`, '')

@@ -46,6 +46,8 @@ export interface ExportRun {
   recipe?: string
   recipeDetails?: Record<string, unknown>
   metrics?: { name: string; value: number | string }[]
+  /** Shown as the model card's title (default: the project's name, else the model's). */
+  name?: string
   /** The caller keeps the model: do not dispose it after the export (default: disposed). */
   keepModel?: boolean
 }
@@ -136,7 +138,9 @@ export async function loadExportRun(projectDir: string, runId?: string): Promise
     metrics.push({ name: `${split} macro-average F1`, value: ev.report.macroAvg.f1 })
   }
   const o = run?.config.options as Record<string, unknown> | undefined
+  const projectName = await readProject(projectDir).then((p) => p.name).catch(() => undefined)
   return {
+    name: projectName,
     model: r.model,
     labels: r.labels,
     preprocess: r.preprocess,
@@ -397,7 +401,7 @@ export async function exportModel(projectDir: string, optionsIn: ExportOptions, 
       const files = [...written, 'README.md', 'example-node.mjs', 'example.py'].sort()
       await put(
         'README.md',
-        buildReadme({ format: opts.format, modelName: model.name, labels, preprocessing: prep, files, runId: run.runId, recipe: run.recipe, recipeDetails: run.recipeDetails, metrics: run.metrics, parity, date: new Date().toISOString().slice(0, 10), params: model.countParams(), onnxOps }),
+        buildReadme({ format: opts.format, modelName: run.name ?? model.name, labels, preprocessing: prep, files, runId: run.runId, recipe: run.recipe, recipeDetails: run.recipeDetails, metrics: run.metrics, parity, date: new Date().toISOString().slice(0, 10), params: model.countParams(), onnxOps }),
       )
       await put('example-node.mjs', exampleNode(opts.format))
       await put('example.py', examplePython(opts.format))
