@@ -249,16 +249,18 @@ describe('wasm gradient kernels', () => {
     }
   });
 
-  it('Sum over leading axes, Tile and transposed BatchMatMul match the cpu backend', async () => {
+  it('Sum and Mean over leading axes, Tile and transposed BatchMatMul match the cpu backend', async () => {
     const r = rng(5);
     for (const [shape, axis, keepDims] of [
       [[4, 9, 7, 13], [0, 1, 2], false], [[300, 5], [0], true], [[6, 50, 3], [1, 0], false], [[8, 9, 10], [2], false], [[7, 3], [0, 1], false],
     ] as const) {
       const x = { v: randArray(r, size([...shape])), s: [...shape] };
-      const cpu = await runOn('cpu', 'Sum', { x }, { axis: [...axis], keepDims });
-      const wasm = await runOn('wasm', 'Sum', { x }, { axis: [...axis], keepDims });
-      expect(wasm.s).toEqual(cpu.s);
-      expect(relErr(wasm.v, cpu.v), `Sum ${shape} ${axis}`).toBeLessThanOrEqual(TOL);
+      for (const op of ['Sum', 'Mean']) {
+        const cpu = await runOn('cpu', op, { x }, { axis: [...axis], keepDims });
+        const wasm = await runOn('wasm', op, { x }, { axis: [...axis], keepDims });
+        expect(wasm.s).toEqual(cpu.s);
+        expect(relErr(wasm.v, cpu.v), `${op} ${shape} ${axis}`).toBeLessThanOrEqual(TOL);
+      }
     }
     for (const [shape, reps] of [[[1, 1, 1, 7], [3, 4, 5, 1]], [[1, 6], [9, 1]], [[2, 3], [2, 2]], [[1, 3, 1], [2, 1, 4]]] as const) {
       const x = { v: randArray(r, size([...shape])), s: [...shape] };

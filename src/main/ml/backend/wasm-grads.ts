@@ -342,31 +342,34 @@ function withoutTransposes(name: 'BatchMatMul' | '_FusedMatMul') {
 }
 
 /**
- * Sum over leading axes (conv/dense bias gradients: dy summed over N, H, W): wasm
+ * Sum / Mean over leading axes (bias gradients, BatchNormalization moments: reductions
+ * over N, H, W): wasm
  * transposes and reduces at ~12x the cost of a GEMV with a ones vector through XNNPACK.
  * Other reductions go to the built-in kernel.
  */
-function sumKernel({ inputs, attrs, backend }: KernelArgs): TensorInfo {
-  const builtin = builtins.get('Sum');
-  if (builtin == null) throw new Error('wasm Sum: the built-in kernel was not captured before registration.');
-  const x = inputs.x!;
-  const { axis, keepDims } = (attrs ?? {}) as { axis: number | number[]; keepDims: boolean };
-  const rank = x.shape.length;
-  const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)).sort((p, q) => p - q);
-  const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
-  const outer = size(x.shape.slice(0, axes.length));
-  if (x.dtype !== 'float32' || !leading || outer < 64) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo;
-  const rest = x.shape.slice(axes.length);
-  const sc = new Scratch(backend as Backend);
-  try {
-    const ones = sc.run('Fill', {}, { shape: [1, 1, outer], value: 1, dtype: 'float32' });
-    const b = sc.reshape(x, [1, outer, size(rest)]);
-    const m = sc.run('BatchMatMul', { a: ones, b }, { transposeA: false, transposeB: false });
-    const shape = keepDims ? [...axes.map(() => 1), ...rest] : rest;
-    return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape }));
-  } finally {
-    sc.dispose();
-  }
+function leadingReduction(name: 'Sum' | 'Mean') {
+  return ({ inputs, attrs, backend }: KernelArgs): TensorInfo => {
+    const builtin = builtins.get(name);
+    if (builtin == null) throw new Error(`wasm ${name}: the built-in kernel was not captured before registration.`);
+    const x = inputs.x!;
+    const { axis, keepDims } = (attrs ?? {}) as { axis: number | number[]; keepDims: boolean };
+    const rank = x.shape.length;
+    const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)).sort((p, q) => p - q);
+    const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+    const outer = size(x.shape.slice(0, axes.length));
+    if (x.dtype !== 'float32' || !leading || outer < 64) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo;
+    const rest = x.shape.slice(axes.length);
+    const sc = new Scratch(backend as Backend);
+    try {
+      const ones = sc.run('Fill', {}, { shape: [1, 1, outer], value: name === 'Mean' ? 1 / outer : 1, dtype: 'float32' });
+      const b = sc.reshape(x, [1, outer, size(rest)]);
+      const m = sc.run('BatchMatMul', { a: ones, b }, { transposeA: false, transposeB: false });
+      const shape = keepDims ? [...axes.map(() => 1), ...rest] : rest;
+      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape }));
+    } finally {
+      sc.dispose();
+    }
+  };
 }
 
 const size = (shape: number[]) => shape.reduce((p, q) => p * q, 1);
@@ -440,7 +443,8 @@ export const WASM_GRADIENT_KERNELS: ReadonlyArray<{ name: string; replaces: bool
   { name: 'Tile', replaces: true, kernelFunc: tileKernel as KernelConfig['kernelFunc'] },
   { name: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGrad as KernelConfig['kernelFunc'] },
   { name: 'BatchMatMul', replaces: true, kernelFunc: withoutTransposes('BatchMatMul') as KernelConfig['kernelFunc'] },
-  { name: 'Sum', replaces: true, kernelFunc: sumKernel as KernelConfig['kernelFunc'] },
+  { name: 'Sum', replaces: true, kernelFunc: leadingReduction('Sum') as KernelConfig['kernelFunc'] },
+  { name: 'Mean', replaces: true, kernelFunc: leadingReduction('Mean') as KernelConfig['kernelFunc'] },
   { name: '_FusedMatMul', replaces: true, kernelFunc: withoutTransposes('_FusedMatMul') as KernelConfig['kernelFunc'] },
 ];
 
