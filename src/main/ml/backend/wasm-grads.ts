@@ -393,9 +393,43 @@ function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const dx = be.typedArrayFromHeap(out);
   const xv = be.typedArrayFromHeap(input);
   const dyv = be.typedArrayFromHeap(dy);
-  dx.fill(0);
   const rowX = w * c;
   const imgX = h * rowX;
+  if (kh === 2 && kw === 2 && sh === 2 && sw === 2 && padInfo.top === 0 && padInfo.left === 0 && 2 * ho <= h && 2 * wo <= w) {
+    // The common 2x2/2 pooling without padding: disjoint windows, each dx element written
+    // once (rows/columns no window covers stay zero).
+    if (2 * ho !== h || 2 * wo !== w) dx.fill(0);
+    let o = 0;
+    for (let b = 0; b < n; b++) {
+      for (let i = 0; i < ho; i++) {
+        let p00 = b * imgX + 2 * i * rowX;
+        for (let j = 0; j < wo; j++, p00 += c) {
+          for (let d = 0; d < c; d++, o++, p00++) {
+            const p01 = p00 + c;
+            const p10 = p00 + rowX;
+            const p11 = p10 + c;
+            const v00 = xv[p00]!;
+            const v01 = xv[p01]!;
+            const v10 = xv[p10]!;
+            const v11 = xv[p11]!;
+            let best = Number.NEGATIVE_INFINITY;
+            let at = -1;
+            if (v00 > best) { best = v00; at = p00; }
+            if (v01 > best) { best = v01; at = p01; }
+            if (v10 > best) { best = v10; at = p10; }
+            if (v11 > best) { at = p11; }
+            dx[p00] = 0;
+            dx[p01] = 0;
+            dx[p10] = 0;
+            dx[p11] = 0;
+            if (at >= 0) dx[at] = dyv[o]!;
+          }
+        }
+      }
+    }
+    return out;
+  }
+  dx.fill(0);
   // Channels innermost (contiguous in NHWC): one running max per channel.
   const best = new Float32Array(c);
   const at = new Int32Array(c);
