@@ -1,7 +1,5 @@
 import { writeFile } from 'node:fs/promises'
-import { evaluate, evaluationSummary, reportToCsv } from '../../main/services/evaluation'
 import { EvalSplit } from '../../shared/evaluation'
-import { useBestBackend } from '../../main/services/backend'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg } from '../command'
 import { UsageError } from '../output'
@@ -18,6 +16,8 @@ export default defineCommand({
   ],
   options: { split: { type: 'string' }, run: { type: 'string' }, digits: { type: 'string' }, csv: { type: 'string' } },
   async run(pos, v, out) {
+    const { evaluate, evaluationSummary, reportToCsv } = await import('../../main/services/evaluation')
+    const { useBestBackend } = await import('../../main/services/backend')
     const dir = needArg(pos, 0, 'the project folder', this)
     const split = EvalSplit.safeParse(v.split ?? 'validation')
     if (!split.success) throw new UsageError(`--split expects validation or test, got "${String(v.split)}".`)

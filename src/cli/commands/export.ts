@@ -1,6 +1,4 @@
-import { exportModel } from '../../main/services/export'
 import { ExportFormat } from '../../shared/export'
-import { useBestBackend } from '../../main/services/backend'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg } from '../command'
 import { UsageError } from '../output'
@@ -17,6 +15,8 @@ export default defineCommand({
   ],
   options: { format: { type: 'string' }, out: { type: 'string' }, run: { type: 'string' }, overwrite: { type: 'boolean' } },
   async run(pos, v, out) {
+    const { exportModel } = await import('../../main/services/export')
+    const { useBestBackend } = await import('../../main/services/backend')
     const dir = needArg(pos, 0, 'the project folder', this)
     const format = ExportFormat.safeParse(v.format)
     if (!format.success) throw new UsageError(`--format expects tfjs, h5 or onnx${v.format === undefined ? '' : `, got "${String(v.format)}"`}.\nUsage: classifier-studio ${this.usage}`)

@@ -1,5 +1,4 @@
 import { resolve } from 'node:path'
-import { importDataset } from '../../main/services/datasets'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg, num } from '../command'
 import { UsageError } from '../output'
@@ -20,6 +19,7 @@ export default defineCommand({
   ],
   options: { size: { type: 'string' }, resize: { type: 'string' }, background: { type: 'string' }, val: { type: 'string' }, test: { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' } },
   async run(pos, v, out) {
+    const { importDataset } = await import('../../main/services/datasets')
     const dir = needArg(pos, 0, 'the project folder', this)
     const source = resolve(needArg(pos, 1, 'the source folder or file', this))
     const resize = v.resize === undefined ? undefined : ResizeMode.safeParse(v.resize)

@@ -1,7 +1,5 @@
 import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { predict, toPredictionsCsv } from '../../main/services/evaluation'
-import { useBestBackend } from '../../main/services/backend'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg, num } from '../command'
 
@@ -17,6 +15,8 @@ export default defineCommand({
   ],
   options: { top: { type: 'string' }, threshold: { type: 'string' }, run: { type: 'string' }, csv: { type: 'string' } },
   async run(pos, v, out) {
+    const { predict, toPredictionsCsv } = await import('../../main/services/evaluation')
+    const { useBestBackend } = await import('../../main/services/backend')
     const dir = needArg(pos, 0, 'the project folder', this)
     needArg(pos, 1, 'at least one image file or folder', this)
     const inputs = pos.slice(1).map((p) => resolve(p))

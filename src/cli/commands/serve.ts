@@ -1,4 +1,3 @@
-import { startStudio } from '../../main/web/studio'
 import { defineCommand, num } from '../command'
 
 export default defineCommand({
@@ -8,6 +7,7 @@ export default defineCommand({
   help: ['--port P             port to listen on (default: a free one)', '--project DIR        open this project when the page loads'],
   options: { port: { type: 'string' }, project: { type: 'string' } },
   async run(_pos, values, out) {
+    const { startStudio } = await import('../../main/web/studio')
     const studio = await startStudio({ port: num(values.port, '--port', { min: 0, max: 65535, int: true }), project: values.project as string | undefined })
     out.result({ url: studio.url, port: studio.port }, `Classifier Studio is running at\n  ${studio.url}\nOpen that URL in a browser (it carries this session's access token). Press Ctrl+C to stop.`)
     await new Promise<void>((resolve) => {

@@ -1,8 +1,5 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { formatSummary } from '../../main/ml/models'
-import { loadDatasetIndex, classCounts, splitCounts } from '../../main/services/datasets'
-import { modelSummary, projectSpec } from '../../main/services/models'
 import { projectInfo } from '../../main/services/projects'
 import { defineCommand } from '../command'
 import { UsageError } from '../output'
@@ -18,11 +15,14 @@ export default defineCommand({
   ],
   options: { model: { type: 'string' } },
   async run(pos, v, out) {
+    const { formatSummary } = await import('../../main/ml/models')
+    const { loadDatasetIndex, classCounts, splitCounts } = await import('../../main/services/datasets')
+    const { modelSummary, effectiveSpec } = await import('../../main/services/models')
     const name = v.model as string | undefined
     const dir = pos[0]
     if (!dir && !name) throw new UsageError('Give a project folder, --model NAME, or both.\nUsage: classifier-studio summary [project] [--model NAME] [--json]')
     const project = dir ? await projectInfo(dir) : null
-    const spec = project && !name ? await projectSpec(project.dir) : null
+    const spec = project && !name ? await effectiveSpec(project.dir) : null
     const summary = name || spec ? await modelSummary({ dir: project?.dir, name, spec: spec ?? undefined }) : null
     const idx = project ? await loadDatasetIndex(project.dir) : null
     const runs = project ? (await readdir(join(project.dir, 'runs')).catch(() => [] as string[])).filter((r) => !r.startsWith('.')).length : 0
@@ -44,7 +44,7 @@ export default defineCommand({
       text.push(result.dataset!.total ? `  dataset: ${result.dataset!.total} images, ${result.dataset!.classes.length} classes (train ${result.dataset!.splits.train}, validation ${result.dataset!.splits.validation}, test ${result.dataset!.splits.test})` : '  dataset: empty (classifier-studio import <project> <folder>)')
       text.push(`  runs: ${runs}`)
     }
-    text.push(summary ? formatSummary(summary) : '  model: none chosen yet (train picks MobileNetV2 transfer learning by default)')
+    text.push(summary ? formatSummary(summary) : '  model: none yet (import images; training picks MobileNetV2 transfer learning by default)')
     out.result(result, text.join('\n'))
   },
 })

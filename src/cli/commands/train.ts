@@ -1,5 +1,4 @@
 import type { TrainOptionsInput } from '../../shared/training'
-import { train } from '../../main/services/train-session'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg, num } from '../command'
 import { UsageError } from '../output'
@@ -52,6 +51,7 @@ export default defineCommand({
     backend: { type: 'string' },
   },
   async run(pos, v, out) {
+    const { train } = await import('../../main/services/train-session')
     const dir = needArg(pos, 0, 'the project folder', this)
     const from = v['fine-tune-from'] as string | undefined
     const options: Record<string, unknown> = {

@@ -1,6 +1,7 @@
 import { ModelSpec, type ModelSummary } from '../../shared/models'
 import type { ModelCatalog, ModelChoice } from '../../shared/contract'
-import { buildModel, listPresets, resolveModelName, summarize } from '../ml/models'
+import { buildModelFull, listPresets, presetSpec, resolveModelName, summarize } from '../ml/models'
+import { listRuns } from '../ml/training/runs'
 import { loadDatasetIndex } from './datasets'
 import { readProject, updateProject } from './projects'
 
@@ -24,12 +25,26 @@ export async function projectSpec(dir: string): Promise<ModelSpec | null> {
   return parsed.success ? parsed.data : null
 }
 
+/**
+ * The model the project is about: the one chosen in the Model view, else the latest run's, else
+ * (once there is data) the one-click default. Null for an empty project with no choice.
+ */
+export async function effectiveSpec(dir: string): Promise<ModelSpec | null> {
+  const chosen = await projectSpec(dir)
+  if (chosen) return chosen
+  const [latest] = await listRuns(dir)
+  if (latest) return latest.recipe === 'cnn' && latest.model ? presetSpec(latest.model) : { type: 'transfer', base: latest.base ?? 'mobilenetv2' }
+  return (await loadDatasetIndex(dir)) ? DEFAULT_SPEC : null
+}
+
 /** Builds a spec for the project's input and classes and summarises it, Keras-style. */
 export async function specSummary(dir: string, spec: ModelSpec): Promise<ModelSummary> {
   const [project, idx] = await Promise.all([readProject(dir), loadDatasetIndex(dir)])
   const s = idx?.settings ?? project.settings
   const numClasses = Math.max(2, idx?.classes.length ?? 2)
-  const model = buildModel(spec, { inputShape: [s.inputSize, s.inputSize, s.channels], numClasses })
+  const { model, base } = buildModelFull(spec, { inputShape: [s.inputSize, s.inputSize, s.channels], numClasses })
+  // Transfer learning trains a new head on a frozen base: show it as Keras would then.
+  if (base) base.trainable = false
   try {
     return summarize(model)
   } finally {
@@ -48,7 +63,7 @@ export async function modelSummary(q: { dir?: string; name?: string; spec?: Mode
     }
   }
   if (!q.dir) throw Object.assign(new Error('Give a model name, or a project whose model to summarise.'), { code: 'BAD_REQUEST' })
-  return specSummary(q.dir, q.spec ?? (await projectSpec(q.dir)) ?? DEFAULT_SPEC)
+  return specSummary(q.dir, q.spec ?? (await effectiveSpec(q.dir)) ?? DEFAULT_SPEC)
 }
 
 export async function chooseModel(dir: string, spec: ModelSpec): Promise<ModelChoice> {
