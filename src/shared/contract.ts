@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ProjectSettings, Split } from './project'
 import { ImportOptions, type DatasetHealth, type ImportSummary, type SkippedFile } from './datasets'
-import { ModelSpec, type ModelSummary } from './models'
+import { ModelSpec, type LayerSpecInput, type ModelSummary } from './models'
 import { TrainOptions, type EpochMetrics, type RunInfo, type TrainEvent } from './training'
 import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction } from './evaluation'
 import { ExportOptions, type ExportResult } from './export'
@@ -85,7 +85,7 @@ export interface ModelChoice {
 type ModelSpecOut = z.output<typeof ModelSpec>
 
 export interface ModelCatalog {
-  presets: { name: string; title: string; description: string; inputShape: number[] }[]
+  presets: { name: string; title: string; description: string; inputShape: number[]; layers: LayerSpecInput[] }[]
   bases: { name: string; title: string; description: string }[]
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { LayerSpec } from './models'
 
 /**
  * Training options, results and progress events. Pure TS: shared by the training service,
@@ -135,6 +136,8 @@ const TrainOptionsObject = z
     base: BaseName.default('mobilenetv2'),
     /** Model-zoo preset (or spec name) for recipe 'cnn'. */
     model: z.string().min(1).optional(),
+    /** Recipe 'cnn': the hidden layers of a custom CNN (the Model view's layer editor); overrides `model`. */
+    layers: z.array(LayerSpec).min(1).optional(),
     epochs: z.number().int().min(1).max(10_000).default(10),
     batchSize: z.number().int().min(1).max(4096).default(32),
     /** Head / CNN learning rate. Finetune uses fineTuneLearningRate unless this is given. */

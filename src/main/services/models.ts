@@ -1,7 +1,7 @@
 import { ModelSpec, type ModelSummary } from '../../shared/models'
 import type { ModelCatalog, ModelChoice } from '../../shared/contract'
-import { buildModelFull, listPresets, presetSpec, resolveModelName, summarize } from '../ml/models'
-import { listRuns } from '../ml/training/runs'
+import { buildModelFull, CNN_PRESETS, listPresets, presetSpec, resolveModelName, summarize } from '../ml/models'
+import { listRuns, loadRun } from '../ml/training/runs'
 import { loadDatasetIndex } from './datasets'
 import { readProject, updateProject } from './projects'
 
@@ -10,7 +10,7 @@ export const DEFAULT_SPEC: ModelSpec = { type: 'transfer', base: 'mobilenetv2' }
 
 export function modelCatalog(): ModelCatalog {
   return {
-    presets: listPresets().map((p) => ({ name: p.name, title: p.name, description: p.description, inputShape: p.inputShape })),
+    presets: listPresets().map((p) => ({ name: p.name, title: p.name, description: p.description, inputShape: p.inputShape, layers: p.layers })),
     bases: [
       { name: 'mobilenetv2', title: 'MobileNetV2 transfer learning', description: 'ImageNet-pretrained MobileNetV2 base, frozen, with a new classifier on top. Fast and accurate: the one-click choice.' },
       { name: 'vgg16', title: 'VGG16 transfer learning', description: 'ImageNet-pretrained VGG16 base (14.7M parameters). Slower, a classic of the tutorials.' },
@@ -33,7 +33,11 @@ export async function effectiveSpec(dir: string): Promise<ModelSpec | null> {
   const chosen = await projectSpec(dir)
   if (chosen) return chosen
   const [latest] = await listRuns(dir)
-  if (latest) return latest.recipe === 'cnn' && latest.model ? presetSpec(latest.model) : { type: 'transfer', base: latest.base ?? 'mobilenetv2' }
+  if (latest?.recipe === 'cnn') {
+    const { config } = await loadRun(dir, latest.runId)
+    if (config.options.layers) return { type: 'cnn', layers: config.options.layers }
+    if (latest.model && CNN_PRESETS[latest.model]) return presetSpec(latest.model)
+  } else if (latest) return { type: 'transfer', base: latest.base ?? 'mobilenetv2' }
   return (await loadDatasetIndex(dir)) ? DEFAULT_SPEC : null
 }
 

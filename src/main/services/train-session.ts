@@ -13,7 +13,7 @@ export async function withProjectDefaults(dir: string, options: TrainOptionsInpu
   if (options.recipe || options.model || options.resumeRunId || options.resume) return options
   const spec = await projectSpec(dir)
   if (!spec) return options
-  if (spec.type === 'cnn') return { ...options, recipe: 'cnn', model: spec.preset ?? options.model }
+  if (spec.type === 'cnn') return { ...options, recipe: 'cnn', model: spec.preset ?? 'custom', layers: spec.layers }
   return { ...options, recipe: 'transfer', base: spec.base }
 }
 

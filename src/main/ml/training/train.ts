@@ -105,8 +105,8 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   try {
     // ---- model for the recipe -------------------------------------------------------------
     if (opts.recipe === 'cnn') {
-      const preset = opts.model ?? defaultPreset(imageShape)
-      const spec = presetSpec(preset)
+      const preset = opts.layers ? (opts.model ?? 'custom') : (opts.model ?? defaultPreset(imageShape))
+      const spec = opts.layers ? { type: 'cnn' as const, layers: opts.layers } : presetSpec(preset)
       if (spec.type !== 'cnn') throw new Error(`--model ${preset} is not a CNN preset.`)
       const model = withSeededMathRandom(opts.seed, () => (deps.buildCnn ? deps.buildCnn(imageShape, numClasses) : buildCnn(spec.layers, { inputShape: imageShape, numClasses })))
       built = { model, base: null, preprocess: RESCALE_01, baseWeights: null, fromRunId: null }
