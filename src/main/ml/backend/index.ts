@@ -137,3 +137,6 @@ export async function initBackend(prefer: BackendPreference = 'auto'): Promise<B
 export function describeBackend(): BackendInfo | null {
   return current;
 }
+
+export { createFeatureExtractor } from './feature-extractor';
+export type { FeatureExtractor, FeatureExtractorInfo, FeatureExtractorOptions, FeatureEngine } from './feature-extractor';
