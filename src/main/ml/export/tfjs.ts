@@ -31,7 +31,7 @@ export async function writeTfjsModel(model: tf.LayersModel, dir: string, writeFi
         convertedBy: 'Classifier Studio',
         modelTopology: artifacts.modelTopology as tf.io.ModelJSON['modelTopology'],
         weightsManifest: [{ paths, weights: artifacts.weightSpecs ?? [] }],
-        ...(metadata ? { userDefinedMetadata: metadata as Record<string, {}> } : {}),
+        ...(metadata ? { userDefinedMetadata: metadata as Record<string, object> } : {}),
       }
       await writeFile(join(dir, 'model.json'), JSON.stringify(modelJson))
       files.push('model.json', ...paths)

@@ -47,7 +47,7 @@ export function fileSaveHandler(dir: string, metadata?: Record<string, unknown>)
         generatedBy: artifacts.generatedBy,
         convertedBy: artifacts.convertedBy ?? null,
         weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
-        ...(metadata ? { userDefinedMetadata: metadata as Record<string, {}> } : {}),
+        ...(metadata ? { userDefinedMetadata: metadata as Record<string, object> } : {}),
       }
       await writeSynced(join(dir, 'weights.bin'), weights)
       await writeSynced(join(dir, 'model.json'), JSON.stringify(modelJson))
