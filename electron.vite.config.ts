@@ -6,17 +6,18 @@ export default defineConfig({
   main: {
     build: {
       rollupOptions: {
-        input: { index: resolve(__dirname, 'src/main/index.ts'), 'train-worker': resolve(__dirname, 'src/main/worker/train-worker.ts') },
+        input: { index: resolve(import.meta.dirname, 'src/main/index.ts'), 'train-worker': resolve(import.meta.dirname, 'src/main/worker/train-worker.ts') },
         external: ['sharp', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'onnxruntime-node', 'h5wasm'],
       },
     },
   },
   preload: {
-    build: { rollupOptions: { input: { index: resolve(__dirname, 'src/preload/index.ts') } } },
+    // Sandboxed preloads must be CommonJS.
+    build: { rollupOptions: { input: { index: resolve(import.meta.dirname, 'src/preload/index.ts') }, output: { format: 'cjs', entryFileNames: '[name].js' } } },
   },
   renderer: {
-    root: resolve(__dirname, 'src/renderer'),
-    build: { rollupOptions: { input: { index: resolve(__dirname, 'src/renderer/index.html') } } },
+    root: resolve(import.meta.dirname, 'src/renderer'),
+    build: { rollupOptions: { input: { index: resolve(import.meta.dirname, 'src/renderer/index.html') } } },
     plugins: [vue()],
   },
 })
