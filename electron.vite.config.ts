@@ -13,7 +13,7 @@ export default defineConfig({
   },
   preload: {
     // Sandboxed preloads must be CommonJS.
-    build: { rollupOptions: { input: { index: resolve(import.meta.dirname, 'src/preload/index.ts') }, output: { format: 'cjs', entryFileNames: '[name].js' } } },
+    build: { externalizeDeps: false, rollupOptions: { input: { index: resolve(import.meta.dirname, 'src/preload/index.ts') }, output: { format: 'cjs', entryFileNames: '[name].js' } } },
   },
   renderer: {
     root: resolve(import.meta.dirname, 'src/renderer'),
