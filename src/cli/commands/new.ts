@@ -1,16 +1,40 @@
 import { closeProject, createProject } from '../../main/services/projects'
+import { EXAMPLE_NAMES } from '../../shared/examples'
 import { defineCommand, needArg } from '../command'
+import { UsageError } from '../output'
 
 export default defineCommand({
   name: 'new',
-  usage: 'new <project-folder> [--name NAME] [--json]',
-  summary: 'Create a new, empty project in a new (or empty) folder.',
-  help: ['--name NAME          display name (default: the folder name)'],
-  options: { name: { type: 'string' } },
+  usage: 'new <project-folder> [--name NAME] [--example NAME [--source PATH_OR_URL]] [--json]',
+  summary: 'Create a new, empty project in a new (or empty) folder, or start from a tutorial example.',
+  help: [
+    '--name NAME          display name (default: the folder name)',
+    `--example NAME       start from a tutorial: ${EXAMPLE_NAMES.join(', ')}`,
+    '                     (fetches its public data set with progress and checksum, imports it, presets the recipe;',
+    '                     then `classifier-studio train <project>` runs the tutorial\'s recipe)',
+    '--source PATH|URL    the example\'s data from a local folder/file (read in place) or another URL',
+  ],
+  options: { name: { type: 'string' }, example: { type: 'string' }, source: { type: 'string' } },
   async run(pos, values, out) {
     const dir = needArg(pos, 0, 'the project folder', this)
-    const project = await createProject(dir, values.name as string | undefined)
-    await closeProject(project.dir)
-    out.result(project, `Created project "${project.name}" in ${project.dir}`)
+    const example = values.example as string | undefined
+    if (!example) {
+      if (values.source) throw new UsageError('--source only applies with --example NAME.')
+      const project = await createProject(dir, values.name as string | undefined)
+      await closeProject(project.dir)
+      return out.result(project, `Created project "${project.name}" in ${project.dir}`)
+    }
+    if (!(EXAMPLE_NAMES as readonly string[]).includes(example)) throw new UsageError(`Unknown example "${example}"; expected one of ${EXAMPLE_NAMES.join(', ')}.`)
+    const { createExample } = await import('../../main/services/examples')
+    const ac = new AbortController()
+    process.once('SIGINT', () => ac.abort())
+    const r = await createExample(dir, example, { source: values.source as string | undefined, name: values.name as string | undefined, signal: ac.signal, onProgress: (p) => out.progress(p) })
+    await closeProject(r.project.dir)
+    const last = r.imports[r.imports.length - 1]
+    const counts = `${r.imports.reduce((a, i) => a + i.total, 0)} images in ${last.classes.length} classes (train ${last.splits.train}, validation ${last.splits.validation}, test ${last.splits.test})`
+    out.result(
+      { ...r.project, example: r.example, imports: r.imports.map((i) => ({ total: i.total, classes: i.classes, splits: i.splits, skipped: i.skipped.length })) },
+      [`Created example project "${r.project.name}" in ${r.project.dir}: ${counts}.`, `Recipe: ${r.example.stages.map((s) => s.title).join(' → ')}.`, `Next: classifier-studio train ${r.project.dir}`].join('\n'),
+    )
   },
 })

@@ -1,4 +1,4 @@
-import type { TrainOptionsInput } from '../../shared/training'
+import type { TrainEvent, TrainOptionsInput } from '../../shared/training'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg, num } from '../command'
 import { UsageError } from '../output'
@@ -77,18 +77,23 @@ export default defineCommand({
       if (!['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(String(v.backend))) throw new UsageError(`--backend expects auto, tensorflow-gpu, tensorflow, wasm or cpu, got "${String(v.backend)}".`)
       process.env.CLASSIFIER_STUDIO_BACKEND = String(v.backend)
     }
-    const result = await withOpenProject(dir, (project, signal) =>
-      train(project.dir, options as TrainOptionsInput, {
-        signal,
-        onEvent: (e) => {
-          if (e.type === 'start') out.log(`Run ${e.runId}: ${e.recipe}, ${e.epochs} epoch(s) on ${e.backend} (${e.reason})${e.resumedFromEpoch ? `, resumed after epoch ${e.resumedFromEpoch}` : ''}`)
-          else if (e.type === 'batch') out.progress({ phase: `epoch ${e.epoch}`, done: e.batch, total: e.batches, rate: e.imagesPerSecond, etaSeconds: e.etaSeconds, message: `loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)}` })
-          else if (e.type === 'epoch')
-            out.log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} accuracy ${pct(e.accuracy)} val_loss ${e.valLoss?.toFixed(4) ?? '–'} val_accuracy ${pct(e.valAccuracy)} lr ${e.lr.toExponential(1)} ${e.seconds.toFixed(1)} s ${e.imagesPerSecond.toFixed(0)} img/s`)
-          else if (e.type === 'log') out.log(e.message)
-        },
-      }),
-    )
+    const onEvent = (e: TrainEvent) => {
+      if (e.type === 'start') out.log(`Run ${e.runId}: ${e.recipe}, ${e.epochs} epoch(s) on ${e.backend} (${e.reason})${e.resumedFromEpoch ? `, resumed after epoch ${e.resumedFromEpoch}` : ''}`)
+      else if (e.type === 'batch') out.progress({ phase: `epoch ${e.epoch}`, done: e.batch, total: e.batches, rate: e.imagesPerSecond, etaSeconds: e.etaSeconds, message: `loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)}` })
+      else if (e.type === 'epoch')
+        out.log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} accuracy ${pct(e.accuracy)} val_loss ${e.valLoss?.toFixed(4) ?? '–'} val_accuracy ${pct(e.valAccuracy)} lr ${e.lr.toExponential(1)} ${e.seconds.toFixed(1)} s ${e.imagesPerSecond.toFixed(0)} img/s`)
+      else if (e.type === 'log') out.log(e.message)
+    }
+    const flagsGiven = Object.values(options).some((x) => x !== undefined)
+    const { readExampleState, runExample } = await import('../../main/services/examples')
+    const example = flagsGiven ? null : await readExampleState(dir).catch(() => null)
+    if (example) {
+      // An example project with no flags: the tutorial's whole recipe, then its evaluation.
+      const r = await withOpenProject(dir, (project, signal) => runExample(project.dir, { signal, onEvent, onProgress: (p) => out.progress(p) }))
+      const ev = r.evaluation
+      return out.result(r, [`Example ${r.example}: ${r.stages.map((s) => `${s.stage} (run ${s.result.runId}, ${s.result.epochs.length} epochs)`).join(' → ')} in ${(r.seconds / 60).toFixed(1)} min.`, ev ? `${ev.split} accuracy ${pct(ev.accuracy)}, loss ${ev.loss.toFixed(4)}` : ''].join('\n'))
+    }
+    const result = await withOpenProject(dir, (project, signal) => train(project.dir, options as TrainOptionsInput, { signal, onEvent }))
     const text = [`Run ${result.runId} ${result.stopped ? 'stopped (resume with --resume ' + result.runId + ')' : result.stoppedEarly ? 'stopped early' : 'finished'} on ${result.backend}.`, `Best epoch ${result.best.epoch}: val_accuracy ${pct(result.best.valAccuracy)}`]
     out.result(result, text.join('\n'))
   },
