@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runCli } from '../helpers/cli'
@@ -56,6 +57,28 @@ describe('classifier-studio CLI: projects', () => {
     expect(err.error).toMatchObject({ code: 'PROJECT_DAMAGED' })
     expect(err.error.message).toContain(join(tmp.dir, 'broken', 'project.json'))
     expect(readFileSync(join(tmp.dir, 'broken', 'project.json'), 'utf8')).toBe('{ nope')
+  })
+
+  it('new --example starts from a tutorial with a local source, recipe preset', async () => {
+    // A tiny Fashion-MNIST-shaped IDX set: 40 train + 10 test images of 28x28, labels 0..9.
+    const src = join(tmp.dir, 'idx')
+    mkdirSync(src)
+    const idx3 = (n: number, from: number) => Buffer.concat([Buffer.from([0, 0, 8, 3, 0, 0, 0, n, 0, 0, 0, 28, 0, 0, 0, 28]), ...Array.from({ length: n }, (_, i) => Buffer.alloc(784, from + i))])
+    const idx1 = (n: number) => Buffer.concat([Buffer.from([0, 0, 8, 1, 0, 0, 0, n]), Buffer.from(Array.from({ length: n }, (_, i) => i % 10))])
+    writeFileSync(join(src, 'train-images-idx3-ubyte.gz'), gzipSync(idx3(40, 0)))
+    writeFileSync(join(src, 'train-labels-idx1-ubyte.gz'), gzipSync(idx1(40)))
+    writeFileSync(join(src, 't10k-images-idx3-ubyte.gz'), gzipSync(idx3(10, 100)))
+    writeFileSync(join(src, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx1(10)))
+    const r = await runCli(['new', join(tmp.dir, 'fashion'), '--example', 'fashion-mnist', '--source', src, '--json'], env)
+    expect(r.code, r.stderr).toBe(0)
+    const p = r.json()
+    expect(p.settings).toMatchObject({ inputSize: 28, channels: 1 })
+    expect(p.example.name).toBe('fashion-mnist')
+    expect(p.example.stages[0].options).toMatchObject({ recipe: 'cnn', model: 'fashion-mnist-cnn' })
+    expect(p.imports.reduce((a: number, i: { total: number }) => a + i.total, 0)).toBe(50)
+    const bad = await runCli(['new', join(tmp.dir, 'x'), '--example', 'mnist-of-doom'], env)
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('Unknown example "mnist-of-doom"')
   })
 
   it('--help works on every command', async () => {
