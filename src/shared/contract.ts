@@ -155,6 +155,11 @@ export const contract = {
   },
   examples: {
     list: method<ExampleInfo[]>()(z.object({})),
+    /** Creates a project from a tutorial: fetches (or reads a local copy of) its data, imports it, presets model and recipe. */
+    create: method<ProjectInfo>()(
+      z.object({ parent: Dir.optional(), name: ProjectName, example: z.string().min(1), source: z.string().min(1).optional() }),
+      { long: true },
+    ),
   },
 } as const
 

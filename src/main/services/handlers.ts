@@ -10,6 +10,7 @@ import { startInBackground, trainingStatus } from './train-session'
 import { evaluate, predict } from './evaluation'
 import { exportModel } from './export'
 import { examples } from './examples'
+import { createExampleProject } from './example-projects'
 
 export interface ShellInfo {
   shell: 'electron' | 'web'
@@ -74,6 +75,7 @@ export function createHandlers(shell: ShellInfo): Handlers {
     },
     examples: {
       list: async () => examples().map((e) => ({ name: e.name, title: e.title, description: e.description })),
+      create: ({ parent, name, example, source }, ctx) => createExampleProject(parent ?? shell.workspaceDir, name, example, source, ctx),
     },
   }
 }
