@@ -3,7 +3,7 @@
 
 Usage: /usr/bin/python3 bench/torch_train.py '<json list of jobs>'
 Each job: {"model": "fashion"|"mobilenet_v2", "mode": "train"|"infer", "batch": int,
-           "seconds": float, "size": int (mobilenet only)}
+           "seconds": float, "size": int (mobilenet only), "threads": int (default 2)}
 Prints one JSON object per job: {"model", "mode", "batch", "images_per_s", "steps"}
 (images_per_s from the median step time: the machine is shared, the median resists spikes).
 """
@@ -14,7 +14,6 @@ import time
 import torch
 import torch.nn as nn
 
-torch.set_num_threads(2)
 torch.manual_seed(0)
 
 
@@ -36,6 +35,7 @@ def mobilenet(num_classes=5):
 
 
 def run(job):
+    torch.set_num_threads(job.get("threads", 2))
     model_name, mode, batch = job["model"], job["mode"], job["batch"]
     seconds = job.get("seconds", 5.0)
     if model_name == "fashion":
@@ -78,7 +78,7 @@ def run(job):
     median = times[len(times) // 2]
     steps = len(times)
     el = median * steps
-    return {"model": model_name, "mode": mode, "batch": batch, "images_per_s": steps * batch / el, "steps": steps}
+    return {"model": model_name, "mode": mode, "batch": batch, "images_per_s": steps * batch / el, "steps": steps, "threads": torch.get_num_threads()}
 
 
 if __name__ == "__main__":

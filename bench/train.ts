@@ -89,7 +89,7 @@ async function inferSpeed(model: tf.LayersModel, inShape: number[], batch: numbe
   return batch / median;
 }
 
-interface TorchJob { model: 'fashion' | 'mobilenet_v2'; mode: 'train' | 'infer'; batch: number; seconds: number; size?: number }
+interface TorchJob { model: 'fashion' | 'mobilenet_v2'; mode: 'train' | 'infer'; batch: number; seconds: number; size?: number; threads?: number }
 function torch(jobs: TorchJob[]): number[] {
   const out = execFileSync('/usr/bin/python3', [path.join(here, 'torch_train.py'), JSON.stringify(jobs)], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return out.trim().split('\n').map((l) => (JSON.parse(l) as { images_per_s: number }).images_per_s);
@@ -100,7 +100,7 @@ const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v
 function report(what: string, ours: number, peer: number | null, peerName = 'PyTorch') {
   const ratio = peer ? `${(ours / peer).toFixed(2)}x ${peerName}` : '';
   rows.push([what, fmt(ours), peer ? fmt(peer) : '-', ratio]);
-  console.log(`${what.padEnd(48)} ${fmt(ours).padStart(8)} img/s   ${peerName}: ${(peer ? fmt(peer) : '-').padStart(8)}   ${ratio}`);
+  console.log(`${what.padEnd(48)} ${fmt(ours).padStart(8)} img/s   ${(peerName + ':').padEnd(14)} ${(peer ? fmt(peer) : '-').padStart(8)}   ${ratio}`);
 }
 
 const info = await initBackend('wasm');
@@ -122,11 +122,19 @@ const tFashion = useTorch
     { model: 'fashion', mode: 'train', batch: 32, seconds: SECONDS },
     { model: 'fashion', mode: 'train', batch: 128, seconds: SECONDS },
     { model: 'fashion', mode: 'infer', batch: 256, seconds: SECONDS },
+    // One PyTorch thread too: on a loaded machine PyTorch's 2 OpenMP threads suffer more
+    // from oversubscription than our single thread, which flatters the 2-thread ratio.
+    { model: 'fashion', mode: 'train', batch: 32, seconds: SECONDS, threads: 1 },
+    { model: 'fashion', mode: 'train', batch: 128, seconds: SECONDS, threads: 1 },
+    { model: 'fashion', mode: 'infer', batch: 256, seconds: SECONDS, threads: 1 },
   ])
-  : [0, 0, 0];
+  : [0, 0, 0, 0, 0, 0];
 report('Fashion CNN train, batch 32 (wasm)', fashion.train32, tFashion[0] || null);
 report('Fashion CNN train, batch 128 (wasm)', fashion.train128, tFashion[1] || null);
 report('Fashion CNN inference, batch 256 (wasm)', fashion.infer, tFashion[2] || null);
+report('Fashion CNN train, batch 32 (wasm)', fashion.train32, tFashion[3] || null, 'PyTorch 1 thr');
+report('Fashion CNN train, batch 128 (wasm)', fashion.train128, tFashion[4] || null, 'PyTorch 1 thr');
+report('Fashion CNN inference, batch 256 (wasm)', fashion.infer, tFashion[5] || null, 'PyTorch 1 thr');
 
 // cpu backend, briefly (one step after one warm-up), for reference.
 {
@@ -201,18 +209,23 @@ if (flag('parallel')) {
 if (!flag('no-mobilenet')) {
   const size = 160;
   const fb = QUICK ? 8 : 16;
+  // Training batch 8: TF.js keeps every intermediate of the step (~320 MiB per 160 px image
+  // for MobileNetV2), and the wasm32 heap ends at 4 GiB (batch 16 runs out of it).
+  const tb = QUICK ? 4 : 8;
   const { model, base } = await mobileNet(size);
   const fwd = await inferSpeed(model, [size, size, 3], fb);
-  const train = await trainSpeed(model, [size, size, 3], 5, fb, SECONDS, 1);
+  const train = await trainSpeed(model, [size, size, 3], 5, tb, SECONDS, 1);
+  const heapMiB = ((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 20).toFixed(0);
   const tm = useTorch
     ? torch([
       { model: 'mobilenet_v2', mode: 'infer', batch: fb, seconds: SECONDS, size },
-      { model: 'mobilenet_v2', mode: 'train', batch: fb, seconds: SECONDS, size },
+      { model: 'mobilenet_v2', mode: 'train', batch: tb, seconds: SECONDS, size },
     ])
     : [0, 0];
   console.log('');
   report(`MobileNetV2 ${size}px forward, batch ${fb} (wasm)`, fwd, tm[0] || null);
-  report(`MobileNetV2 ${size}px train step (all layers), batch ${fb}`, train, tm[1] || null);
+  report(`MobileNetV2 ${size}px train step (all layers), batch ${tb}`, train, tm[1] || null);
+  console.log(`${''.padEnd(48)} wasm heap after the train steps: ${heapMiB} MiB`);
 
   // Frozen base: wasm vs onnxruntime-node on the same exported graph.
   if (!flag('no-onnx')) {
