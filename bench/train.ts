@@ -4,7 +4,7 @@
  * measured in the same run, printing the ratios.
  *
  *   npx tsx bench/train.ts [--seconds 6] [--quick] [--no-torch] [--no-mobilenet] [--no-onnx]
- *                          [--parallel [--workers 2]]
+ *                          [--parallel [--workers 2]] [--e2e [--epochs 5]]
  *
  * Speeds use the median step time (the machine is shared; the median resists spikes).
  * Reported: Fashion-MNIST CNN (333,526 params) training at batch 32 and 128 and inference;
@@ -150,6 +150,40 @@ report('Fashion CNN inference, batch 256 (wasm)', fashion.infer, tFashion[5] || 
 const epochS = 60000 / fashion.train128 + 10000 / fashion.infer;
 const epochS32 = 60000 / fashion.train32 + 10000 / fashion.infer;
 console.log(`\nFashion-MNIST 5 epochs on wasm (compute only): ~${(5 * epochS32 / 60).toFixed(1)} min at batch 32, ~${(5 * epochS / 60).toFixed(1)} min at batch 128`);
+
+// --- End-to-end Fashion-MNIST on wasm (--e2e [--epochs 5]) ------------------------------
+// Real data (/work/shared/data/fashion-mnist or $FASHION_MNIST_DIR), model.fit at batch 32
+// with Adam, then test accuracy: the run a user of the seed tutorial does.
+if (flag('e2e')) {
+  const { readFileSync } = await import('node:fs');
+  const { gunzipSync } = await import('node:zlib');
+  const dir = process.env.FASHION_MNIST_DIR ?? '/work/shared/data/fashion-mnist';
+  const idx = (name: string, headerBytes: number) => gunzipSync(readFileSync(path.join(dir, name))).subarray(headerBytes);
+  const load = (prefix: string) => {
+    const img = idx(`${prefix}-images-idx3-ubyte.gz`, 16);
+    const lab = idx(`${prefix}-labels-idx1-ubyte.gz`, 8);
+    const n = lab.length;
+    return tf.tidy(() => ({
+      x: tf.tensor4d(Float32Array.from(img, (v) => v / 255), [n, 28, 28, 1]),
+      y: tf.oneHot(tf.tensor1d(Int32Array.from(lab), 'int32'), 10),
+    }));
+  };
+  const train = load('train');
+  const test = load('t10k');
+  const epochs = opt('epochs', 5);
+  const m = fashionCnn();
+  m.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const t0 = performance.now();
+  await m.fit(train.x, train.y, {
+    epochs, batchSize: 32, shuffle: true, verbose: 0,
+    callbacks: { onEpochEnd: async (e, logs) => console.log(`  epoch ${e + 1}/${epochs}: loss ${logs?.loss?.toFixed(4)} acc ${logs?.acc?.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`) },
+  });
+  const trainS = (performance.now() - t0) / 1000;
+  const [, acc] = m.evaluate(test.x, test.y, { batchSize: 256 }) as tf.Scalar[];
+  console.log(`\nFashion-MNIST ${epochs} epoch(s) on wasm, batch 32: ${(trainS / 60).toFixed(1)} min training (${(60000 * epochs / trainS).toFixed(0)} img/s), test accuracy ${((await acc!.data())[0]! * 100).toFixed(2)}%`);
+  tf.dispose([train.x, train.y, test.x, test.y]);
+  m.dispose();
+}
 
 // --- Data-parallel training over worker_threads (each with its own wasm backend) -------
 // The threaded wasm build cannot start under Node (see src/main/ml/backend/README.md), so

@@ -12,6 +12,7 @@
  *   input transposed to [Cin, H, W, N] as the image and dy transposed to [Ho, Wo, N, Cout]
  *   as the filter, a stride-1 convolution with dilation = forward stride gives
  *   [Cin, >=kh, >=kw, Cout]; keep the first kh x kw and transpose to [kh, kw, Cin, Cout].
+ *   With few input channels (Cin*kh*kw < 32) im2col + one GEMM instead; 1x1 as one GEMM.
  * - Conv2DBackpropInput (replaces wasm's scalar loop): convolution of dy, zero-upsampled
  *   by the stride, with the spatially flipped filter transposed to [kh, kw, Cout, Cin].
  * - DepthwiseConv2dNativeBackpropInput: the same transposed convolution as a depthwise
@@ -19,8 +20,8 @@
  * - DepthwiseConv2dNativeBackpropFilter: one JS pass over dy accumulating input x dy per
  *   filter tap (channels contiguous).
  * - Faster replacements for wasm kernels that run as scalar loops where training needs
- *   them: MaxPoolGrad, Sum over leading axes, transposed BatchMatMul/_FusedMatMul, Tile of
- *   a block along leading axes.
+ *   them: MaxPoolGrad, Sum/Mean over leading axes, transposed BatchMatMul/_FusedMatMul,
+ *   Tile of a block along leading axes.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
