@@ -42,3 +42,17 @@ export function toCsv(rows: (string | number)[][]): string {
   }
   return rows.map((r) => r.map(cell).join(',')).join('\n') + '\n'
 }
+
+/** Bytes as B / KB / MB / GB (decimal units, as download sizes are usually given). */
+export function bytes(n: number | null | undefined): string {
+  if (n == null || !Number.isFinite(n) || n < 0) return '–'
+  if (n < 1000) return `${Math.round(n)} B`
+  const units = ['KB', 'MB', 'GB', 'TB']
+  let v = n / 1000
+  let u = 0
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000
+    u++
+  }
+  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`
+}

@@ -23,6 +23,11 @@ export const useDatasetsStore = defineStore('datasets', () => {
   const pages = shallowRef<Map<string, Map<number, DatasetPage['items']>>>(new Map())
   const pagesVersion = ref(0)
   const pending = new Set<string>()
+  /** Items per class as the grid lists them (excluded ones included), from the first page fetched. */
+  const totals = ref<Record<string, number>>({})
+  const excludeError = ref<UiError | null>(null)
+  /** Ids whose exclusion is being saved (their toggles wait). */
+  const excluding = ref<Set<number>>(new Set())
 
   const augment = ref<string[]>([])
   const augmentError = ref<UiError | null>(null)
@@ -36,6 +41,9 @@ export const useDatasetsStore = defineStore('datasets', () => {
     lastImport.value = null
     pages.value = new Map()
     pending.clear()
+    totals.value = {}
+    excludeError.value = null
+    excluding.value = new Set()
     augment.value = []
     augmentError.value = null
     importTask.clear()
@@ -63,6 +71,7 @@ export const useDatasetsStore = defineStore('datasets', () => {
       lastImport.value = summary
       pages.value = new Map()
       pending.clear()
+      totals.value = {}
       await load()
     }
     return summary
@@ -93,6 +102,7 @@ export const useDatasetsStore = defineStore('datasets', () => {
             const byLabel = pages.value.get(label) ?? new Map()
             byLabel.set(p, res.items)
             pages.value.set(label, byLabel)
+            if (totals.value[label] !== res.total) totals.value = { ...totals.value, [label]: res.total }
             pagesVersion.value++
           })
           .catch((err) => {
@@ -104,14 +114,43 @@ export const useDatasetsStore = defineStore('datasets', () => {
     await Promise.all(jobs)
   }
 
-  async function setExcluded(ids: number[], excluded: boolean) {
-    if (!dir.value || ids.length === 0) return
+  /** How many items the grid lists for a class (excluded ones included); the class count until known. */
+  function totalOf(label: string): number {
+    return totals.value[label] ?? overview.value?.classes.find((c) => c.name === label)?.count ?? 0
+  }
+
+  /** Of a class's listed items, how many are excluded (known once its first page is loaded). */
+  function excludedIn(label: string): number {
+    const listed = totals.value[label]
+    const counted = overview.value?.classes.find((c) => c.name === label)?.count
+    return listed == null || counted == null ? 0 : Math.max(0, listed - counted)
+  }
+
+  /**
+   * Leaves images out of training and evaluation (e.g. mislabeled), or brings them back. Only the
+   * project's index changes, never the files. Updates the cached pages in place (no reload
+   * flicker) and the overview's counts. Resolves false on error (in excludeError).
+   */
+  async function setExcluded(ids: number[], excluded: boolean): Promise<boolean> {
+    if (!dir.value || ids.length === 0) return false
+    const d = dir.value
+    excludeError.value = null
+    excluding.value = new Set([...excluding.value, ...ids])
     try {
-      overview.value = await useApi().datasets.exclude({ dir: dir.value, ids, excluded })
-      pages.value = new Map()
+      const ov = await useApi().datasets.exclude({ dir: d, ids, excluded })
+      if (d !== dir.value) return false
+      overview.value = ov
+      const set = new Set(ids)
+      for (const byLabel of pages.value.values()) for (const items of byLabel.values()) for (const it of items) if (set.has(it.id)) it.excluded = excluded
       pagesVersion.value++
+      return true
     } catch (err) {
-      loadError.value = toUiError(err)
+      excludeError.value = toUiError(err)
+      return false
+    } finally {
+      const left = new Set(excluding.value)
+      for (const id of ids) left.delete(id)
+      excluding.value = left
     }
   }
 
@@ -128,5 +167,5 @@ export const useDatasetsStore = defineStore('datasets', () => {
     }
   }
 
-  return { dir, overview, loadError, loading, importTask: importTask.state, cancelImport: importTask.cancel, lastImport, isEmpty, augment, augmentError, augmentBusy, pagesVersion, reset, load, importFrom, itemAt, ensureRange, setExcluded, previewAugment }
+  return { dir, overview, loadError, loading, importTask: importTask.state, cancelImport: importTask.cancel, lastImport, isEmpty, augment, augmentError, augmentBusy, pagesVersion, totals, excludeError, excluding, reset, load, importFrom, itemAt, ensureRange, totalOf, excludedIn, setExcluded, previewAugment }
 })

@@ -2,7 +2,8 @@ import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
 import type { EvalSplit, EvaluatedItem, EvaluationResult } from '../../../shared/evaluation'
 import { useApi } from '../bridge'
-import { useProjectsStore } from './projects'
+import { useProjectsStore, type UiError } from './projects'
+import { useDatasetsStore } from './datasets'
 import { createTask } from './task'
 
 export interface TopConfusion {
@@ -40,6 +41,11 @@ export const useEvaluationStore = defineStore('evaluation', () => {
   const result = ref<EvaluationResult | null>(null)
   const task = createTask()
   const cell = ref<{ trueIndex: number; predIndex: number } | null>(null)
+  /** Images of the shown result the user has since excluded (the result still lists them). */
+  const excluded = ref<Set<number>>(new Set())
+  const excludeError = ref<UiError | null>(null)
+  /** True while exclusions changed the data this result was computed on. */
+  const stale = computed(() => excluded.value.size > 0)
 
   const gallery = computed(() => (result.value && cell.value ? cellItems(result.value.items, cell.value.trueIndex, cell.value.predIndex) : []))
   const confusions = computed(() => (result.value ? topConfusions(result.value.confusionMatrix, result.value.labels) : []))
@@ -48,6 +54,8 @@ export const useEvaluationStore = defineStore('evaluation', () => {
     result.value = null
     cell.value = null
     runId.value = null
+    excluded.value = new Set()
+    excludeError.value = null
     task.clear()
   }
   watch(dir, reset)
@@ -57,8 +65,31 @@ export const useEvaluationStore = defineStore('evaluation', () => {
     const d = dir.value
     cell.value = null
     const r = await task.run((opts) => useApi().evaluation.evaluate({ dir: d, options: { split: split.value, runId: runId.value ?? undefined, force } }, opts))
-    if (r) result.value = r
+    if (r) {
+      result.value = r
+      excluded.value = new Set()
+    }
     return r
+  }
+
+  /**
+   * Excludes a gallery image from training and evaluation (e.g. mislabeled), or brings it back,
+   * through the datasets service (the project index only; files are never touched). The next
+   * evaluate recomputes: the service's cache key covers exclusions.
+   */
+  async function toggleExcluded(id: number) {
+    const next = !excluded.value.has(id)
+    const datasets = useDatasetsStore()
+    excludeError.value = null
+    if (!(await datasets.setExcluded([id], next))) {
+      excludeError.value = datasets.excludeError
+      return false
+    }
+    const set = new Set(excluded.value)
+    if (next) set.add(id)
+    else set.delete(id)
+    excluded.value = set
+    return true
   }
 
   function openCell(trueIndex: number, predIndex: number) {
@@ -69,5 +100,5 @@ export const useEvaluationStore = defineStore('evaluation', () => {
     cell.value = null
   }
 
-  return { dir, split, runId, result, task: task.state, cancel: task.cancel, cell, gallery, confusions, reset, evaluate, openCell, closeCell }
+  return { dir, split, runId, result, task: task.state, cancel: task.cancel, cell, gallery, confusions, excluded, excludeError, stale, reset, evaluate, toggleExcluded, openCell, closeCell }
 })

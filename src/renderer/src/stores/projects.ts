@@ -91,5 +91,5 @@ export const useProjectsStore = defineStore('projects', () => {
     if (dir) await open(dir)
   }
 
-  return { current, recent, error, busy, isOpen, loadRecent, create, open, rename, forget, saveState, restore }
+  return { current, recent, error, busy, isOpen, loadRecent, setCurrent, create, open, rename, forget, saveState, restore }
 })

@@ -26,18 +26,51 @@ export interface TrainForm {
   augment: string
   earlyStop: boolean
   patience: number
+  /** Transfer / fine-tune: a Keras .h5 or TF.js model.json with the base's weights ('' = built-in or cached). */
+  baseWeights: string
+  /** Null = the recipe's default (Adam; RMSprop for fine-tuning). Example recipes name theirs. */
+  optimizer: 'adam' | 'rmsprop' | 'sgd' | null
 }
 
 export function defaultForm(): TrainForm {
-  return { recipe: 'transfer', base: 'mobilenetv2', epochs: 10, batch: 32, lr: null, augment: '', earlyStop: true, patience: 3 }
+  return { recipe: 'transfer', base: 'mobilenetv2', epochs: 10, batch: 32, lr: null, augment: '', earlyStop: true, patience: 3, baseWeights: '', optimizer: null }
 }
 
 /** The form as training.start options (what the CLI's flags would build). */
 export function formToOptions(f: TrainForm, extra: Partial<TrainOptionsInput> = {}): TrainOptionsInput {
   const o: TrainOptionsInput = { recipe: f.recipe, epochs: f.epochs, batch: f.batch, augment: f.augment.trim() || 'none', earlyStop: f.earlyStop ? f.patience : false, ...extra }
-  if (f.recipe !== 'cnn') o.base = f.base
+  if (f.recipe !== 'cnn') {
+    o.base = f.base
+    if (f.baseWeights.trim()) o.baseWeights = f.baseWeights.trim()
+  }
   if (f.lr != null && f.lr > 0) o.lr = f.lr
+  if (f.optimizer) o.optimizer = f.optimizer
   return o
+}
+
+/**
+ * The form an example project starts with: its recipe's first stage (project.state.example,
+ * written by examples.create), so Train runs the tutorial's settings with the preset model.
+ * Null when the project is not an example or the stage is unreadable.
+ */
+export function formFromExample(state: Record<string, unknown> | undefined): TrainForm | null {
+  const stage = (state?.example as { stages?: { options?: Record<string, unknown> }[] } | undefined)?.stages?.[0]?.options
+  if (!stage || typeof stage !== 'object') return null
+  const f = defaultForm()
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
+  if (stage.recipe === 'transfer' || stage.recipe === 'finetune' || stage.recipe === 'cnn') f.recipe = stage.recipe
+  if (stage.base === 'mobilenetv2' || stage.base === 'vgg16') f.base = stage.base
+  f.epochs = num(stage.epochs) ?? f.epochs
+  f.batch = num(stage.batchSize) ?? num(stage.batch) ?? f.batch
+  f.lr = num(stage.learningRate) ?? num(stage.lr) ?? null
+  if (typeof stage.augment === 'string') f.augment = stage.augment === 'none' ? '' : stage.augment
+  const es = stage.earlyStop
+  if (es === false || es === undefined) f.earlyStop = false
+  else if (typeof es === 'number') Object.assign(f, { earlyStop: true, patience: es })
+  else if (typeof es === 'object' && es) Object.assign(f, { earlyStop: true, patience: num((es as { patience?: unknown }).patience) ?? 3 })
+  if (typeof stage.baseWeights === 'string') f.baseWeights = stage.baseWeights
+  if (stage.optimizer === 'adam' || stage.optimizer === 'rmsprop' || stage.optimizer === 'sgd') f.optimizer = stage.optimizer
+  return f
 }
 
 /** The Train view's state: live run (via 'training' events), past runs, overlays. */
@@ -63,6 +96,10 @@ export const useTrainingStore = defineStore('training', () => {
   const shown = ref<string[]>([])
   const lastResult = ref<{ stoppedEarly: boolean; stopped: boolean; bestEpoch: number } | null>(null)
   let unsubscribe: (() => void) | null = null
+  /** The project whose settings the form was last set up for. */
+  let formDir: string | null = null
+  /** The example recipe the form started from (its first stage), if any. */
+  const example = ref<{ title: string; stage: string; stages: number; form: TrainForm } | null>(null)
 
   const lastEpoch = computed(() => epochs.value[epochs.value.length - 1] ?? null)
   const etaSeconds = computed(() => {
@@ -154,9 +191,28 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
+  /** Once per opened project: an example's recipe, else the one-click defaults. */
+  function setupForm() {
+    if (formDir === dir.value) return
+    formDir = dir.value
+    const fromExample = formFromExample(projects.current?.state)
+    const st = projects.current?.state?.example as { name?: string; stages?: { title?: string }[] } | undefined
+    example.value = fromExample ? { title: String(st?.name ?? 'example'), stage: String(st?.stages?.[0]?.title ?? ''), stages: st?.stages?.length ?? 1, form: { ...fromExample } } : null
+    Object.assign(form, fromExample ?? defaultForm())
+  }
+  // The example's optimizer belongs to its recipe: switching recipe falls back to that recipe's default.
+  watch(
+    () => form.recipe,
+    (recipe) => {
+      const ex = example.value?.form
+      form.optimizer = ex && ex.recipe === recipe ? ex.optimizer : null
+    },
+  )
+
   /** After a (re)load: the running run's curves, or the latest run's. */
   async function load() {
     if (!dir.value) return
+    setupForm()
     subscribe()
     const d = dir.value
     try {
@@ -233,5 +289,5 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
-  return { dir, form, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, resume, stop }
+  return { dir, form, example, setupForm, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, resume, stop }
 })
