@@ -27,7 +27,10 @@ describe('datasets store: exclude', () => {
         'datasets.overview': () => overview(5 - excludedIds.size, 3),
         'datasets.items': ({ label }) => page(label, 5, [...excludedIds]),
         'datasets.exclude': ({ ids, excluded }) => {
-          for (const id of ids) (excluded ? excludedIds.add(id) : excludedIds.delete(id))
+          for (const id of ids) {
+            if (excluded) excludedIds.add(id)
+            else excludedIds.delete(id)
+          }
           return overview(5 - excludedIds.size, 3)
         },
       },
@@ -53,7 +56,7 @@ describe('datasets store: exclude', () => {
   })
 
   it('keeps the item as it was and shows the error inline when the service refuses', async () => {
-    setup({ 'datasets.items': ({ label }) => page(label, 3), 'datasets.exclude': () => { throw appError('PROJECT_BUSY', 'Training is running on this project.', 'Exclude images after it finishes or stop it.') } }, { dir: DIR })
+    setup({ 'datasets.items': ({ label }) => page(label, 3), 'datasets.exclude': () => { throw appError('PROJECT_LOCKED', 'Training is running on this project.', 'Exclude images after it finishes or stop it.') } }, { dir: DIR })
     const s = useDatasetsStore()
     await s.ensureRange('cat', 0, 2)
     expect(await s.setExcluded([1], true)).toBe(false)
