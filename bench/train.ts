@@ -6,7 +6,8 @@
  *   npx tsx bench/train.ts [--seconds 6] [--quick] [--no-torch] [--no-mobilenet] [--no-onnx]
  *                          [--parallel [--workers 2]] [--e2e [--epochs 5]]
  *
- * Speeds use the median step time (the machine is shared; the median resists spikes).
+ * Speeds use the median step time (the machine is shared; the median resists spikes), and
+ * the Fashion figures the median over --rounds interleaved rounds (default 3).
  * Reported: Fashion-MNIST CNN (333,526 params) training at batch 32 and 128 and inference;
  * the cpu backend briefly for reference; MobileNetV2 160x160 (the models owner's
  * Keras-equivalent builder + GAP + Dense(5)) forward and full train step vs torchvision
@@ -109,32 +110,45 @@ console.log(`node ${process.version}, ${(await import('node:os')).cpus().length}
 const useTorch = !flag('no-torch');
 
 // --- Fashion-MNIST CNN -------------------------------------------------------------------
-const fashion = { train32: 0, train128: 0, infer: 0 };
-{
+// Rounds interleave wasm, PyTorch 2 threads and PyTorch 1 thread: the machine is shared and
+// its load drifts within minutes; each figure is the median over rounds.
+const ROUNDS = opt('rounds', QUICK ? 1 : 3);
+const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+const fr: Record<'w32' | 'w128' | 'wInf' | 't32' | 't128' | 'tInf' | 'o32' | 'o128' | 'oInf', number[]> =
+  { w32: [], w128: [], wInf: [], t32: [], t128: [], tInf: [], o32: [], o128: [], oInf: [] };
+for (let round = 0; round < ROUNDS; round++) {
   const m = fashionCnn();
-  fashion.train32 = await trainSpeed(m, [28, 28, 1], 10, 32);
-  fashion.train128 = await trainSpeed(m, [28, 28, 1], 10, 128);
-  fashion.infer = await inferSpeed(m, [28, 28, 1], 256);
+  fr.w32.push(await trainSpeed(m, [28, 28, 1], 10, 32));
+  fr.w128.push(await trainSpeed(m, [28, 28, 1], 10, 128));
+  fr.wInf.push(await inferSpeed(m, [28, 28, 1], 256));
   m.dispose();
+  if (useTorch) {
+    const t = torch([
+      { model: 'fashion', mode: 'train', batch: 32, seconds: SECONDS },
+      { model: 'fashion', mode: 'train', batch: 128, seconds: SECONDS },
+      { model: 'fashion', mode: 'infer', batch: 256, seconds: SECONDS },
+      // One PyTorch thread too: on a loaded machine PyTorch's 2 OpenMP threads suffer more
+      // from oversubscription than our single thread, which flatters the 2-thread ratio.
+      { model: 'fashion', mode: 'train', batch: 32, seconds: SECONDS, threads: 1 },
+      { model: 'fashion', mode: 'train', batch: 128, seconds: SECONDS, threads: 1 },
+      { model: 'fashion', mode: 'infer', batch: 256, seconds: SECONDS, threads: 1 },
+    ]);
+    fr.t32.push(t[0]!); fr.t128.push(t[1]!); fr.tInf.push(t[2]!);
+    fr.o32.push(t[3]!); fr.o128.push(t[4]!); fr.oInf.push(t[5]!);
+  }
+  console.log(`round ${round + 1}/${ROUNDS}: wasm ${fr.w32.at(-1)!.toFixed(0)}/${fr.w128.at(-1)!.toFixed(0)}/${fr.wInf.at(-1)!.toFixed(0)}` +
+    (useTorch ? `, torch 2thr ${fr.t32.at(-1)!.toFixed(0)}/${fr.t128.at(-1)!.toFixed(0)}/${fr.tInf.at(-1)!.toFixed(0)}, torch 1thr ${fr.o32.at(-1)!.toFixed(0)}/${fr.o128.at(-1)!.toFixed(0)}/${fr.oInf.at(-1)!.toFixed(0)}` : '') +
+    ` img/s (train b32 / train b128 / infer b256), load ${(await import('node:os')).loadavg()[0]!.toFixed(1)}`);
 }
-const tFashion = useTorch
-  ? torch([
-    { model: 'fashion', mode: 'train', batch: 32, seconds: SECONDS },
-    { model: 'fashion', mode: 'train', batch: 128, seconds: SECONDS },
-    { model: 'fashion', mode: 'infer', batch: 256, seconds: SECONDS },
-    // One PyTorch thread too: on a loaded machine PyTorch's 2 OpenMP threads suffer more
-    // from oversubscription than our single thread, which flatters the 2-thread ratio.
-    { model: 'fashion', mode: 'train', batch: 32, seconds: SECONDS, threads: 1 },
-    { model: 'fashion', mode: 'train', batch: 128, seconds: SECONDS, threads: 1 },
-    { model: 'fashion', mode: 'infer', batch: 256, seconds: SECONDS, threads: 1 },
-  ])
-  : [0, 0, 0, 0, 0, 0];
-report('Fashion CNN train, batch 32 (wasm)', fashion.train32, tFashion[0] || null);
-report('Fashion CNN train, batch 128 (wasm)', fashion.train128, tFashion[1] || null);
-report('Fashion CNN inference, batch 256 (wasm)', fashion.infer, tFashion[2] || null);
-report('Fashion CNN train, batch 32 (wasm)', fashion.train32, tFashion[3] || null, 'PyTorch 1 thr');
-report('Fashion CNN train, batch 128 (wasm)', fashion.train128, tFashion[4] || null, 'PyTorch 1 thr');
-report('Fashion CNN inference, batch 256 (wasm)', fashion.infer, tFashion[5] || null, 'PyTorch 1 thr');
+const fashion = { train32: median(fr.w32), train128: median(fr.w128), infer: median(fr.wInf) };
+const med = (xs: number[]) => (xs.length ? median(xs) : null);
+console.log('');
+report('Fashion CNN train, batch 32 (wasm)', fashion.train32, med(fr.t32));
+report('Fashion CNN train, batch 128 (wasm)', fashion.train128, med(fr.t128));
+report('Fashion CNN inference, batch 256 (wasm)', fashion.infer, med(fr.tInf));
+report('Fashion CNN train, batch 32 (wasm)', fashion.train32, med(fr.o32), 'PyTorch 1 thr');
+report('Fashion CNN train, batch 128 (wasm)', fashion.train128, med(fr.o128), 'PyTorch 1 thr');
+report('Fashion CNN inference, batch 256 (wasm)', fashion.infer, med(fr.oInf), 'PyTorch 1 thr');
 
 // cpu backend, briefly (one step after one warm-up), for reference.
 {
@@ -254,11 +268,15 @@ if (!flag('no-mobilenet')) {
     ? torch([
       { model: 'mobilenet_v2', mode: 'infer', batch: fb, seconds: SECONDS, size },
       { model: 'mobilenet_v2', mode: 'train', batch: tb, seconds: SECONDS, size },
+      { model: 'mobilenet_v2', mode: 'infer', batch: fb, seconds: SECONDS, size, threads: 1 },
+      { model: 'mobilenet_v2', mode: 'train', batch: tb, seconds: SECONDS, size, threads: 1 },
     ])
-    : [0, 0];
+    : [0, 0, 0, 0];
   console.log('');
   report(`MobileNetV2 ${size}px forward, batch ${fb} (wasm)`, fwd, tm[0] || null);
   report(`MobileNetV2 ${size}px train step (all layers), batch ${tb}`, train, tm[1] || null);
+  report(`MobileNetV2 ${size}px forward, batch ${fb} (wasm)`, fwd, tm[2] || null, 'PyTorch 1 thr');
+  report(`MobileNetV2 ${size}px train step (all layers), batch ${tb}`, train, tm[3] || null, 'PyTorch 1 thr');
   console.log(`${''.padEnd(48)} wasm heap after the train steps: ${heapMiB} MiB`);
 
   // Frozen base: wasm vs onnxruntime-node on the same exported graph.
