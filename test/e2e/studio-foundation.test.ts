@@ -1,12 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { startStudio } from '../../src/main/web/studio'
-import { chromiumMissing, ensureWebBuild, launchBrowser, newPage, screenshotBoth } from './browser'
-import { ProjectsPage, StudioPage } from './pages/studio'
+import { chromiumMissing, ensureWebBuild, launchBrowser, newPage, SCREENSHOT_DIR, screenshotBoth } from './browser'
+import { ExamplesPage, ProjectsPage, StudioPage } from './pages/studio'
+import { TrainPage } from './pages/journey'
 
 const missing = chromiumMissing()
 
@@ -76,6 +78,59 @@ describe.skipIf(missing)('web studio foundation (chromium)', () => {
     expect(errors).toEqual([])
     await context.close()
   })
+
+  it('starts a project from an example (local copy of its data): errors inline, then the preset recipe trains', async () => {
+    // A tiny Fashion-MNIST-shaped IDX set: 40 train + 10 test images of 28x28, labels 0..9.
+    const src = join(workspace, '..', `${workspace.split('/').pop()}-idx`)
+    mkdirSync(src, { recursive: true })
+    const idx3 = (n: number, from: number) => Buffer.concat([Buffer.from([0, 0, 8, 3, 0, 0, 0, n, 0, 0, 0, 28, 0, 0, 0, 28]), ...Array.from({ length: n }, (_, i) => Buffer.alloc(784, (from + i * 23) % 256))])
+    const idx1 = (n: number) => Buffer.concat([Buffer.from([0, 0, 8, 1, 0, 0, 0, n]), Buffer.from(Array.from({ length: n }, (_, i) => i % 10))])
+    writeFileSync(join(src, 'train-images-idx3-ubyte.gz'), gzipSync(idx3(40, 0)))
+    writeFileSync(join(src, 'train-labels-idx1-ubyte.gz'), gzipSync(idx1(40)))
+    writeFileSync(join(src, 't10k-images-idx3-ubyte.gz'), gzipSync(idx3(10, 100)))
+    writeFileSync(join(src, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx1(10)))
+
+    const { context, page, errors } = await newPage(browser)
+    const shell = new StudioPage(page)
+    const examples = new ExamplesPage(page)
+    try {
+      await page.goto(studio.url)
+      await shell.go('Projects')
+      await expect.poll(() => examples.cards().count()).toBeGreaterThanOrEqual(5)
+      await examples.pick(/Fashion-MNIST/)
+      expect(await page.getByLabel('Example project name').inputValue()).toMatch(/Fashion-MNIST/)
+
+      // A local copy that is not there: the error appears inline with what to do.
+      await examples.create('Fashion tiny', join(src, 'missing'))
+      const alert = page.getByRole('main').getByRole('alert')
+      await alert.waitFor({ timeout: 30_000 })
+      expect((await alert.textContent())!.length).toBeGreaterThan(20)
+      expect(await shell.heading().textContent()).toBe('Projects')
+
+      await examples.create('Fashion tiny', src)
+      await page.getByRole('heading', { level: 1, name: 'Data' }).waitFor({ timeout: 60_000 })
+      expect(await page.getByTestId('total-images').textContent()).toBe('50')
+
+      // Train starts from the example's recipe and its preset model (the tutorial CNN).
+      await shell.go('Train')
+      await page.getByTestId('example-recipe').waitFor()
+      expect(await page.getByLabel('Epochs', { exact: true }).inputValue()).toBe('10')
+      expect(await page.getByRole('form', { name: 'Training settings' }).textContent()).toContain('Custom CNN')
+      await screenshotBoth(page, 'train-example', 'foundation-')
+      const train = new TrainPage(page)
+      await train.start({ epochs: 1 })
+      await train.finished().waitFor({ timeout: 120_000 })
+      expect(await train.epochsDrawn()).toBe(1)
+      expect(errors).toEqual([])
+    } catch (err) {
+      const file = join(SCREENSHOT_DIR, 'foundation-example-failure.png')
+      await page.screenshot({ path: file, fullPage: true }).catch(() => undefined)
+      throw Object.assign(err as Error, { message: `${(err as Error).message}\nPage errors: ${JSON.stringify(errors)}\nSee ${file}` })
+    } finally {
+      await context.close()
+      rmSync(src, { recursive: true, force: true })
+    }
+  }, 180_000)
 
   it('refuses requests without the token, and with a foreign Origin or Host', async () => {
     const base = `http://127.0.0.1:${studio.port}`

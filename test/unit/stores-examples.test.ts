@@ -28,6 +28,7 @@ describe('examples store', () => {
         await gate
         return info(`/ws/${name}`, name, { example: { name: 'fashion-mnist' } })
       },
+      'projects.open': ({ dir }) => info(dir, 'Fashion', { example: { name: 'fashion-mnist' } }),
       'projects.recent': () => [{ dir: '/ws/Fashion', name: 'Fashion', openedAt: 'now', available: true }],
     })
     const s = useExamplesStore()
@@ -44,13 +45,15 @@ describe('examples store', () => {
     expect(p?.dir).toBe('/ws/Fashion')
     const projects = useProjectsStore()
     expect(projects.current?.dir).toBe('/ws/Fashion')
+    expect(projects.current?.state.example).toEqual({ name: 'fashion-mnist' })
     expect(projects.recent.map((r) => r.name)).toEqual(['Fashion'])
+    expect(fake.calls.map((c) => c.method)).toEqual(['examples.create', 'projects.open', 'projects.recent'])
     expect(s.task.running).toBe(false)
     expect(s.creating).toBeNull()
   })
 
   it('sends no source when the field is empty (the official download)', async () => {
-    const fake = setup({ 'examples.create': ({ name }) => info(`/ws/${name}`, name), 'projects.recent': () => [] })
+    const fake = setup({ 'examples.create': ({ name }) => info(`/ws/${name}`, name), 'projects.open': ({ dir }) => info(dir, 'F'), 'projects.recent': () => [] })
     await useExamplesStore().create('fashion-mnist', 'F', '   ')
     expect(fake.calls[0].args).toEqual({ name: 'F', example: 'fashion-mnist' })
   })
@@ -66,6 +69,14 @@ describe('examples store', () => {
     s.dismiss()
     expect(s.task.error).toBeNull()
     expect(s.creating).toBeNull()
+  })
+
+  it('reports a failure to open the new project where the create was started', async () => {
+    setup({ 'examples.create': ({ name }) => info(`/ws/${name}`, name), 'projects.open': () => { throw appError('PROJECT_LOCKED', 'Another window has /ws/F open.', 'Close it there first.') } })
+    const s = useExamplesStore()
+    expect(await s.create('fashion-mnist', 'F')).toBeUndefined()
+    expect(s.task.error).toEqual({ message: 'Another window has /ws/F open.', hint: 'Close it there first.' })
+    expect(useProjectsStore().current).toBeNull()
   })
 
   it('cancels the running create by its callId', async () => {
@@ -93,7 +104,7 @@ describe('examples store', () => {
   it('refuses a second create while one runs', async () => {
     let release!: () => void
     const gate = new Promise<void>((r) => (release = r))
-    const fake = setup({ 'examples.create': async ({ name }) => (await gate, info(`/ws/${name}`, name)), 'projects.recent': () => [] })
+    const fake = setup({ 'examples.create': async ({ name }) => (await gate, info(`/ws/${name}`, name)), 'projects.open': ({ dir }) => info(dir, 'A'), 'projects.recent': () => [] })
     const s = useExamplesStore()
     const first = s.create('fashion-mnist', 'A')
     await tick()

@@ -73,14 +73,15 @@ describe('training store', () => {
     expect(TrainOptions.parse((fake.calls[0].args as { options: unknown }).options).resumeRunId).toBe('r1')
   })
 
-  it('leaves a custom CNN chosen in the Model view to the service (no recipe/preset named)', async () => {
-    const fake = setup({ 'training.start': () => ({ runId: 'c1' }) }, { dir: DIR, state: { model: { type: 'cnn', layers: [{ type: 'Flatten' }] } } })
+  it('trains the custom CNN chosen in the Model view: its layers, named explicitly', async () => {
+    const fake = setup({ 'training.start': () => ({ runId: 'c1' }) }, { dir: DIR, state: { model: { type: 'cnn', preset: 'tiny', layers: [{ type: 'Flatten' }] } } })
     useModelsStore().ensure()
     const s = useTrainingStore()
     s.form.recipe = 'cnn'
     await s.start()
     const options = (fake.calls[0].args as { options: Record<string, unknown> }).options
-    expect(options.recipe).toBeUndefined()
+    // What the contract's validation hands the service (defaults filled in).
+    expect(TrainOptions.parse(options)).toMatchObject({ recipe: 'cnn', model: 'tiny', layers: [{ type: 'Flatten' }] })
     expect(options.base).toBeUndefined()
     expect(options.epochs).toBe(10)
   })

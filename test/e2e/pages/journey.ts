@@ -30,6 +30,20 @@ export class DataPage {
   thumbnails(cls: string): Locator {
     return this.page.getByRole('list', { name: `Images of class ${cls}` }).locator('img')
   }
+
+  /** The class tab (its badge counts the images that train and evaluate). */
+  classTab(cls: string): Locator {
+    return this.page.getByRole('tab', { name: new RegExp(`^${cls}\\b`) })
+  }
+
+  /** Exclude toggles of the shown class that are on (images left out). */
+  excludedToggles(cls: string): Locator {
+    return this.page.getByRole('list', { name: `Images of class ${cls}` }).getByRole('button', { name: /^Exclude /, pressed: true })
+  }
+
+  excludedCount(): Locator {
+    return this.page.getByTestId('excluded-count')
+  }
 }
 
 export class ModelPage {
@@ -104,6 +118,15 @@ export class EvaluatePage {
 
   gallery(): Locator {
     return this.page.getByRole('list', { name: 'Cell images, most confident first' }).getByRole('listitem')
+  }
+
+  /** The exclude toggle of the n-th gallery image. */
+  excludeToggle(n: number): Locator {
+    return this.gallery().nth(n).getByRole('button', { name: /^Exclude image / })
+  }
+
+  staleNotice(): Locator {
+    return this.page.getByTestId('eval-stale')
   }
 }
 

@@ -46,3 +46,27 @@ export class ProjectsPage {
     await this.recentTable().getByRole('button', { name, exact: true }).click()
   }
 }
+
+/** The Projects view's "Start from an example" section. */
+export class ExamplesPage {
+  constructor(readonly page: Page) {}
+
+  cards() {
+    return this.page.getByRole('radiogroup', { name: 'Examples' }).getByRole('radio')
+  }
+
+  async pick(title: string | RegExp): Promise<void> {
+    await this.cards().filter({ hasText: title }).click()
+  }
+
+  /** Fills the picked example's form (name, optional local copy or URL) and presses create. */
+  async create(name: string, source = ''): Promise<void> {
+    await this.page.getByLabel('Example project name').fill(name)
+    await this.page.getByLabel('Local copy of the data (folder or file) or URL').fill(source)
+    await this.page.getByRole('button', { name: 'Create example project' }).click()
+  }
+
+  progress() {
+    return this.page.getByRole('status', { name: /^Creating / })
+  }
+}

@@ -38,12 +38,11 @@ export const useExamplesStore = defineStore('examples', () => {
     creating.value = example
     const src = source?.trim() || undefined
     try {
-      const p = await task.run((opts) => useApi().examples.create({ name: name.trim(), example, ...(src ? { source: src } : {}) }, opts))
-      if (p) {
-        const projects = useProjectsStore()
-        projects.setCurrent(p)
-        await projects.loadRecent()
-      }
+      const made = await task.run((opts) => useApi().examples.create({ name: name.trim(), example, ...(src ? { source: src } : {}) }, opts))
+      if (!made) return undefined
+      // Opened the usual way, so this window (and its session) works on it like any project.
+      const p = await useProjectsStore().open(made.dir)
+      if (!p) task.state.error = useProjectsStore().error
       return p
     } finally {
       if (!task.state.error) creating.value = null

@@ -263,9 +263,10 @@ export const useTrainingStore = defineStore('training', () => {
     epochsPlanned.value = form.epochs
     try {
       const options = formToOptions(form, extra)
-      // A custom CNN chosen in the Model view: let the service build it from the project's
-      // chosen spec (its layers), rather than naming a recipe/preset here.
-      if (form.recipe === 'cnn' && useModelsStore().chosen?.type === 'cnn') delete options.recipe
+      // A custom CNN chosen in the Model view (or preset by an example): train exactly its
+      // layers. Named explicitly: the bridge fills the recipe's defaults before the service runs.
+      const chosen = useModelsStore().chosen
+      if (form.recipe === 'cnn' && chosen?.type === 'cnn' && chosen.layers?.length) Object.assign(options, { recipe: 'cnn', model: chosen.preset ?? 'custom', layers: chosen.layers })
       const res = await useApi().training.start({ dir: dir.value, options: options as never })
       if (res.runId) runId.value = res.runId
     } catch (err) {
