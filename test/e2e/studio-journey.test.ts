@@ -1,43 +1,17 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import sharp from 'sharp'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startStudio } from '../../src/main/web/studio'
+import { SHAPE_CLASSES, writeShapesDataset } from '../helpers/shapes'
 import { chromiumMissing, ensureWebBuild, launchBrowser, newPage, screenshotBoth, SCREENSHOT_DIR } from './browser'
 import { ProjectsPage, StudioPage } from './pages/studio'
 import { DataPage, EvaluatePage, ExportPage, loadedWidth, ModelPage, PredictPage, TrainPage } from './pages/journey'
 
-const CLASSES = ['circle', 'square', 'triangle'] as const
+const CLASSES = SHAPE_CLASSES
 const PER_CLASS = 20
 const SHOTS = join(SCREENSHOT_DIR, 'journey')
-
-/** One 64x64 PNG: a coloured shape (the class) at a random place on a noisy light background. */
-function shapeSvg(cls: (typeof CLASSES)[number], rnd: () => number): string {
-  const s = 18 + Math.floor(rnd() * 14)
-  const x = 6 + Math.floor(rnd() * (58 - s - 6))
-  const y = 6 + Math.floor(rnd() * (58 - s - 6))
-  const bg = `rgb(${225 + Math.floor(rnd() * 30)},${225 + Math.floor(rnd() * 30)},${225 + Math.floor(rnd() * 30)})`
-  const shape =
-    cls === 'circle'
-      ? `<circle cx="${x + s / 2}" cy="${y + s / 2}" r="${s / 2}" fill="#d62828"/>`
-      : cls === 'square'
-        ? `<rect x="${x}" y="${y}" width="${s}" height="${s}" fill="#1d4ed8"/>`
-        : `<polygon points="${x + s / 2},${y} ${x + s},${y + s} ${x},${y + s}" fill="#15803d"/>`
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="${bg}"/>${shape}</svg>`
-}
-
-async function writeDataset(dir: string): Promise<void> {
-  let seed = 11
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
-  for (const cls of CLASSES) {
-    mkdirSync(join(dir, cls), { recursive: true })
-    for (let i = 0; i < PER_CLASS; i++) await sharp(Buffer.from(shapeSvg(cls, rnd))).png().toFile(join(dir, cls, `${cls}-${i}.png`))
-  }
-  // The corrupt file the import must report (a PNG name, not PNG bytes).
-  writeFileSync(join(dir, 'circle', 'broken.png'), 'this is not an image')
-}
 
 /** Asks the bridge which of the journey's methods still answer NOT_IMPLEMENTED. */
 async function notWired(base: string, token: string, workspace: string): Promise<string[]> {
@@ -75,7 +49,7 @@ describe.skipIf(missingChromium)('the full journey in the web studio (chromium)'
     ensureWebBuild()
     root = mkdtempSync(join(tmpdir(), 'cs-journey-'))
     process.env.CLASSIFIER_STUDIO_HOME = join(root, 'home')
-    await writeDataset(join(root, 'shapes'))
+    await writeShapesDataset(join(root, 'shapes'), PER_CLASS)
     rmSync(SHOTS, { recursive: true, force: true })
     studio = await startStudio({ port: 0, workspaceDir: join(root, 'workspace') })
     browser = await launchBrowser()
@@ -160,7 +134,16 @@ describe.skipIf(missingChromium)('the full journey in the web studio (chromium)'
     await ev.cell(pick.trueLabel, pick.predLabel).click()
     await expect.poll(() => ev.gallery().count()).toBe(count)
     await expect.poll(() => loadedWidth(ev.gallery().first().locator('img'))).toBeGreaterThan(0)
+    // Exclude one image (say it is mislabeled): dimmed with a badge, the result flagged stale.
+    await ev.excludeToggle(0).click()
+    await expect.poll(() => ev.excludeToggle(0).getAttribute('aria-pressed')).toBe('true')
+    await ev.staleNotice().waitFor()
     await shot('06-evaluate')
+    // Evaluating again recomputes without it (the service's cache key covers exclusions).
+    const evaluated = Number(await page.getByTestId('eval-images').textContent())
+    await ev.staleNotice().getByRole('button', { name: 'Evaluate again' }).click()
+    await expect.poll(() => page.getByTestId('eval-images').textContent()).toBe(String(evaluated - 1))
+    await expect.poll(() => ev.staleNotice().count()).toBe(0)
 
     // Predict a dropped file.
     await shell.go('Predict')
@@ -194,7 +177,16 @@ describe.skipIf(missingChromium)('the full journey in the web studio (chromium)'
       await shell.go(view)
       expect(await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth)).toBeLessThanOrEqual(1024)
     }
+    // The Data view shows the image excluded in Evaluate (dimmed, badge, count); undo it there.
+    await shell.go('Data')
+    await data.classTab(pick.trueLabel).click()
+    await data.excludedCount().waitFor()
+    expect(await data.excludedToggles(pick.trueLabel).count()).toBe(1)
     await shot('11-data-1024x700')
+    const before = Number((await data.classTab(pick.trueLabel).locator('.badge').textContent())?.replace(/\D/g, ''))
+    await data.excludedToggles(pick.trueLabel).click()
+    await expect.poll(() => data.excludedCount().count()).toBe(0)
+    await expect.poll(async () => Number((await data.classTab(pick.trueLabel).locator('.badge').textContent())?.replace(/\D/g, ''))).toBe(before + 1)
     await page.setViewportSize({ width: 1280, height: 800 })
     await shell.go('Projects')
     await shot('00-projects')
