@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { ProjectSettings, Split } from './project'
 import { ImportOptions, type DatasetHealth, type ImportSummary, type SkippedFile } from './datasets'
 import { ModelSpec, type LayerSpecInput, type ModelSummary } from './models'
-import { TrainOptions, type EpochMetrics, type RunInfo, type TrainEvent } from './training'
+import { TrainOptions, type TrainOptionsInput, type EpochMetrics, type RunInfo, type TrainEvent } from './training'
 import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction } from './evaluation'
 import { ExportOptions, type ExportResult } from './export'
 
@@ -109,6 +109,19 @@ export interface ExampleInfo {
   description: string
 }
 
+/**
+ * Training options are checked here but passed on as given (not with defaults filled), so the
+ * service can tell what the user chose from what it should take from the project's model.
+ */
+const TrainOptionsArg = z
+  .unknown()
+  .superRefine((v, ctx) => {
+    if (v === undefined) return
+    const r = TrainOptions.safeParse(v)
+    if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path })
+  })
+  .transform((v) => v as TrainOptionsInput | undefined)
+
 export const contract = {
   app: {
     info: method<AppInfo>()(z.object({})),
@@ -138,7 +151,7 @@ export const contract = {
   },
   training: {
     /** Starts training in its own process and returns at once; progress arrives as `training` events. */
-    start: method<{ runId: string | null }>()(z.object({ dir: Dir, options: TrainOptions.optional() })),
+    start: method<{ runId: string | null }>()(z.object({ dir: Dir, options: TrainOptionsArg.optional() })),
     stop: method<void>()(z.object({ dir: Dir })),
     status: method<TrainingStatus>()(z.object({ dir: Dir })),
     runs: method<RunInfo[]>()(z.object({ dir: Dir })),

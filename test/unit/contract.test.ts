@@ -20,6 +20,13 @@ describe('contract validation', () => {
     expect(() => validateCall('projects', 'rename', { dir: '/p' })).toThrow(/name:/)
   })
 
+  it('checks training options without filling defaults, so the chosen model of the project still applies', () => {
+    expect(validateCall('training', 'start', { dir: '/p', options: { epochs: 3 } }).args).toEqual({ dir: '/p', options: { epochs: 3 } })
+    expect(validateCall('training', 'start', { dir: '/p' }).args).toEqual({ dir: '/p' })
+    expect(() => validateCall('training', 'start', { dir: '/p', options: { epochs: 0 } })).toThrow(/options\.epochs:/)
+    expect(() => validateCall('training', 'start', { dir: '/p', options: { recipe: 'magic' } })).toThrow(/options\.recipe:/)
+  })
+
   it.each(['../evil', 'a/b', 'a\\b', '..', '.hidden', 'x\u0000y', 'c:d', ''])('refuses the project name %j', (name) => {
     expect(ProjectName.safeParse(name).success).toBe(false)
   })

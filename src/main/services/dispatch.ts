@@ -43,7 +43,7 @@ export class Dispatcher {
     const handler = (this.handlers[call.domain] as Record<string, (a: unknown, c: CallContext) => Promise<unknown>>)[name]
     const result = await handler(args, ctx)
     const dir = (result as { dir?: unknown } | undefined)?.dir
-    if (key === 'projects.open' || key === 'projects.create') this.opened.add(resolve(String(dir)))
+    if (key === 'projects.open' || key === 'projects.create' || key === 'examples.create') this.opened.add(resolve(String(dir)))
     if (key === 'projects.close') this.opened.delete(args.dir as string)
     return result
   }
