@@ -13,7 +13,7 @@ import { tmpdir, availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { importDataset } from '../src/main/services/datasets'
-import { rng } from '../src/main/services/datasets/split'
+import { mulberry32 as rng } from '../src/main/ml/training/rng'
 
 const here = fileURLToPath(import.meta.url)
 const DATA = process.env.CLASSIFIER_STUDIO_DATA ?? resolve(here, '../../../shared/data')

@@ -18,17 +18,8 @@ export function fashionCnn(numClasses = 10): tf.LayersModel {
   return m
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { mulberry32 as rng } from '../../src/main/ml/training/rng'
+export { rng }
 
 /**
  * Gives every BatchNormalization layer (nested ones too) non-trivial statistics: moving mean and variance

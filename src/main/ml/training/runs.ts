@@ -6,6 +6,7 @@ import type { PreprocessSpec } from '../../../shared/models'
 import type { EpochMetrics, Recipe, RunInfo, RunStatus, TrainOptions } from '../../../shared/training'
 import { writeFileAtomic } from '../../services/projects/store'
 import { checkpointDir, loadCheckpointModel } from './checkpoint'
+import { isProcessAlive } from '../../pid'
 
 /**
  * Run folders: <P>/runs/<runId>/ with
@@ -114,14 +115,6 @@ async function readJson<T>(path: string): Promise<T | null> {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 export interface LoadedRun {
   config: RunConfig
@@ -141,7 +134,7 @@ export async function loadRun(projectDir: string, runId: string): Promise<Loaded
   const hasBest = (await checkpointDir(ck, 'best')) != null
   const hasLast = (await checkpointDir(ck, 'last')) != null
   let st: RunStatus = status?.status ?? 'interrupted'
-  if (st === 'running' && status && !(status.pid === process.pid) && !pidAlive(status.pid)) st = 'interrupted'
+  if (st === 'running' && status && !(status.pid === process.pid) && !isProcessAlive(status.pid)) st = 'interrupted'
   let best: RunInfo['best'] = status?.best ?? null
   if (!best && metrics.length) {
     const withVal = metrics.filter((m) => m.valAccuracy != null)

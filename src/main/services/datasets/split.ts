@@ -1,21 +1,11 @@
 import { createHash } from 'node:crypto'
 import type { Split } from '../../../shared/project'
+import { mulberry32 } from '../../ml/training/rng'
 
-/** mulberry32: small, fast, seedable PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Seeded Fisher-Yates shuffle, in place. */
 export function shuffleInPlace<T>(a: T[] | Int32Array, seed: number): void {
-  const r = rng(seed)
+  const r = mulberry32(seed)
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1))
     const t = a[i]

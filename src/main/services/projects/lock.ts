@@ -2,6 +2,7 @@ import { open, readFile, rm } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { AppError } from '../../../shared/errors'
+import { isProcessAlive } from '../../pid'
 
 export const LOCK_FILE = '.lock'
 
@@ -11,14 +12,6 @@ interface LockInfo {
   since: string
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /**
  * Takes the project's lock for this process. A lock held by a live process on this host is
@@ -45,7 +38,7 @@ export async function acquireLock(dir: string): Promise<void> {
     if (held && held.pid === process.pid && held.host === mine.host) return
     if (held && held.host !== mine.host)
       throw new AppError('PROJECT_LOCKED', `This project is open on another computer (${held.host}, process ${held.pid}, since ${held.since}).`, `Close it there first. If that computer crashed, delete ${path} by hand.`)
-    if (held && alive(held.pid))
+    if (held && isProcessAlive(held.pid))
       throw new AppError('PROJECT_LOCKED', `This project is open elsewhere: process ${held.pid} has had it open since ${held.since}.`, 'Close it in the other window or command first, then try again.')
     await rm(path, { force: true }) // stale: its process is gone
   }

@@ -8,6 +8,7 @@ import { AppError } from '../../../shared/errors'
 import { TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
 import { isFromTrainer, type FromTrainer, type ToTrainer } from '../../worker/protocol'
 import { runsDir } from '../../ml/training/runs'
+import { isProcessAlive } from '../../pid'
 
 export { listRuns, loadRun, loadRunModel, readMetrics, type RunModel, type LoadedRun, type RunConfig } from '../../ml/training/runs'
 export { parseAugment, formatAugment, TrainOptions } from '../../../shared/training'
@@ -67,14 +68,6 @@ const active = new Map<string, Active>()
 
 const LOCK_FILE = '.training.lock'
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /** One training per project across processes (CLI, studio, app): a lock file with the owner's pid. */
 async function acquireLock(projectDir: string): Promise<() => Promise<void>> {
@@ -95,7 +88,7 @@ async function acquireLock(projectDir: string): Promise<() => Promise<void>> {
       } catch {
         /* torn lock file: treat as stale */
       }
-      if (pid && pidAlive(pid)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${projectDir} (process ${pid}).`, 'Wait for it to finish or stop it first; one training per project at a time.')
+      if (pid && isProcessAlive(pid)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${projectDir} (process ${pid}).`, 'Wait for it to finish or stop it first; one training per project at a time.')
       await rm(file, { force: true })
     }
   }
