@@ -47,7 +47,7 @@ export interface BuildCacheOptions {
   splits: Split[]
   batchSize: number
   /** uint8 NHWC batch -> pooled features [n, dim] (inference mode). Must not dispose its input. */
-  extract: (x: tf.Tensor4D) => tf.Tensor2D
+  extract: (x: tf.Tensor4D) => tf.Tensor2D | Promise<tf.Tensor2D>
   signal?: AbortSignal
   log?: (m: string) => void
   onProgress?: (done: number, total: number) => void
@@ -82,7 +82,7 @@ export async function ensureFeatureCache(o: BuildCacheOptions): Promise<{ dir: s
           const xt = tf.tensor4d(b.x, b.shape, 'int32')
           let feats: Float32Array
           try {
-            const f = o.extract(xt as tf.Tensor4D)
+            const f = await o.extract(xt as tf.Tensor4D)
             dim = f.shape[1]
             feats = (await f.data()) as Float32Array
             f.dispose()

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs'
 import type { PreprocessSpec } from '../../../shared/models'
 import { augmentEnabled, formatAugment, resolvedOptimizer, TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
 import { applyPreprocess, buildCnn, buildTransferModel, preprocessFor, presetSpec, RESCALE_01 } from '../models'
-import { initBackend, type BackendPreference } from '../backend'
+import { createFeatureExtractor, initBackend, type BackendPreference, type FeatureExtractor } from '../backend'
 import { augmentBatch } from './augment'
 import { loadBaseWeights } from './base-weights'
 import { balancedClassWeights } from './callbacks'
@@ -213,13 +213,27 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       const key = featureCacheKey({ base: base.name, baseWeights: built.baseWeights, preprocess, imageShape, data: await data.fingerprint(), v: 1 })
       const splits = valLabels.length ? (['train', 'validation'] as const) : (['train'] as const)
       const gap = ph.gap
+      let extractor: FeatureExtractor | null = null
       const cache = await ensureFeatureCache({
         projectDir,
         key,
         data,
         splits: [...splits],
         batchSize: Math.max(opts.batchSize, 32),
-        extract: (x) => tf.tidy(() => gap.apply(base.apply(applyPreprocess(x, preprocess, 3), { training: false }) as tf.Tensor) as tf.Tensor2D),
+        extract: async (x) => {
+          // The frozen base runs on the fastest engine that gives the same features (onnxruntime
+          // when it matches TF.js within 1e-4, else TF.js); only the pooling runs here.
+          if (!extractor) {
+            extractor = await createFeatureExtractor(base)
+            log(`Frozen base on ${extractor.engine}: ${extractor.reason}.`)
+          }
+          const pre = tf.tidy(() => applyPreprocess(x, preprocess, 3))
+          const pixels = (await pre.data()) as Float32Array
+          pre.dispose()
+          const n = x.shape[0]
+          const maps = await extractor.extract(pixels, n)
+          return tf.tidy(() => gap.apply(tf.tensor4d(maps, [n, ...(extractor!.outputShape as [number, number, number])])) as tf.Tensor2D)
+        },
         signal: ctl.signal,
         log,
         onProgress: (() => {
@@ -231,7 +245,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
             emit({ type: 'log', message: `Computing base features: ${done}/${total} images` })
           }
         })(),
-      })
+      }).finally(() => extractor?.dispose())
       if (!cache.computed) log(`Using cached base features (${cache.dir}).`)
       log('Training the head on cached base features (fast path: the frozen base runs once per image, not once per epoch).')
       headModel = ph.head
