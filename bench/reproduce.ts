@@ -8,6 +8,7 @@
  *       [--epochs N]      cap every stage at N epochs (a shorter variant, marked as such)
  *       [--quick]         the documented short variant (see QUICK below)
  *       [--no-torch]      skip the PyTorch peer
+ *       [--render]        only rewrite reproduce.md from reproduce.json
  *       [--data DIR]      default /work/shared/data (or $CLASSIFIER_STUDIO_DATA)
  *       [--work DIR]      where the projects go (default a temp folder)
  *
@@ -40,25 +41,28 @@ const LOCAL: Partial<Record<ExampleName, string>> = {
 const QUICK: Partial<Record<ExampleName, Record<string, Partial<TrainOptionsInput>>>> = {
   'fashion-mnist': { cnn: { epochs: 3 } },
   'sign-mnist': { cnn: { epochs: 3 } },
-  'cats-dogs-mobilenetv2': { transfer: { augment: 'none', epochs: 10 }, finetune: { epochs: 1 } },
+  // batch 16 for fine-tuning: at 32, backpropagating through MobileNetV2 at 160 px overflows the wasm heap (RuntimeError: memory access out of bounds)
+  'cats-dogs-mobilenetv2': { transfer: { augment: 'none', epochs: 10 }, finetune: { epochs: 1, batchSize: 16 } },
 }
 
 interface Args {
   names: ExampleName[]
   epochs?: number
   quick: boolean
+  render: boolean
   torch: boolean
   data: string
   work: string
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { names: [], quick: false, torch: true, data: process.env.CLASSIFIER_STUDIO_DATA ?? '/work/shared/data', work: join(tmpdir(), `reproduce-${process.pid}`) }
+  const a: Args = { names: [], quick: false, render: false, torch: true, data: process.env.CLASSIFIER_STUDIO_DATA ?? '/work/shared/data', work: join(tmpdir(), `reproduce-${process.pid}`) }
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i]
     if (v === '--epochs') a.epochs = Number(argv[++i])
     else if (v === '--quick') a.quick = true
     else if (v === '--no-torch') a.torch = false
+    else if (v === '--render') a.render = true
     else if (v === '--data') a.data = resolve(argv[++i])
     else if (v === '--work') a.work = resolve(argv[++i])
     else if (v.startsWith('--')) throw new Error(`Unknown option ${v}`)
@@ -98,6 +102,8 @@ export interface Row {
   published: { stage: string; value: number | null; metric: string; source: string }[]
   target: { metric: string; value: number } | null
   torch: TorchRow | null
+  /** Set when the app's run failed (the stages that finished are kept). */
+  error?: string
   machine: Machine
   at: string
   command: string
@@ -176,13 +182,13 @@ function renderMd(rows: Row[]): string {
   lines.push('# Tutorials reproduced (bench/reproduce.ts)', '')
   lines.push('Produced by `npx tsx bench/reproduce.ts` (see each row\'s command). The app column runs the example project through the same services as the CLI (import, training in its own process, evaluation); the PyTorch column runs the same recipe (same model, optimizer, epochs, batch size, augmentation, splits of the same files; for MobileNetV2 the same offline weights) with torch.set_num_threads(2) on the same machine, right after.', '')
   if (m) lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}. The machine was shared with other jobs while these ran, so wall times are upper bounds.`, '')
-  lines.push('| example | variant | metric | app (TF.js) | PyTorch | tutorial | target | app epochs | app wall time | PyTorch wall time | backend |')
+  lines.push('| example | variant | metric | app (TF.js) | PyTorch | tutorial | target | app epochs | app wall time (import + train + evaluate) | PyTorch wall time | backend |')
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const pub = r.published.map((p) => (p.value == null ? `– (${p.stage})` : `${pct(p.value)} (${p.stage})`)).join(', ')
     const torch = r.torch ? (r.torch.error ? `failed: ${r.torch.error.slice(0, 80)}` : pct(r.torch.accuracy)) : 'not run'
     lines.push(
-      `| ${r.example} | ${r.variant} | ${r.split} accuracy | **${pct(r.accuracy)}** | ${torch} | ${pub || '–'} | ${r.target ? `≥ ${pct(r.target.value)}` : '–'} | ${r.stages.map((s) => `${s.stage} ${s.epochs}`).join(', ')} | ${mins(r.wallSeconds)} | ${r.torch && !r.torch.error ? mins(r.torch.seconds) : '–'} | ${r.backend} |`,
+      `| ${r.example} | ${r.variant} | ${r.split} accuracy | **${r.error ? `failed: ${r.error.slice(0, 120)}` : pct(r.accuracy)}** | ${torch} | ${pub || '–'} | ${r.target ? `≥ ${pct(r.target.value)}` : '–'} | ${r.stages.map((s) => `${s.stage} ${s.epochs}`).join(', ')} | ${mins(r.importSeconds + r.trainSeconds)} | ${r.torch && !r.torch.error ? mins(r.torch.seconds) : '–'} | ${r.backend} |`,
     )
   }
   lines.push('', '## Per stage', '')
@@ -205,6 +211,11 @@ async function main() {
   const jsonPath = join(resultsDir, 'reproduce.json')
   const previous: Row[] = await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [])
   const rows = new Map(previous.map((r) => [r.example, r]))
+  if (args.render) {
+    await writeFile(join(resultsDir, 'reproduce.md'), renderMd(previous))
+    console.log(`wrote ${join(resultsDir, 'reproduce.md')} from ${jsonPath}`)
+    return
+  }
   for (const name of args.names) {
     const def = getExample(name)
     const overrides: Record<string, Partial<TrainOptionsInput>> = args.quick ? { ...(QUICK[name] ?? {}) } : {}
@@ -221,6 +232,7 @@ async function main() {
     const t0 = Date.now()
     let backend = '?'
     const ips: Record<string, number[]> = {}
+    const done: Row['stages'] = []
     const r = await runExample(dir, {
       overrides,
       onEvent: (e) => {
@@ -230,12 +242,18 @@ async function main() {
           console.log(`   [${e.stage}] epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} val_acc ${e.valAccuracy?.toFixed(4) ?? '-'} ${e.seconds.toFixed(0)} s ${e.imagesPerSecond.toFixed(0)} img/s`)
         }
         if (e.type === 'log' && !/Computing base features/.test(e.message)) console.log(`   [${e.stage}] ${e.message}`)
+        if (e.type === 'done') done.push({ stage: e.stage, epochs: e.result.epochs.length, bestEpoch: e.result.best.epoch, bestValAccuracy: e.result.best.valAccuracy, seconds: e.result.epochs.reduce((a, m) => a + m.seconds, 0), imagesPerSecond: null, options: {} })
       },
+    }).catch((err: Error) => {
+      // Keep what finished, say plainly what failed, go on with the next example.
+      console.log(`   FAILED: ${err.message.split('\n')[0]}`)
+      return { example: name, stages: [], evaluation: null, seconds: (Date.now() - t0) / 1000, error: `${err.message.split('\n')[0]}`, partial: done }
     })
     const trainSeconds = (Date.now() - t0) / 1000
+    const wallSeconds = (Date.now() - w0) / 1000
     console.log(`   ${r.evaluation?.split} accuracy ${pct(r.evaluation?.accuracy)} after ${mins(trainSeconds)}`)
     let torch: TorchRow | null = null
-    if (args.torch) {
+    if (args.torch && !('error' in r)) {
       const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), def.settings.inputSize) : null
       console.log('   PyTorch peer ...')
       torch = await runTorch(name, args, overrides, weights)
@@ -250,7 +268,8 @@ async function main() {
       split: def.evaluateSplit,
       accuracy: r.evaluation?.accuracy ?? null,
       loss: r.evaluation?.loss ?? null,
-      stages: r.stages.map((s) => ({
+      error: 'error' in r ? r.error : undefined,
+      stages: 'partial' in r ? r.partial : r.stages.map((s) => ({
         stage: s.stage,
         epochs: s.result.epochs.length,
         bestEpoch: s.result.best.epoch,
@@ -261,7 +280,7 @@ async function main() {
       })),
       importSeconds,
       trainSeconds,
-      wallSeconds: (Date.now() - w0) / 1000,
+      wallSeconds,
       backend,
       published: def.published.map((p) => ({ stage: p.stage, value: p.value, metric: p.metric, source: p.source })),
       target: def.target ? { metric: def.target.metric, value: def.target.value } : null,
