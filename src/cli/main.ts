@@ -7,6 +7,7 @@ import train from './commands/train'
 import evaluate from './commands/evaluate'
 import predict from './commands/predict'
 import exportCmd from './commands/export'
+import weights from './commands/weights'
 import { createOut, reportError, UsageError } from './output'
 
 const commands: Command[] = [
@@ -17,6 +18,7 @@ const commands: Command[] = [
   evaluate,
   predict,
   exportCmd,
+  weights,
   serve,
 ]
 

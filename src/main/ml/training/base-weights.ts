@@ -1,12 +1,26 @@
 import type * as tf from '@tensorflow/tfjs'
 import { stat } from 'node:fs/promises'
-import { resolve } from 'node:path'
-import type { WeightsReport } from '../../../shared/models'
+import { basename, resolve } from 'node:path'
+import type { PreprocessSpec, WeightsReport } from '../../../shared/models'
+import { preprocessFor, RESCALE_01 } from '../models'
 import type { BaseName } from '../../../shared/training'
-import { loadKerasH5Weights, loadNsfwjsMobileNetV2Weights, loadTfjsLayersWeights } from '../weights'
+import { loadKerasH5Weights, loadNsfwjsMobileNetV2Weights, loadTfjsLayersWeights, WeightsManager, weightsNameFor } from '../weights'
 
 function describe(r: WeightsReport): string {
   return `${r.loaded.length} layers loaded, ${r.missing.length} left as initialised${r.mismatched.length ? `, ${r.mismatched.length} mismatched` : ''}`
+}
+
+/** Id of the offline MobileNetV2 weights (from the nsfwjs package). */
+export const NSFWJS_WEIGHTS_ID = 'nsfwjs-4.4.0-mobilenetv2'
+
+/**
+ * The input scaling that goes with a base's weights. Keras's ImageNet files want the base's
+ * preprocess_input; the nsfwjs weights were last trained on x/255 (nsfwjs divides by 255), and
+ * with it their features separate cats from dogs far better (84 % against 76 % validation
+ * accuracy for a linear head).
+ */
+export function preprocessForWeights(name: BaseName, weightsId: string): PreprocessSpec {
+  return weightsId === NSFWJS_WEIGHTS_ID ? RESCALE_01 : preprocessFor(name)
 }
 
 /**
@@ -31,10 +45,18 @@ export async function loadBaseWeights(base: tf.LayersModel, name: BaseName, path
     log(`Base weights from ${file}: ${describe(r)}.`)
     return `file:${file}:${st.size}:${Math.round(st.mtimeMs)}`
   }
+  // Official Keras ImageNet weights the user downloaded (`classifier-studio weights download`).
+  const inputSize = base.inputs[0]?.shape[1] ?? 224
+  const official = await new WeightsManager().cached(weightsNameFor(name, { inputSize }))
+  if (official) {
+    const r = await loadKerasH5Weights(base, official.path, { source: official.path })
+    log(`Base weights: Keras ImageNet ${basename(official.path)} (downloaded copy): ${describe(r)}.`)
+    return `keras:${basename(official.path)}`
+  }
   if (name === 'mobilenetv2') {
     const r = loadNsfwjsMobileNetV2Weights(base)
     log(`Base weights: offline MobileNetV2 from nsfwjs (ImageNet-derived, blocks 0-10): ${describe(r)}.`)
-    return 'nsfwjs-4.4.0-mobilenetv2'
+    return NSFWJS_WEIGHTS_ID
   }
-  throw Object.assign(new Error(`No offline weights for ${name} are available.`), { code: 'NOT_FOUND', hint: `Download the Keras ${name} weights (include_top=False, .h5) and pass them with --base-weights PATH.` })
+  throw Object.assign(new Error(`No offline weights for ${name} are available.`), { code: 'NOT_FOUND', hint: `Download them with \`classifier-studio weights download ${name}\` (or pass a Keras ${name} include_top=False .h5 you have with --base-weights PATH).` })
 }

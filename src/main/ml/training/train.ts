@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs'
 import type { PreprocessSpec } from '../../../shared/models'
 import { augmentEnabled, formatAugment, resolvedOptimizer, TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
-import { applyPreprocess, buildCnn, buildTransferModel, preprocessFor, presetSpec, RESCALE_01 } from '../models'
+import { applyPreprocess, buildCnn, buildTransferModel, presetSpec, RESCALE_01 } from '../models'
 import { createFeatureExtractor, initBackend, type BackendPreference, type FeatureExtractor } from '../backend'
 import { augmentBatch } from './augment'
-import { loadBaseWeights } from './base-weights'
+import { loadBaseWeights, preprocessForWeights } from './base-weights'
 import { balancedClassWeights } from './callbacks'
 import { checkpointDir, loadCheckpointModel, loadCheckpointWeightsInto, loadOptimizerWeights, readCheckpointState, writeCheckpoint } from './checkpoint'
 import type { DataSource } from './data'
@@ -142,7 +142,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       builderHead = t.head ?? null
       const baseWeights = resumeConfig ? resumeConfig.baseWeights : await (deps.loadBaseWeights ?? loadBaseWeights)(t.base, opts.base, opts.baseWeights, log)
       freezeBase(t.base)
-      built = { model: t.model, base: t.base, preprocess: preprocessFor(opts.base), baseWeights, fromRunId: null }
+      built = { model: t.model, base: t.base, preprocess: resumeConfig?.preprocess ?? preprocessForWeights(opts.base, baseWeights ?? ''), baseWeights, fromRunId: null }
     } else {
       let fromRunId = resumeConfig?.fromRunId ?? opts.fromRunId ?? null
       if (!fromRunId) {
