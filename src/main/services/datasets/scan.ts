@@ -55,28 +55,34 @@ export async function scanFolder(root: string, signal?: AbortSignal): Promise<Fo
   const top = await listDir(root, skipped)
   const splitDirs = top.filter((e) => e.isDir && SPLIT_DIRS[e.name.toLowerCase()] !== undefined)
   const hasSplits = splitDirs.length > 0
-  const visitDir = async (dir: string, label: string, split: Split | undefined, ancestors: Set<string>) => {
+  const skipHidden = (path: string, isDir: boolean) =>
+    skipped.push({ path, reason: `hidden ${isDir ? 'folder' : 'file'} (name starts with a dot): not imported` })
+  /** Descends into a folder unless it cannot be read or a symbolic link leads back to an ancestor. */
+  const enterDir = async (p: string, label: string, split: Split | undefined, ancestors: Set<string>): Promise<void> => {
+    let real: string
+    try {
+      real = await realpath(p)
+    } catch (err) {
+      skipped.push({ path: p, reason: `folder cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` })
+      return
+    }
+    if (ancestors.has(real)) {
+      skipped.push({ path: p, reason: `symbolic link loop: it points back to ${relative(rootReal, real) || '.'} (skipped so the scan ends)` })
+      return
+    }
+    await visitDir(p, label, split, new Set([...ancestors, real]))
+  }
+  const visitDir = async (dir: string, label: string, split: Split | undefined, ancestors: Set<string>): Promise<void> => {
     signal?.throwIfAborted()
     const entries = await listDir(dir, skipped)
     for (const e of entries) {
       const p = join(dir, e.name)
       if (e.name.startsWith('.')) {
-        skipped.push({ path: p, reason: e.isDir ? 'hidden folder (name starts with a dot): not imported' : 'hidden file (name starts with a dot): not imported' })
+        skipHidden(p, e.isDir)
         continue
       }
       if (e.isDir) {
-        let real: string
-        try {
-          real = await realpath(p)
-        } catch (err) {
-          skipped.push({ path: p, reason: `folder cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` })
-          continue
-        }
-        if (ancestors.has(real)) {
-          skipped.push({ path: p, reason: `symbolic link loop: it points back to ${relative(rootReal, real) || '.'} (skipped so the scan ends)` })
-          continue
-        }
-        await visitDir(p, label, split, new Set([...ancestors, real]))
+        await enterDir(p, label, split, ancestors)
       } else if (e.isFile) {
         files.push({ path: p, label, split, size: e.size, mtimeMs: e.mtimeMs })
       } else if (e.broken) {
@@ -91,7 +97,7 @@ export async function scanFolder(root: string, signal?: AbortSignal): Promise<Fo
     for (const e of entries) {
       const p = join(dir, e.name)
       if (e.name.startsWith('.')) {
-        skipped.push({ path: p, reason: e.isDir ? 'hidden folder (name starts with a dot): not imported' : 'hidden file (name starts with a dot): not imported' })
+        skipHidden(p, e.isDir)
         continue
       }
       if (!e.isDir) {
@@ -101,18 +107,7 @@ export async function scanFolder(root: string, signal?: AbortSignal): Promise<Fo
         continue
       }
       if (split === undefined && hasSplits && SPLIT_DIRS[e.name.toLowerCase()] !== undefined) continue
-      let real: string
-      try {
-        real = await realpath(p)
-      } catch (err) {
-        skipped.push({ path: p, reason: `folder cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` })
-        continue
-      }
-      if (ancestors.has(real)) {
-        skipped.push({ path: p, reason: `symbolic link loop: it points back to ${relative(rootReal, real) || '.'} (skipped so the scan ends)` })
-        continue
-      }
-      await visitDir(p, e.name.normalize('NFC'), split, new Set([...ancestors, real]))
+      await enterDir(p, e.name.normalize('NFC'), split, ancestors)
     }
   }
   if (hasSplits) {

@@ -56,3 +56,8 @@ export function bytes(n: number | null | undefined): string {
   }
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`
 }
+
+/** A date and time as the user's locale writes it, e.g. "Nov 25, 2026, 5:51 PM". */
+export function when(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+}
