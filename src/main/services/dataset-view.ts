@@ -1,11 +1,11 @@
 import type { DatasetOverview, DatasetPage } from '../../shared/contract'
 import type { Split } from '../../shared/project'
-import { classCounts, datasetHealth, loadDatasetIndex, setExcluded } from './datasets'
+import { classCounts, datasetHealth, loadDatasetIndexShared, setExcluded } from './datasets'
 import { readProject } from './projects'
 
 /** The dataset as the Data view shows it (counts, health, last import's skipped files). */
 export async function datasetOverview(dir: string): Promise<DatasetOverview> {
-  const [idx, project] = await Promise.all([loadDatasetIndex(dir), readProject(dir)])
+  const [idx, project] = await Promise.all([loadDatasetIndexShared(dir), readProject(dir)])
   if (!idx) return { total: 0, classes: [], splits: { train: 0, validation: 0, test: 0 }, health: null, skipped: [], duplicates: { exact: 0, crossSplit: 0 }, imports: [], settings: project.settings }
   const { duplicates, ...health } = datasetHealth(idx)
   const splits = { train: 0, validation: 0, test: 0 }
@@ -28,7 +28,7 @@ export async function datasetOverview(dir: string): Promise<DatasetOverview> {
 
 /** One page of items for the thumbnail grid, filtered by split and class. */
 export async function datasetPage(dir: string, q: { split?: Split; label?: string; offset: number; limit: number }): Promise<DatasetPage> {
-  const idx = await loadDatasetIndex(dir)
+  const idx = await loadDatasetIndexShared(dir)
   if (!idx) return { total: 0, items: [] }
   const label = q.label === undefined ? -1 : idx.classes.indexOf(q.label)
   const matching = idx.items.filter((it) => !it.stale && (q.split === undefined || it.split === q.split) && (label < 0 || it.label === label))

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ProjectSettings } from '../../../shared/project'
 import type { DatasetItem, SkippedFile, SourceKind } from '../../../shared/datasets'
@@ -49,6 +49,23 @@ export async function loadDatasetIndex(projectDir: string): Promise<DatasetIndex
   }
   const idx = JSON.parse(text) as DatasetIndex
   if (idx.version !== INDEX_VERSION) throw new Error(`${join(datasetDir(projectDir), INDEX_FILE)} has version ${idx.version}; this app reads version ${INDEX_VERSION}. Re-import the data into a new project.`)
+  return idx
+}
+
+const shared = new Map<string, { ino: number; mtimeMs: number; size: number; idx: DatasetIndex }>()
+
+/**
+ * The index for read-only use, parsed again only when the file changes: the studio asks for it
+ * once per thumbnail, and a 70,000-image index is megabytes of JSON. Callers must not mutate it.
+ */
+export async function loadDatasetIndexShared(projectDir: string): Promise<DatasetIndex | null> {
+  const file = join(datasetDir(projectDir), INDEX_FILE)
+  const st = await stat(file).catch(() => null)
+  if (!st) return null
+  const hit = shared.get(file)
+  if (hit && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.idx
+  const idx = await loadDatasetIndex(projectDir)
+  if (idx) shared.set(file, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, idx })
   return idx
 }
 

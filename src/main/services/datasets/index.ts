@@ -1,5 +1,5 @@
 export { importDataset, withDatasetLock, type ImportControl } from './import'
-export { loadDatasetIndex, type DatasetIndex, type SourceFileRecord } from './cache'
+export { loadDatasetIndex, loadDatasetIndexShared, type DatasetIndex, type SourceFileRecord } from './cache'
 export { batches, readItems, thumbnail, setExcluded, splitIds, type Batch, type BatchOptions } from './read'
 export { decodeForModel, decodeImage, sniff, SkipError, type Decoded } from './decode'
 export { decodeBmp } from './bmp'

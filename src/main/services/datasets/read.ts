@@ -1,7 +1,7 @@
 import sharp from 'sharp'
 import { AppError } from '../../../shared/errors'
 import type { Split } from '../../../shared/project'
-import { ChunkReader, loadDatasetIndex, saveDatasetIndex, type DatasetIndex } from './cache'
+import { ChunkReader, loadDatasetIndex, loadDatasetIndexShared, saveDatasetIndex, type DatasetIndex } from './cache'
 import { withDatasetLock } from './import'
 import { shuffleInPlace } from './split'
 
@@ -23,8 +23,9 @@ export interface BatchOptions {
   dropRemainder?: boolean
 }
 
-async function requireIndex(projectDir: string): Promise<DatasetIndex> {
-  const idx = await loadDatasetIndex(projectDir)
+/** The index, shared read-only copy unless the caller will change it (`forUpdate`). */
+async function requireIndex(projectDir: string, forUpdate = false): Promise<DatasetIndex> {
+  const idx = forUpdate ? await loadDatasetIndex(projectDir) : await loadDatasetIndexShared(projectDir)
   if (!idx || idx.items.length === 0) throw new AppError('NOT_FOUND', `The project at ${projectDir} has no images yet.`, 'Import a folder of images first.')
   return idx
 }
@@ -92,7 +93,7 @@ export async function thumbnail(projectDir: string, id: number, size = 96): Prom
 /** Marks items as excluded from training/evaluation (or brings them back). Returns how many changed. */
 export async function setExcluded(projectDir: string, ids: ArrayLike<number>, excluded: boolean): Promise<number> {
   return withDatasetLock(projectDir, async () => {
-    const idx = await requireIndex(projectDir)
+    const idx = await requireIndex(projectDir, true)
     let changed = 0
     for (const i of Array.from(ids)) {
       const it = idx.items[i]
