@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startStudio } from '../../src/main/web/studio'
+import { predict as predictFiles } from '../../src/main/services/evaluation'
 import { SHAPE_CLASSES, writeShapesDataset } from '../helpers/shapes'
 import { chromiumMissing, ensureWebBuild, launchBrowser, newPage, screenshotBoth, SCREENSHOT_DIR } from './browser'
 import { ProjectsPage, StudioPage } from './pages/studio'
@@ -154,7 +155,12 @@ describe.skipIf(missingChromium)('the full journey in the web studio (chromium)'
     const row = predict.results().getByRole('row').filter({ hasText: 'dropped-triangle.png' })
     await row.waitFor({ timeout: 60_000 })
     // Column 3 is the prediction: one of the classes (a clean triangle should be a triangle).
-    expect(CLASSES as readonly string[]).toContain((await row.getByRole('cell').nth(2).textContent())?.trim())
+    const uiLabel = (await row.getByRole('cell').nth(2).textContent())?.trim()
+    expect(CLASSES as readonly string[]).toContain(uiLabel)
+    // The CLI's prediction service on the same file on disk gives the same answer as the dropped bytes.
+    const [cli] = await predictFiles(join(root, 'workspace', 'Shapes'), [file])
+    expect(uiLabel).toBe(cli.label)
+    expect((await row.getByRole('cell').nth(3).textContent())?.trim()).toBe(`${(cli.confidence * 100).toFixed(1)}%`)
     await shot('08-predict')
 
     // Export ONNX: the parity report passes, loudly.
