@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../src/main/ml/backend';
+import { buildCnn, CNN_PRESETS } from '../src/main/ml/models';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -31,16 +32,9 @@ const QUICK = flag('quick');
 const SECONDS = opt('seconds', QUICK ? 2 : 6);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-function fashionCnn(): tf.Sequential {
-  const m = tf.sequential();
-  m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 32, kernelSize: 3, padding: 'same', activation: 'relu' }));
-  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-  m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu' }));
-  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-  m.add(tf.layers.flatten());
-  m.add(tf.layers.dense({ units: 100, activation: 'relu' }));
-  m.add(tf.layers.dropout({ rate: 0.5 }));
-  m.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+/** The app's own Fashion-MNIST preset (333,526 params), as the training service builds it. */
+function fashionCnn(): tf.LayersModel {
+  const m = buildCnn(CNN_PRESETS['fashion-mnist-cnn'].layers, { inputShape: [28, 28, 1], numClasses: 10 });
   if (m.countParams() !== 333526) throw new Error(`Fashion CNN has ${m.countParams()} params, expected 333,526`);
   return m;
 }
@@ -99,7 +93,8 @@ function torch(jobs: TorchJob[]): number[] {
 const rows: Array<[string, string, string, string]> = [];
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 function report(what: string, ours: number, peer: number | null, peerName = 'PyTorch') {
-  const ratio = peer ? `${(ours / peer).toFixed(2)}x ${peerName}` : '';
+  const r = peer ? ours / peer : 0;
+  const ratio = peer ? `${r < 0.1 ? r.toPrecision(2) : r.toFixed(2)}x ${peerName}` : '';
   rows.push([what, fmt(ours), peer ? fmt(peer) : '-', ratio]);
   console.log(`${what.padEnd(48)} ${fmt(ours).padStart(8)} img/s   ${(peerName + ':').padEnd(14)} ${(peer ? fmt(peer) : '-').padStart(8)}   ${ratio}`);
 }

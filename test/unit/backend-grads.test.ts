@@ -8,20 +8,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, WASM_GRADIENT_KERNELS } from '../../src/main/ml/backend';
+import { mulberry32 as rng } from '../../src/main/ml/training/rng';
 
 const TOL = 1e-4;
 
-// Deterministic PRNG so failures are reproducible.
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 const randArray = (r: () => number, n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
