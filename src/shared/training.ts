@@ -173,6 +173,12 @@ const TrainOptionsObject = z
     fromRunId: z.string().min(1).optional(),
     /** Compute frozen-base features once and train the head on the cache (transfer, no augmentation). */
     featureCache: z.boolean().default(true),
+    /**
+     * Transfer with augmentation and fine-tuning: run the base's frozen bottom forward-only
+     * (onnxruntime when it matches TF.js) and train only the layers above it. Same function and
+     * weights as the full model; false runs the whole model under the gradient tape.
+     */
+    frozenSplit: z.boolean().default(true),
   })
   .strict()
 

@@ -34,7 +34,7 @@ function tinyCnn(shape: [number, number, number], k: number): tf.LayersModel {
 }
 
 /** A tiny "pretrained base" with Keras-like block names and BN layers, nested in a transfer model. */
-function tinyTransfer(_b: string, o: { inputShape: [number, number, number]; numClasses: number }) {
+function tinyTransfer(_b: string, o: { inputShape: [number, number, number]; numClasses: number }, dropout = 0.2) {
   const inp = tf.input({ shape: o.inputShape })
   let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'block_1_conv' }).apply(inp) as tf.SymbolicTensor
   x = tf.layers.batchNormalization({ name: 'block_1_bn' }).apply(x) as tf.SymbolicTensor
@@ -46,7 +46,7 @@ function tinyTransfer(_b: string, o: { inputShape: [number, number, number]; num
   const inputs = tf.input({ shape: o.inputShape })
   const f = base.apply(inputs) as tf.SymbolicTensor
   const g = tf.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' }).apply(f)
-  const d = tf.layers.dropout({ rate: 0.2, name: 'dropout' }).apply(g)
+  const d = tf.layers.dropout({ rate: dropout, name: 'dropout' }).apply(g)
   const out = tf.layers.dense({ units: o.numClasses, activation: 'softmax', name: 'dense' }).apply(d) as tf.SymbolicTensor
   return { model: tf.model({ inputs, outputs: out }), base }
 }
@@ -235,5 +235,29 @@ describe('training engine (in-process, wasm backend)', () => {
     // Unfrozen block_2 and the head: trained.
     for (const k of ['block_2_conv/kernel', 'block_2_bn/gamma', 'dense/kernel']) expect(changed(k), k).toBe(true)
     expect(tf.memory().numTensors).toBe(before)
+  })
+
+  it('fine-tuning with the frozen bottom split off trains the same weights as training the whole model', async () => {
+    const dir = tmp()
+    const data = bandsDataset({ size: 8, channels: 3 })
+    const deps: TrainDeps = { data, buildTransfer: (b, o) => tinyTransfer(b, o, 0), loadBaseWeights: fakePretrained }
+    const before = tf.memory().numTensors
+    const t = await runTraining(dir, { recipe: 'transfer', epochs: 1, batch: 8, seed: 3 }, { deps })
+    const ftOpts = { recipe: 'finetune' as const, fromRunId: t.runId, fineTuneFrom: 'block_2', epochs: 2, batch: 8, lr: 1e-2, optimizer: 'adam' as const, augment: 'flip', seed: 3 }
+    const logs: string[] = []
+    const split = await runTraining(dir, ftOpts, { deps, onEvent: (e) => e.type === 'log' && logs.push(e.message) })
+    expect(logs.join('\n')).toMatch(/Frozen bottom \(input to block_1_relu, activations 8x8x4\) runs forward-only/)
+    expect(tf.memory().numTensors).toBe(before)
+    const whole = await runTraining(dir, { ...ftOpts, frozenSplit: false }, { deps })
+    const a = await loadRunModel(dir, split.runId, 'last')
+    const b = await loadRunModel(dir, whole.runId, 'last')
+    const [wa, wb] = [await weightsByName(a.model), await weightsByName(b.model)]
+    a.model.dispose()
+    b.model.dispose()
+    expect([...wa.keys()].sort()).toEqual([...wb.keys()].sort())
+    // onnxruntime runs the bottom (matching TF.js to 1e-4), so the two runs agree to float noise.
+    for (const [k, v] of wa) expect(maxDiff(v, wb.get(k)!), k).toBeLessThan(2e-3)
+    expect(maxDiff(wa.get('block_2_conv/kernel')!, (await weightsByName((await loadRunModel(dir, t.runId)).model)).get('block_2_conv/kernel')!)).toBeGreaterThan(1e-3)
+    split.epochs.forEach((e, i) => expect(e.loss).toBeCloseTo(whole.epochs[i].loss, 3))
   })
 })

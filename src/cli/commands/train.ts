@@ -28,6 +28,7 @@ export default defineCommand({
     '--resume RUN_ID      continue a stopped or crashed run from its last epoch',
     '--from-run RUN_ID    fine-tune from this run instead of the latest transfer run',
     '--no-feature-cache   compute the frozen base on every batch instead of caching its features',
+    '--no-frozen-split    train the whole model under the gradient tape (default: the frozen bottom runs forward-only)',
     '--backend NAME       auto (default) | tensorflow-gpu | tensorflow | wasm | cpu',
   ],
   options: {
@@ -48,6 +49,7 @@ export default defineCommand({
     resume: { type: 'string' },
     'from-run': { type: 'string' },
     'no-feature-cache': { type: 'boolean' },
+    'no-frozen-split': { type: 'boolean' },
     backend: { type: 'string' },
   },
   async run(pos, v, out) {
@@ -72,6 +74,7 @@ export default defineCommand({
       resume: v.resume,
       fromRunId: v['from-run'],
       featureCache: v['no-feature-cache'] ? false : undefined,
+      frozenSplit: v['no-frozen-split'] ? false : undefined,
     }
     if (v.backend !== undefined) {
       if (!['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(String(v.backend))) throw new UsageError(`--backend expects auto, tensorflow-gpu, tensorflow, wasm or cpu, got "${String(v.backend)}".`)

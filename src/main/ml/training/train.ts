@@ -10,6 +10,7 @@ import { checkpointDir, loadCheckpointModel, loadCheckpointWeightsInto, loadOpti
 import type { DataSource } from './data'
 import { cachedBatches, ensureFeatureCache, featureCacheKey } from './feature-cache'
 import { fitLoop, type BatchStream, type LoopState, type ReadyBatch } from './loop'
+import { splitAtFrozenBottom, type FrozenSplit } from './frozen-split'
 import { findBase, fineTuneStartIndex, freezeBase, makeOptimizer, pooledHead, unfreezeTop } from './recipes'
 import { deriveSeed, withSeededMathRandom } from './rng'
 import { appendMetrics, appendRunLog, checkpointsDir, createRunDir, listRuns, loadRun, loadRunModel, newRunId, writeMetrics, writeRunStatus, type RunConfig } from './runs'
@@ -125,6 +126,8 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   let headModel: tf.LayersModel | null = null
   let builderHead: tf.LayersModel | null = null
   let optimizer: tf.Optimizer | null = null
+  let bottomExtractor: FeatureExtractor | null = null
+  let split: FrozenSplit | null = null
   let resumeBest: tf.Tensor[] | null = null
   try {
     // ---- model for the recipe -------------------------------------------------------------
@@ -234,8 +237,11 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     let stream: BatchStream
     const ph = opts.recipe === 'transfer' && base ? pooledHead(model, base) : null
     const usesFeatureCache = !!(opts.recipe === 'transfer' && base && opts.featureCache && !augment && ph)
+    split = !usesFeatureCache && base && opts.frozenSplit ? splitAtFrozenBottom(model, base) : null
+    // The top re-applies the model's layers (one more reference each): disposed in finally.
+    if (split) trainModel = split.top
     if (!usesFeatureCache && tf.getBackend() === 'wasm') {
-      const cap = wasmBatchCap(model)
+      const cap = wasmBatchCap(trainModel)
       if (opts.batchSize > cap) {
         log(`Batch ${opts.batchSize} would overflow the wasm backend's 4 GiB memory for this model (a training step keeps every activation); using batch ${cap}.`)
         opts = { ...opts, batchSize: cap }
@@ -288,6 +294,30 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
         train: (epoch) => cachedBatches(cache.dir, 'train', cache.meta, opts.batchSize, deriveSeed(opts.seed, epoch)),
         validation: () => cachedBatches(cache.dir, 'validation', cache.meta, opts.batchSize, null),
       }
+    } else if (split) {
+      ph?.head.dispose()
+      bottomExtractor = await createFeatureExtractor(split.bottom)
+      const bottom = bottomExtractor
+      const cutShape = split.cutShape as [number, number, number]
+      log(`Frozen bottom (input to ${split.cutLayer}, activations ${split.cutShape.join('x')}) runs forward-only on ${bottom.engine} (${bottom.reason}); the ${trainModel.trainableWeights.length} trainable tensors above it train on ${backend.name}. Same model and weights as training it whole, without keeping the bottom's activations for backpropagation.`)
+      const throughBottom = async (b: { x: Uint8Array; shape: [number, number, number, number]; labels: Int32Array }, augSeed: number | null): Promise<ReadyBatch> => {
+        const pre = toInput(b.x, b.shape, augSeed)
+        const pixels = (await pre.data()) as Float32Array
+        pre.dispose()
+        const acts = await bottom.extract(pixels, b.shape[0])
+        return { x: tf.tensor4d(acts, [b.shape[0], ...cutShape]), labels: b.labels }
+      }
+      async function* trainGen(epoch: number): AsyncGenerator<ReadyBatch> {
+        let i = 0
+        for await (const b of data.batches('train', { batchSize: opts.batchSize, shuffle: true, seed: deriveSeed(opts.seed, epoch) })) {
+          yield await throughBottom(b, augment ? deriveSeed(opts.seed, epoch, i, 0xa) : null)
+          i++
+        }
+      }
+      async function* valGen(): AsyncGenerator<ReadyBatch> {
+        for await (const b of data.batches('validation', { batchSize: opts.batchSize, shuffle: false, seed: 0 })) yield await throughBottom(b, null)
+      }
+      stream = { trainCount: trainLabels.length, valCount: valLabels.length, train: trainGen, validation: valGen }
     } else {
       if (opts.recipe === 'transfer' && augment)
         log(`Augmentation is on (${formatAugment(opts.augment)}): base features are computed per augmented batch instead of once from the cache, so every epoch pays a full forward pass of the frozen base for every image (typically 5-50x slower per epoch than the cached path).`)
@@ -374,6 +404,8 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   } finally {
     if (resumeBest) tf.dispose(resumeBest)
     optimizer?.dispose()
+    await bottomExtractor?.dispose()
+    split?.top.dispose()
     headModel?.dispose()
     built?.model.dispose()
     builderHead?.dispose()
