@@ -11,7 +11,7 @@ Same as the app: Keras initialisers (glorot-uniform kernels, zero biases), Keras
 constants (Adam/RMSprop eps 1e-7), BatchNormalization momentum 0.99 / eps 1e-3, a 10 %
 stratified validation share of the training file (seed 42) for the MNIST-style sets, the best
 epoch by val_loss kept (ModelCheckpoint) and EarlyStopping(restore_best_weights) where the
-recipe has it. The split is drawn by numpy, so it is a different 10 % than the app's.
+recipe has it, ReduceLROnPlateau as Keras where the recipe has it. The split is drawn by numpy, so it is a different 10 % than the app's.
 """
 import copy
 import gzip
@@ -131,6 +131,9 @@ def fit(model, params, o, xtr, ytr, xva, yva, prep=lambda t: t, train_mode=lambd
     patience = es.get("patience", 3) if isinstance(es, dict) else (es if isinstance(es, int) and es is not False else None)
     gen = torch.Generator().manual_seed(o.get("seed", 42))
     best, best_state, wait, done = float("inf"), None, 0, 0
+    rl = o.get("reduceLrOnPlateau")
+    rl = {"patience": rl} if isinstance(rl, int) and rl is not False else rl if isinstance(rl, dict) else None
+    rl_best, rl_wait = float("inf"), 0
     for ep in range(epochs):
         t0 = time.time()
         train_mode(model)
@@ -145,6 +148,16 @@ def fit(model, params, o, xtr, ytr, xva, yva, prep=lambda t: t, train_mode=lambd
         vl, va = evaluate(model, xva, yva, prep=prep)
         done = ep + 1
         log(f"epoch {ep + 1}: val_loss {vl:.4f} val_acc {va:.4f} {time.time() - t0:.0f} s")
+        if rl is not None:  # Keras ReduceLROnPlateau on val_loss (min_delta 1e-4, no cooldown)
+            if vl < rl_best - rl.get("minDelta", 1e-4):
+                rl_best, rl_wait = vl, 0
+            else:
+                rl_wait += 1
+                if rl_wait >= rl.get("patience", 10):
+                    for g in opt.param_groups:
+                        g["lr"] = max(g["lr"] * rl.get("factor", 0.1), rl.get("minLr", 0))
+                    log(f"learning rate reduced to {opt.param_groups[0]['lr']:.1e}")
+                    rl_wait = 0
         if vl < best:
             best, best_state, wait = vl, copy.deepcopy(model.state_dict()), 0
         else:
@@ -165,7 +178,7 @@ def mnist_like(job):
         model = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(7 * 7 * 64, 100), nn.ReLU(), nn.Dropout(0.5), nn.Linear(100, 10))
+            nn.Flatten(), nn.Linear(7 * 7 * 64, 100), nn.ReLU(), nn.Dropout(0.3), nn.Linear(100, 10))
         assert sum(p.numel() for p in model.parameters()) == 333526
     else:
         x, y = read_csv(find(data, "sign_mnist_train.csv.gz", "sign_mnist_train.csv"))

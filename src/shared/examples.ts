@@ -61,6 +61,11 @@ export interface ExampleStage {
   options: TrainOptionsInput
   /** A model-zoo preset this stage needs (checked before training starts). */
   requiresPreset?: string
+  /**
+   * Changes to `options` when the run this stage continues from used the offline MobileNetV2
+   * weights (NSFWJS_WEIGHTS_ID), with the reason shown to the user.
+   */
+  offlineWeights?: { options: Partial<TrainOptionsInput>; why: string }
 }
 
 export interface PublishedResult {
@@ -138,7 +143,7 @@ export const EXAMPLES: readonly ExampleDef[] = [
       {
         name: 'cnn',
         title: 'Train the tutorial CNN',
-        options: { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 10, batchSize: 32, optimizer: 'adam', learningRate: 1e-3, earlyStop: { monitor: 'val_loss', patience: 3, restoreBestWeights: true }, checkpointMonitor: 'val_loss', seed: 42 },
+        options: { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 10, batchSize: 32, optimizer: 'adam', learningRate: 1e-3, earlyStop: { monitor: 'val_loss', patience: 3, restoreBestWeights: true }, reduceLrOnPlateau: { monitor: 'val_loss', factor: 0.2, patience: 1 }, checkpointMonitor: 'val_loss', seed: 42 },
       },
     ],
     evaluateSplit: 'test',
@@ -230,7 +235,15 @@ export const EXAMPLES: readonly ExampleDef[] = [
     data: catsDogsData(160),
     stages: [
       { name: 'transfer', title: 'Frozen MobileNetV2, train the head', options: { recipe: 'transfer', base: 'mobilenetv2', epochs: 10, batchSize: 32, optimizer: 'adam', learningRate: 1e-4, augment: 'flip,rotate=72', checkpointMonitor: 'val_loss', seed: 42 } },
-      { name: 'finetune', title: 'Fine-tune from block_11_expand_relu', options: { recipe: 'finetune', epochs: 10, batchSize: 32, optimizer: 'rmsprop', learningRate: 1e-5, fineTuneFrom: 'block_11_expand_relu', augment: 'flip,rotate=72', checkpointMonitor: 'val_loss', seed: 42 } },
+      {
+        name: 'finetune',
+        title: 'Fine-tune from block_11_expand_relu',
+        options: { recipe: 'finetune', epochs: 10, batchSize: 32, optimizer: 'rmsprop', learningRate: 1e-5, fineTuneFrom: 'block_11_expand_relu', augment: 'flip,rotate=72', checkpointMonitor: 'val_loss', seed: 42 },
+        offlineWeights: {
+          options: { optimizer: 'adam', learningRate: 1e-4, reduceLrOnPlateau: { monitor: 'val_loss', factor: 0.2, patience: 1 } },
+          why: "the offline weights' blocks 11-16 were trained for another task, so fine-tuning has to re-learn them rather than nudge ImageNet features: Adam 1e-4 with the learning rate divided by 5 on each plateau instead of the tutorial's RMSprop 1e-5",
+        },
+      },
     ],
     evaluateSplit: 'validation',
     published: [

@@ -147,3 +147,6 @@ export const WeightsProgress = z.object({
   resumed: z.boolean(),
 })
 export type WeightsProgress = z.infer<typeof WeightsProgress>
+
+/** Id of the offline MobileNetV2 weights (shipped in the nsfwjs package: ImageNet in blocks 0-10, blocks 11-16 trained for another task). */
+export const NSFWJS_WEIGHTS_ID = 'nsfwjs-4.4.0-mobilenetv2'

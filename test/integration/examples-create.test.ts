@@ -290,6 +290,32 @@ describe('runExample', () => {
     expect(state.evaluation?.accuracy).toBe(0.75)
   })
 
+  it('fine-tunes the offline MobileNetV2 weights with the offline recipe (their top blocks must be re-learned) and says so', async () => {
+    const dir = join(tmp, 'cd-project')
+    const calls: Record<string, unknown>[] = []
+    const train: TrainFn = async (_dir, options) => {
+      calls.push({ ...options })
+      return { runId: `offline-${calls.length}`, backend: 'fake', recipe: options.recipe!, epochs: [], best: { epoch: 1, valAccuracy: 0.9, monitor: 'val_loss', value: 1 }, stoppedEarly: false, stopped: false } satisfies TrainResult
+    }
+    const logs: string[] = []
+    const seen: string[] = []
+    for (const weights of ['nsfwjs-4.4.0-mobilenetv2', 'keras:mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5']) {
+      calls.length = 0
+      await runExample(dir, {
+        train,
+        overrides: { '*': { epochs: 1 } },
+        runBaseWeights: async (_d, runId) => (seen.push(runId), weights),
+        evaluate: async () => ({ accuracy: 0.9, loss: 0.3 }) as never,
+        onEvent: (e) => e.type === 'log' && logs.push(e.message),
+      })
+      if (weights.startsWith('nsfwjs')) {
+        expect(calls[1]).toMatchObject({ recipe: 'finetune', fromRunId: 'offline-1', optimizer: 'adam', learningRate: 1e-4, epochs: 1, reduceLrOnPlateau: { factor: 0.2, patience: 1 }, fineTuneFrom: 'block_11_expand_relu' })
+        expect(logs.join('\n')).toMatch(/Offline MobileNetV2 weights: .*re-learn/)
+      } else expect(calls[1]).toMatchObject({ optimizer: 'rmsprop', learningRate: 1e-5 })
+    }
+    expect(seen).toEqual(['offline-1', 'offline-1'])
+  })
+
   it('refuses up front a stage whose preset the model zoo lacks, and VGG16 without weights', async () => {
     const dir = join(tmp, 'cd-project-2')
     const { updateProject } = await import('../../src/main/services/projects')

@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs'
 import { stat } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
-import type { PreprocessSpec, WeightsReport } from '../../../shared/models'
+import { NSFWJS_WEIGHTS_ID, type PreprocessSpec, type WeightsReport } from '../../../shared/models'
 import { preprocessFor, RESCALE_01 } from '../models'
 import type { BaseName } from '../../../shared/training'
 import { loadKerasH5Weights, loadNsfwjsMobileNetV2Weights, loadTfjsLayersWeights, WeightsManager, weightsNameFor } from '../weights'
@@ -10,8 +10,7 @@ function describe(r: WeightsReport): string {
   return `${r.loaded.length} layers loaded, ${r.missing.length} left as initialised${r.mismatched.length ? `, ${r.mismatched.length} mismatched` : ''}`
 }
 
-/** Id of the offline MobileNetV2 weights (from the nsfwjs package). */
-export const NSFWJS_WEIGHTS_ID = 'nsfwjs-4.4.0-mobilenetv2'
+export { NSFWJS_WEIGHTS_ID }
 
 /**
  * The input scaling that goes with a base's weights. Keras's ImageNet files want the base's

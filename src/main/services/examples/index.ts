@@ -5,6 +5,7 @@ import { AppError } from '../../../shared/errors'
 import type { ImportOptions, ImportSummary } from '../../../shared/datasets'
 import { ExampleState, getExample, listExamples, type ExampleDef, type ExampleProgress, type ExampleSummary } from '../../../shared/examples'
 import type { EvaluationResult } from '../../../shared/evaluation'
+import { NSFWJS_WEIGHTS_ID } from '../../../shared/models'
 import type { TrainEvent, TrainOptionsInput, TrainResult } from '../../../shared/training'
 import { appDataDir } from '../appdata'
 import { importDataset } from '../datasets'
@@ -53,6 +54,16 @@ async function assertCreatable(dir: string): Promise<boolean> {
     return false
   }
   return true
+}
+
+/** The base weights a run started from (its config), or null when unknown. */
+async function runBaseWeights(dir: string, runId: string): Promise<string | null> {
+  try {
+    const { loadRun } = await import('../../ml/training/runs')
+    return (await loadRun(dir, runId)).config.baseWeights ?? null
+  } catch {
+    return null
+  }
 }
 
 /** The imports of an example: source path + options (the tutorial's splits and input size). */
@@ -149,6 +160,8 @@ export interface RunExampleOptions {
   signal?: AbortSignal
   /** Base weights (Keras .h5 / TF.js model.json) for transfer stages, e.g. the VGG16 ImageNet weights. */
   baseWeights?: string
+  /** The base weights id a run used (default: read from the run's config). */
+  runBaseWeights?: (dir: string, runId: string) => Promise<string | null>
   /** Only these stages (by name), in the recipe's order. */
   stages?: string[]
   /** Changes to the recipe, per stage name or '*' for all (e.g. fewer epochs for a quick run). */
@@ -221,8 +234,13 @@ export async function runExample(dir: string, opts: RunExampleOptions = {}): Pro
   let prevRun: string | null = null
   for (const [i, { stage, options }] of plans.entries()) {
     opts.signal?.throwIfAborted()
-    const o: TrainOptionsInput = { ...options }
+    let o: TrainOptionsInput = { ...options }
     if (o.recipe === 'finetune' && prevRun && !o.fromRunId) o.fromRunId = prevRun
+    const offline = def.stages.find((s) => s.name === stage.name)?.offlineWeights
+    if (offline && o.fromRunId && (await (opts.runBaseWeights ?? runBaseWeights)(dir, o.fromRunId)) === NSFWJS_WEIGHTS_ID) {
+      o = { ...o, ...offline.options, ...(opts.overrides?.['*'] ?? {}), ...(opts.overrides?.[stage.name] ?? {}) }
+      opts.onEvent?.({ type: 'log', message: `Offline MobileNetV2 weights: ${offline.why}.`, stage: stage.name })
+    }
     opts.onProgress?.({ phase: 'train', done: i, total: plans.length, message: `Stage ${i + 1}/${plans.length}: ${stage.title}` })
     const s0 = Date.now()
     const result = await train(dir, o, { signal: opts.signal, onEvent: (e) => opts.onEvent?.({ ...e, stage: stage.name }) })
