@@ -138,7 +138,8 @@ const mins = (s: number) => (s >= 90 ? `${(s / 60).toFixed(1)} min` : `${s.toFix
 
 function runTorch(name: ExampleName, args: Args, overrides: Record<string, Partial<TrainOptionsInput>>, weights: string | null): Promise<TorchRow> {
   const def = getExample(name)
-  const stages = def.stages.map((s) => ({ name: s.name, options: { ...s.options, ...(overrides['*'] ?? {}), ...(overrides[s.name] ?? {}) } }))
+  // The peer always uses the offline MobileNetV2 weights, so it takes the stages' offline-weights options as the app does.
+  const stages = def.stages.map((s) => ({ name: s.name, options: { ...s.options, ...(weights ? (s.offlineWeights?.options ?? {}) : {}), ...(overrides['*'] ?? {}), ...(overrides[s.name] ?? {}) } }))
   const job = JSON.stringify({ example: name, data: join(args.data, LOCAL[name]!), stages, weights, inputSize: def.settings.inputSize })
   return new Promise((res) => {
     execFile('/usr/bin/python3', [join(here, 'torch_reproduce.py'), job], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {

@@ -260,43 +260,56 @@ def load_folder(root, split, size):
 
 
 def mobilenet(job):
+    """The app's plan: the frozen bottom runs forward-only (no_grad, BN in inference mode), only the
+    layers above it train; the input scaled x/255 as the offline (nsfwjs) weights were trained."""
     size = job["inputSize"]
     base = mobilenet_from_dump(job["weights"])
+    base.eval()
     xtr, ytr = load_folder(job["data"], "train", size)
     xva, yva = load_folder(job["data"], "validation", size)
-    prep = lambda t: t / 127.5 - 1
+    prep = lambda t: t / 255.0
     head = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 2))
     keras_init(head)
-    full = nn.Sequential(base, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
-    base_eval = lambda m: (m.train(), base.eval())  # BN (and the frozen base) in inference mode, as Keras
     epochs = []
+
+    def staged(bottom, top):
+        """A model for fit(): bottom under no_grad, then top + pooling + head; BN layers in eval mode."""
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.top, self.head = top, head
+
+            def forward(self, x):
+                with torch.no_grad():
+                    a = bottom(prep(x))
+                return self.head(F.adaptive_avg_pool2d(self.top(a), 1).flatten(1))
+        m = M()
+        return m, lambda mm: (mm.train(), base.eval(), bottom.eval())
+
     for s in job["stages"]:
         o = s["options"]
         if o.get("recipe") == "transfer":
             for p in base.parameters():
                 p.requires_grad = False
-            aug = o.get("augment") not in (None, "", "none")
-            if not aug:
+            if o.get("augment") in (None, "", "none"):
                 # the cached-features fast path, as the app: base once per image, the head on the cache
                 with torch.no_grad():
-                    base.eval()
                     feat = lambda x: torch.cat([F.adaptive_avg_pool2d(base(prep(x[i:i + 64])), 1).flatten(1) for i in range(0, len(x), 64)])
-                    t0 = time.time()
                     ftr, fva = feat(xtr), feat(xva)
-                    log(f"features in {time.time() - t0:.0f} s")
                 epochs.append(fit(head, head.parameters(), o, ftr, ytr, fva, yva))
             else:
-                epochs.append(fit(full, head.parameters(), o, xtr, ytr, xva, yva, prep=prep, train_mode=base_eval))
+                m, mode = staged(base, nn.Identity())
+                epochs.append(fit(m, head.parameters(), o, xtr, ytr, xva, yva, train_mode=mode))
         else:
-            names = [n for n, _ in base.named_parameters()]
-            start = "12.conv.1"  # Keras layers[100:] = block_11_expand_relu on: block_11's depthwise, project, later blocks, Conv_1
-            on = False
-            for n, p in base.named_parameters():
-                on = on or n.startswith(start)
-                p.requires_grad = on
-            params = [p for p in full.parameters() if p.requires_grad]
-            log(f"fine-tuning {len(params)} tensors ({sum(p.numel() for p in params)} weights)")
-            epochs.append(fit(full, params, o, xtr, ytr, xva, yva, prep=prep, train_mode=base_eval))
+            # Keras layers[100:] = block_11_expand_relu on: block_11's depthwise and project, later blocks, Conv_1.
+            bottom, top = base[:12], base[12:]
+            for n, p in top.named_parameters():
+                p.requires_grad = not n.startswith("0.conv.0.")
+            params = [p for p in list(top.parameters()) + list(head.parameters()) if p.requires_grad]
+            log(f"fine-tuning {len(params)} tensors ({sum(p.numel() for p in params)} weights) above block_10")
+            m, mode = staged(bottom, top)
+            epochs.append(fit(m, params, o, xtr, ytr, xva, yva, train_mode=mode))
+    full = nn.Sequential(base, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
     _, acc = evaluate(full, xva, yva, bs=64, prep=prep)
     return acc, "validation", epochs
 

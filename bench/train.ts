@@ -309,6 +309,34 @@ if (!flag('no-mobilenet')) {
     }
   }
   model.dispose();
+
+  // Fine-tuning from block_11 (the tutorial's layer 100): the whole model under the tape against
+  // the app's plan (frozen bottom forward-only on onnxruntime, only the top on the tape).
+  if (!flag('no-onnx')) {
+    const { buildTransferModel } = await import('../src/main/ml/models');
+    const { fineTuneStartIndex, unfreezeTop } = await import('../src/main/ml/training/recipes');
+    const { splitAtFrozenBottom } = await import('../src/main/ml/training/frozen-split');
+    const { createFeatureExtractor } = await import('../src/main/ml/backend');
+    const t = buildTransferModel('mobilenetv2', { inputShape: [size, size, 3], numClasses: 2 });
+    unfreezeTop(t.base, fineTuneStartIndex(t.base, 'block_11_expand_relu'));
+    const whole = await trainSpeed(t.model, [size, size, 3], 2, tb, SECONDS, 1);
+    const split = splitAtFrozenBottom(t.model, t.base)!;
+    const bottom = await createFeatureExtractor(split.bottom);
+    const sb = 32;
+    const px = Float32Array.from({ length: sb * size * size * 3 }, (_, i) => Math.sin(i * 12.9898));
+    const y = tf.oneHot(tf.tensor1d(Array.from({ length: sb }, (_, i) => i % 2), 'int32'), 2);
+    split.top.compile({ optimizer: tf.train.adam(1e-4), loss: 'categoricalCrossentropy' });
+    const { median } = await timeSteps(async () => {
+      const a = tf.tensor4d(await bottom.extract(px, sb), [sb, ...(split.cutShape as [number, number, number])]);
+      await split.top.trainOnBatch(a, y);
+      a.dispose();
+    }, SECONDS, 1);
+    report(`MobileNetV2 ${size}px fine-tune from block_11, batch ${sb} (${bottom.engine} bottom + wasm top)`, sb / median, whole, `whole, b${tb}`);
+    await bottom.dispose();
+    y.dispose();
+    split.top.dispose();
+    t.model.dispose();
+  }
 }
 
 console.log('\n| measurement | ours img/s | peer img/s | ratio |\n|---|---:|---:|---|');
