@@ -8,6 +8,7 @@
  *       [--epochs N]      cap every stage at N epochs (a shorter variant, marked as such)
  *       [--quick]         the documented short variant (see QUICK below)
  *       [--no-torch]      skip the PyTorch peer
+ *       [--torch-only]    run only the PyTorch peer for rows already in reproduce.json (same variant)
  *       [--render]        only rewrite reproduce.md from reproduce.json
  *       [--data DIR]      default /work/shared/data (or $CLASSIFIER_STUDIO_DATA)
  *       [--work DIR]      where the projects go (default a temp folder)
@@ -49,6 +50,7 @@ interface Args {
   names: ExampleName[]
   epochs?: number
   quick: boolean
+  torchOnly?: boolean
   render: boolean
   torch: boolean
   data: string
@@ -62,6 +64,7 @@ function parseArgs(argv: string[]): Args {
     if (v === '--epochs') a.epochs = Number(argv[++i])
     else if (v === '--quick') a.quick = true
     else if (v === '--no-torch') a.torch = false
+    else if (v === '--torch-only') a.torchOnly = true
     else if (v === '--render') a.render = true
     else if (v === '--data') a.data = resolve(argv[++i])
     else if (v === '--work') a.work = resolve(argv[++i])
@@ -222,6 +225,19 @@ async function main() {
     const overrides: Record<string, Partial<TrainOptionsInput>> = args.quick ? { ...(QUICK[name] ?? {}) } : {}
     if (args.epochs) for (const s of def.stages) overrides[s.name] = { ...(overrides[s.name] ?? {}), epochs: args.epochs }
     const variant = Object.keys(overrides).length ? `shorter: ${Object.entries(overrides).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join('; ')}` : 'full recipe'
+    if (args.torchOnly) {
+      const row = rows.get(name)
+      if (!row || row.variant !== variant) throw new Error(`--torch-only needs an app row for ${name} (${variant}) in ${jsonPath}; run without --torch-only first.`)
+      const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), def.settings.inputSize) : null
+      console.log(`== ${name} (${variant}): PyTorch peer only`)
+      row.torch = await runTorch(name, args, overrides, weights)
+      console.log(`   PyTorch: ${row.torch.error ? `failed: ${row.torch.error}` : `${pct(row.torch.accuracy)} in ${mins(row.torch.seconds)}`}`)
+      row.command = `${row.command.replace(' --no-torch', '')} (PyTorch column: ${row.command.replace(' --no-torch', '')} --torch-only, ${new Date().toISOString()})`
+      const ordered = [...rows.values()].sort((a, b) => Object.keys(LOCAL).indexOf(a.example) - Object.keys(LOCAL).indexOf(b.example))
+      await writeFile(jsonPath, JSON.stringify(ordered, null, 2) + '\n')
+      await writeFile(join(resultsDir, 'reproduce.md'), renderMd(ordered))
+      continue
+    }
     const dir = join(args.work, name)
     await rm(dir, { recursive: true, force: true })
     console.log(`== ${name} (${variant})`)

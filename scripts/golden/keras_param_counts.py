@@ -169,6 +169,24 @@ def cats_dogs_cnn(num_classes=2):
     ], []
 
 
+def cats_dogs_cnn_bn(num_classes=2):
+    """The practicum CNN with BatchNormalization after each convolution (example 3, second stage)."""
+    return [
+        ('conv2d', nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU())),
+        ('batch_normalization', bn(16, momentum=0.99)),
+        ('max_pooling2d', nn.MaxPool2d(2)),
+        ('conv2d_1', nn.Sequential(nn.Conv2d(16, 32, 3), nn.ReLU())),
+        ('batch_normalization_1', bn(32, momentum=0.99)),
+        ('max_pooling2d_1', nn.MaxPool2d(2)),
+        ('conv2d_2', nn.Sequential(nn.Conv2d(32, 64, 3), nn.ReLU())),
+        ('batch_normalization_2', bn(64, momentum=0.99)),
+        ('max_pooling2d_2', nn.MaxPool2d(2)),
+        ('flatten', nn.Flatten()),
+        ('dense', nn.Sequential(nn.Linear(17 * 17 * 64, 512), nn.ReLU())),
+        ('dense_1', nn.Linear(512, num_classes)),
+    ], []
+
+
 def run(layers, residual, input_shape):
     """Forward a zero batch through the graph (checks the shapes) and return the output shape."""
     starts = {s: e for s, e in residual}
@@ -213,6 +231,7 @@ def main():
         'fashion-mnist-cnn': describe(*fashion_cnn(), (28, 28, 1)),
         'sign-mnist-cnn': describe(*sign_cnn(), (28, 28, 1)),
         'cats-dogs-cnn': describe(*cats_dogs_cnn(), (150, 150, 3)),
+        'cats-dogs-cnn-bn': describe(*cats_dogs_cnn_bn(), (150, 150, 3)),
     }
     for alpha, size in [(1.0, 224), (0.35, 96), (0.5, 128), (0.75, 160), (1.0, 160), (0.35, 224), (1.0, 97)]:
         out[f'mobilenetv2-{alpha}-{size}'] = describe(*mobilenet_v2(alpha, size), (size, size, 3))

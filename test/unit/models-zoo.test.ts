@@ -65,6 +65,7 @@ describe('parameter counts equal Keras', () => {
     ['fashion-mnist-cnn', 'fashion-mnist-cnn'],
     ['sign-mnist-cnn', 'sign-mnist-cnn'],
     ['cats-dogs-cnn', 'cats-dogs-cnn'],
+    ['cats-dogs-cnn-bn', 'cats-dogs-cnn-bn'],
     ['mobilenetv2', 'mobilenetv2-1.0-224'],
     ['mobilenetv2-0.35-96', 'mobilenetv2-0.35-96'],
     ['mobilenetv2-0.5-128', 'mobilenetv2-0.5-128'],

@@ -10,7 +10,7 @@ export default defineCommand({
   summary: "Show a project's state (dataset, model, runs) and a Keras-identical model summary.",
   help: [
     '--model NAME         summarise this model instead of the project\'s: a preset (fashion-mnist-cnn,',
-    '                     sign-mnist-cnn, cats-dogs-cnn) or a base without top (mobilenetv2,',
+    '                     sign-mnist-cnn, cats-dogs-cnn, cats-dogs-cnn-bn) or a base without top (mobilenetv2,',
     '                     mobilenetv2-0.35-160, vgg16, vgg16-160, …)',
   ],
   options: { model: { type: 'string' } },

@@ -13,7 +13,7 @@ export default defineCommand({
     '--recipe R           transfer (default: frozen ImageNet base + new head) | finetune (unfreeze the top of',
     '                     the base, continue from the latest transfer run) | cnn (a custom CNN from scratch)',
     '--base NAME          mobilenetv2 (default) | vgg16',
-    '--model PRESET       CNN preset for --recipe cnn: fashion-mnist-cnn, sign-mnist-cnn, cats-dogs-cnn',
+    '--model PRESET       CNN preset for --recipe cnn: fashion-mnist-cnn, sign-mnist-cnn, cats-dogs-cnn(-bn)',
     '--epochs N           epochs (default 10)',
     '--batch B            batch size (default 32)',
     '--lr X               learning rate (default 1e-3; fine-tuning 1e-5)',

@@ -76,6 +76,26 @@ export const CNN_PRESETS: Record<string, CnnPreset> = {
       { type: 'Dense', units: 512, activation: 'relu' },
     ],
   },
+  /** The practicum CNN with BatchNormalization after each convolution (example 3's second stage). */
+  'cats-dogs-cnn-bn': {
+    name: 'cats-dogs-cnn-bn',
+    description: 'Cats-vs-dogs practicum CNN with BatchNormalization after each convolution, for 150x150x3',
+    inputShape: [150, 150, 3],
+    numClasses: 2,
+    layers: [
+      { type: 'Conv2D', filters: 16, kernelSize: 3, activation: 'relu' },
+      { type: 'BatchNormalization' },
+      { type: 'MaxPooling2D', poolSize: 2 },
+      { type: 'Conv2D', filters: 32, kernelSize: 3, activation: 'relu' },
+      { type: 'BatchNormalization' },
+      { type: 'MaxPooling2D', poolSize: 2 },
+      { type: 'Conv2D', filters: 64, kernelSize: 3, activation: 'relu' },
+      { type: 'BatchNormalization' },
+      { type: 'MaxPooling2D', poolSize: 2 },
+      { type: 'Flatten' },
+      { type: 'Dense', units: 512, activation: 'relu' },
+    ],
+  },
 }
 
 export function listPresets(): CnnPreset[] {

@@ -18,7 +18,7 @@ export function knownModelNames(): string[] {
 }
 
 /**
- * Resolves a CLI model name: a preset ('fashion-mnist-cnn', 'sign-mnist-cnn', 'cats-dogs-cnn'),
+ * Resolves a CLI model name: a preset ('fashion-mnist-cnn', 'sign-mnist-cnn', 'cats-dogs-cnn', 'cats-dogs-cnn-bn'),
  * 'mobilenetv2' | 'mobilenetv2-<alpha>' | 'mobilenetv2-<alpha>-<size>', 'vgg16' | 'vgg16-<size>'
  * (bases without top, as Keras's include_top=False).
  */
