@@ -214,7 +214,15 @@ async function main() {
   await mkdir(resultsDir, { recursive: true })
   const jsonPath = join(resultsDir, 'reproduce.json')
   const previous: Row[] = await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [])
-  const rows = new Map(previous.map((r) => [r.example, r]))
+  /** Replaces one example's row in the results as they are on disk now (another run may have written since). */
+  const saveRow = async (row: Row) => {
+    const latest: Row[] = await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [])
+    const merged = new Map(latest.map((r) => [r.example, r]))
+    merged.set(row.example, row)
+    const ordered = [...merged.values()].sort((a, b) => Object.keys(LOCAL).indexOf(a.example) - Object.keys(LOCAL).indexOf(b.example))
+    await writeFile(jsonPath, JSON.stringify(ordered, null, 2) + '\n')
+    await writeFile(join(resultsDir, 'reproduce.md'), renderMd(ordered))
+  }
   if (args.render) {
     await writeFile(join(resultsDir, 'reproduce.md'), renderMd(previous))
     console.log(`wrote ${join(resultsDir, 'reproduce.md')} from ${jsonPath}`)
@@ -226,16 +234,14 @@ async function main() {
     if (args.epochs) for (const s of def.stages) overrides[s.name] = { ...(overrides[s.name] ?? {}), epochs: args.epochs }
     const variant = Object.keys(overrides).length ? `shorter: ${Object.entries(overrides).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join('; ')}` : 'full recipe'
     if (args.torchOnly) {
-      const row = rows.get(name)
+      const row = (await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [] as Row[])).find((r) => r.example === name)
       if (!row || row.variant !== variant) throw new Error(`--torch-only needs an app row for ${name} (${variant}) in ${jsonPath}; run without --torch-only first.`)
       const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), def.settings.inputSize) : null
       console.log(`== ${name} (${variant}): PyTorch peer only`)
       row.torch = await runTorch(name, args, overrides, weights)
       console.log(`   PyTorch: ${row.torch.error ? `failed: ${row.torch.error}` : `${pct(row.torch.accuracy)} in ${mins(row.torch.seconds)}`}`)
       row.command = `${row.command.replace(' --no-torch', '')} (PyTorch column: ${row.command.replace(' --no-torch', '')} --torch-only, ${new Date().toISOString()})`
-      const ordered = [...rows.values()].sort((a, b) => Object.keys(LOCAL).indexOf(a.example) - Object.keys(LOCAL).indexOf(b.example))
-      await writeFile(jsonPath, JSON.stringify(ordered, null, 2) + '\n')
-      await writeFile(join(resultsDir, 'reproduce.md'), renderMd(ordered))
+      await saveRow(row)
       continue
     }
     const dir = join(args.work, name)
@@ -277,7 +283,7 @@ async function main() {
       console.log(`   PyTorch: ${torch.error ? `failed: ${torch.error}` : `${pct(torch.accuracy)} in ${mins(torch.seconds)}`}`)
     }
     const cmd = `npx tsx bench/reproduce.ts ${name}${args.quick ? ' --quick' : ''}${args.epochs ? ` --epochs ${args.epochs}` : ''}${args.torch ? '' : ' --no-torch'}`
-    rows.set(name, {
+    await saveRow({
       example: name,
       title: def.title,
       variant,
@@ -306,9 +312,6 @@ async function main() {
       at: new Date().toISOString(),
       command: cmd,
     })
-    const ordered = [...rows.values()].sort((a, b) => Object.keys(LOCAL).indexOf(a.example) - Object.keys(LOCAL).indexOf(b.example))
-    await writeFile(jsonPath, JSON.stringify(ordered, null, 2) + '\n')
-    await writeFile(join(resultsDir, 'reproduce.md'), renderMd(ordered))
     await rm(dir, { recursive: true, force: true })
   }
   console.log(`wrote ${join(resultsDir, 'reproduce.md')}`)
