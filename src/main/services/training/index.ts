@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, rm } from 'node:fs/promises'
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
@@ -65,6 +65,7 @@ interface Active {
   stop: () => void
 }
 const active = new Map<string, Active>()
+const starting = new Set<string>()
 
 const LOCK_FILE = '.training.lock'
 
@@ -75,10 +76,12 @@ async function acquireLock(projectDir: string): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true })
   const file = join(dir, LOCK_FILE)
   for (let attempt = 0; attempt < 2; attempt++) {
+    // Written in full under a temporary name, then hard-linked into place: the lock file appears
+    // atomically with its pid, so a concurrent starter never reads an empty one and takes it as stale.
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`
+    await writeFile(tmp, JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() }))
     try {
-      const fh = await open(file, 'wx')
-      await fh.writeFile(JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() }))
-      await fh.close()
+      await link(tmp, file)
       return () => rm(file, { force: true })
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
@@ -90,6 +93,8 @@ async function acquireLock(projectDir: string): Promise<() => Promise<void>> {
       }
       if (pid && isProcessAlive(pid)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${projectDir} (process ${pid}).`, 'Wait for it to finish or stop it first; one training per project at a time.')
       await rm(file, { force: true })
+    } finally {
+      await rm(tmp, { force: true })
     }
   }
   throw new AppError('PROJECT_LOCKED', `Could not take the training lock of ${projectDir}.`, 'Try again.')
@@ -126,16 +131,23 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
   const parsed = TrainOptions.safeParse(options)
   if (!parsed.success)
     throw new AppError('INVALID_INPUT', `Invalid training options: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}`, 'See `classifier-studio train --help` for the options and their ranges.')
-  if (active.has(dir)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${dir}.`, 'Stop it or wait for it to finish.')
-  const release = await acquireLock(dir)
-  const id = randomBytes(8).toString('hex')
+  if (active.has(dir) || starting.has(dir)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${dir}.`, 'Stop it or wait for it to finish.')
+  // Claimed before the first await, so of two starts in this process the first one wins.
+  starting.add(dir)
+  let release: () => Promise<void>
   let proc: TrainerProcess
   try {
-    proc = spawnImpl()
-  } catch (e) {
-    await release()
-    throw e
+    release = await acquireLock(dir)
+    try {
+      proc = spawnImpl()
+    } catch (e) {
+      await release()
+      throw e
+    }
+  } finally {
+    starting.delete(dir)
   }
+  const id = randomBytes(8).toString('hex')
   let stopSent = false
   const stop = () => {
     if (stopSent) return
