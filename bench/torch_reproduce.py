@@ -18,6 +18,7 @@ import gzip
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -301,12 +302,17 @@ def mobilenet(job):
                 m, mode = staged(base, nn.Identity())
                 epochs.append(fit(m, head.parameters(), o, xtr, ytr, xva, yva, train_mode=mode))
         else:
-            # Keras layers[100:] = block_11_expand_relu on: block_11's depthwise and project, later blocks, Conv_1.
-            bottom, top = base[:12], base[12:]
+            # "block_N": block N on (torchvision features[N + 1]); "block_N_expand_relu" (Keras layer 100
+            # for N = 11): the same, with block N's expand convolution and its BN still frozen.
+            m = re.fullmatch(r"block_(\d+)(_expand_relu)?", str(o.get("fineTuneFrom", "block_11_expand_relu")))
+            if not m:
+                raise SystemExit(f"the PyTorch peer understands fineTuneFrom block_N or block_N_expand_relu, got {o.get('fineTuneFrom')}")
+            first = int(m.group(1)) + 1
+            bottom, top = base[:first], base[first:]
             for n, p in top.named_parameters():
-                p.requires_grad = not n.startswith("0.conv.0.")
+                p.requires_grad = not (m.group(2) and n.startswith("0.conv.0."))
             params = [p for p in list(top.parameters()) + list(head.parameters()) if p.requires_grad]
-            log(f"fine-tuning {len(params)} tensors ({sum(p.numel() for p in params)} weights) above block_10")
+            log(f"fine-tuning {len(params)} tensors ({sum(p.numel() for p in params)} weights) from {m.group(0)}")
             m, mode = staged(bottom, top)
             epochs.append(fit(m, params, o, xtr, ytr, xva, yva, train_mode=mode))
     full = nn.Sequential(base, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
