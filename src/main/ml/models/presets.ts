@@ -10,6 +10,17 @@ export interface CnnPreset {
   layers: LayerSpecInput[]
 }
 
+const CATS_DOGS_LAYERS: LayerSpecInput[] = [
+  { type: 'Conv2D', filters: 16, kernelSize: 3, activation: 'relu' },
+  { type: 'MaxPooling2D', poolSize: 2 },
+  { type: 'Conv2D', filters: 32, kernelSize: 3, activation: 'relu' },
+  { type: 'MaxPooling2D', poolSize: 2 },
+  { type: 'Conv2D', filters: 64, kernelSize: 3, activation: 'relu' },
+  { type: 'MaxPooling2D', poolSize: 2 },
+  { type: 'Flatten' },
+  { type: 'Dense', units: 512, activation: 'relu' },
+]
+
 /**
  * The tutorials' models. Parameter counts (with the tutorial's input and class count) are
  * checked against a PyTorch re-implementation by scripts/golden/keras_param_counts.py.
@@ -65,16 +76,7 @@ export const CNN_PRESETS: Record<string, CnnPreset> = {
     description: 'Cats-vs-dogs practicum CNN (16/32/64 conv blocks, Dense 512) for 150x150x3',
     inputShape: [150, 150, 3],
     numClasses: 2,
-    layers: [
-      { type: 'Conv2D', filters: 16, kernelSize: 3, activation: 'relu' },
-      { type: 'MaxPooling2D', poolSize: 2 },
-      { type: 'Conv2D', filters: 32, kernelSize: 3, activation: 'relu' },
-      { type: 'MaxPooling2D', poolSize: 2 },
-      { type: 'Conv2D', filters: 64, kernelSize: 3, activation: 'relu' },
-      { type: 'MaxPooling2D', poolSize: 2 },
-      { type: 'Flatten' },
-      { type: 'Dense', units: 512, activation: 'relu' },
-    ],
+    layers: CATS_DOGS_LAYERS,
   },
   /** The practicum CNN with BatchNormalization after each convolution (example 3's second stage). */
   'cats-dogs-cnn-bn': {
@@ -82,19 +84,7 @@ export const CNN_PRESETS: Record<string, CnnPreset> = {
     description: 'Cats-vs-dogs practicum CNN with BatchNormalization after each convolution, for 150x150x3',
     inputShape: [150, 150, 3],
     numClasses: 2,
-    layers: [
-      { type: 'Conv2D', filters: 16, kernelSize: 3, activation: 'relu' },
-      { type: 'BatchNormalization' },
-      { type: 'MaxPooling2D', poolSize: 2 },
-      { type: 'Conv2D', filters: 32, kernelSize: 3, activation: 'relu' },
-      { type: 'BatchNormalization' },
-      { type: 'MaxPooling2D', poolSize: 2 },
-      { type: 'Conv2D', filters: 64, kernelSize: 3, activation: 'relu' },
-      { type: 'BatchNormalization' },
-      { type: 'MaxPooling2D', poolSize: 2 },
-      { type: 'Flatten' },
-      { type: 'Dense', units: 512, activation: 'relu' },
-    ],
+    layers: CATS_DOGS_LAYERS.flatMap((l): LayerSpecInput[] => (l.type === 'Conv2D' ? [l, { type: 'BatchNormalization' }] : [l])),
   },
 }
 

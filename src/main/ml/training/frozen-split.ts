@@ -67,8 +67,8 @@ export function findCut(base: tf.LayersModel): number {
  * the base's frozen layers. Returns null when the base has no frozen bottom worth splitting off.
  */
 export function splitAtFrozenBottom(model: tf.LayersModel, base: tf.LayersModel): FrozenSplit | null {
-  const before = model.layers.slice(0, model.layers.indexOf(base as unknown as tf.layers.Layer))
-  if (before.length === 0 || before.some((l) => l.getClassName() !== 'InputLayer')) return null
+  const at = model.layers.indexOf(base as unknown as tf.layers.Layer)
+  if (at < 1 || model.layers.slice(0, at).some((l) => l.getClassName() !== 'InputLayer')) return null
   const g = baseGraph(base)
   const k = findCut(base)
   if (k < 0) return null

@@ -7,7 +7,7 @@ import { augmentBatch } from './augment'
 import { loadBaseWeights, preprocessForWeights } from './base-weights'
 import { balancedClassWeights } from './callbacks'
 import { checkpointDir, loadCheckpointModel, loadCheckpointWeightsInto, loadOptimizerWeights, readCheckpointState, writeCheckpoint } from './checkpoint'
-import type { DataSource } from './data'
+import type { DataSource, RawBatch } from './data'
 import { cachedBatches, ensureFeatureCache, featureCacheKey } from './feature-cache'
 import { fitLoop, type BatchStream, type LoopState, type ReadyBatch } from './loop'
 import { splitAtFrozenBottom, type FrozenSplit } from './frozen-split'
@@ -294,43 +294,35 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
         train: (epoch) => cachedBatches(cache.dir, 'train', cache.meta, opts.batchSize, deriveSeed(opts.seed, epoch)),
         validation: () => cachedBatches(cache.dir, 'validation', cache.meta, opts.batchSize, null),
       }
-    } else if (split) {
-      ph?.head.dispose()
-      bottomExtractor = await createFeatureExtractor(split.bottom)
-      const bottom = bottomExtractor
-      const cutShape = split.cutShape as [number, number, number]
-      log(`Frozen bottom (input to ${split.cutLayer}, activations ${split.cutShape.join('x')}) runs forward-only on ${bottom.engine} (${bottom.reason}); the ${trainModel.trainableWeights.length} trainable tensors above it train on ${backend.name}. Same model and weights as training it whole, without keeping the bottom's activations for backpropagation.`)
-      const throughBottom = async (b: { x: Uint8Array; shape: [number, number, number, number]; labels: Int32Array }, augSeed: number | null): Promise<ReadyBatch> => {
-        const pre = toInput(b.x, b.shape, augSeed)
-        const pixels = (await pre.data()) as Float32Array
-        pre.dispose()
-        const acts = await bottom.extract(pixels, b.shape[0])
-        return { x: tf.tensor4d(acts, [b.shape[0], ...cutShape]), labels: b.labels }
-      }
-      async function* trainGen(epoch: number): AsyncGenerator<ReadyBatch> {
-        let i = 0
-        for await (const b of data.batches('train', { batchSize: opts.batchSize, shuffle: true, seed: deriveSeed(opts.seed, epoch) })) {
-          yield await throughBottom(b, augment ? deriveSeed(opts.seed, epoch, i, 0xa) : null)
-          i++
-        }
-      }
-      async function* valGen(): AsyncGenerator<ReadyBatch> {
-        for await (const b of data.batches('validation', { batchSize: opts.batchSize, shuffle: false, seed: 0 })) yield await throughBottom(b, null)
-      }
-      stream = { trainCount: trainLabels.length, valCount: valLabels.length, train: trainGen, validation: valGen }
     } else {
-      if (opts.recipe === 'transfer' && augment)
-        log(`Augmentation is on (${formatAugment(opts.augment)}): base features are computed per augmented batch instead of once from the cache, so every epoch pays a full forward pass of the frozen base for every image (typically 5-50x slower per epoch than the cached path).`)
       ph?.head.dispose()
+      // Raw batch -> what the trained model takes: pixels, or the frozen bottom's activations.
+      let toBatch: (b: RawBatch, augSeed: number | null) => Promise<ReadyBatch>
+      if (split) {
+        bottomExtractor = await createFeatureExtractor(split.bottom)
+        const bottom = bottomExtractor
+        const cutShape = split.cutShape as [number, number, number]
+        log(`Frozen bottom (input to ${split.cutLayer}, activations ${split.cutShape.join('x')}) runs forward-only on ${bottom.engine} (${bottom.reason}); the ${trainModel.trainableWeights.length} trainable tensors above it train on ${backend.name}. Same model and weights as training it whole, without keeping the bottom's activations for backpropagation.`)
+        toBatch = async (b, augSeed) => {
+          const pre = toInput(b.x, b.shape, augSeed)
+          const pixels = (await pre.data()) as Float32Array
+          pre.dispose()
+          return { x: tf.tensor4d(await bottom.extract(pixels, b.shape[0]), [b.shape[0], ...cutShape]), labels: b.labels }
+        }
+      } else {
+        if (opts.recipe === 'transfer' && augment)
+          log(`Augmentation is on (${formatAugment(opts.augment)}): base features are computed per augmented batch instead of once from the cache, so every epoch pays a full forward pass of the frozen base for every image (typically 5-50x slower per epoch than the cached path).`)
+        toBatch = async (b, augSeed) => ({ x: toInput(b.x, b.shape, augSeed), labels: b.labels })
+      }
       async function* trainGen(epoch: number): AsyncGenerator<ReadyBatch> {
         let i = 0
         for await (const b of data.batches('train', { batchSize: opts.batchSize, shuffle: true, seed: deriveSeed(opts.seed, epoch) })) {
-          yield { x: toInput(b.x, b.shape, augment ? deriveSeed(opts.seed, epoch, i, 0xa) : null), labels: b.labels }
+          yield await toBatch(b, augment ? deriveSeed(opts.seed, epoch, i, 0xa) : null)
           i++
         }
       }
       async function* valGen(): AsyncGenerator<ReadyBatch> {
-        for await (const b of data.batches('validation', { batchSize: opts.batchSize, shuffle: false, seed: 0 })) yield { x: toInput(b.x, b.shape, null), labels: b.labels }
+        for await (const b of data.batches('validation', { batchSize: opts.batchSize, shuffle: false, seed: 0 })) yield await toBatch(b, null)
       }
       stream = { trainCount: trainLabels.length, valCount: valLabels.length, train: trainGen, validation: valGen }
     }

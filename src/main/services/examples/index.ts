@@ -217,8 +217,10 @@ export async function runExample(dir: string, opts: RunExampleOptions = {}): Pro
     if (unknown.length) throw new AppError('INVALID_INPUT', `Example ${state.name} has no stage ${unknown.join(', ')}.`, `Its stages: ${state.stages.map((s) => s.name).join(', ')}.`)
   }
   const presets = opts.presets ?? Object.keys((await import('../../ml/models')).CNN_PRESETS)
+  // The caller's overrides win over the recipe's options (and over its offline-weights options).
+  const withOverrides = (name: string, o: TrainOptionsInput): TrainOptionsInput => ({ ...o, ...(opts.overrides?.['*'] ?? {}), ...(opts.overrides?.[name] ?? {}) })
   const plans = stages.map((s) => {
-    const o: TrainOptionsInput = { ...(s.options as TrainOptionsInput), ...(opts.overrides?.['*'] ?? {}), ...(opts.overrides?.[s.name] ?? {}) }
+    const o = withOverrides(s.name, s.options as TrainOptionsInput)
     if (opts.baseWeights && (o.recipe ?? 'transfer') === 'transfer') o.baseWeights = opts.baseWeights
     return { stage: s, options: o }
   })
@@ -238,7 +240,7 @@ export async function runExample(dir: string, opts: RunExampleOptions = {}): Pro
     if (o.recipe === 'finetune' && prevRun && !o.fromRunId) o.fromRunId = prevRun
     const offline = def.stages.find((s) => s.name === stage.name)?.offlineWeights
     if (offline && o.fromRunId && (await (opts.runBaseWeights ?? runBaseWeights)(dir, o.fromRunId)) === NSFWJS_WEIGHTS_ID) {
-      o = { ...o, ...offline.options, ...(opts.overrides?.['*'] ?? {}), ...(opts.overrides?.[stage.name] ?? {}) }
+      o = withOverrides(stage.name, { ...o, ...offline.options })
       opts.onEvent?.({ type: 'log', message: `Offline MobileNetV2 weights: ${offline.why}.`, stage: stage.name })
     }
     opts.onProgress?.({ phase: 'train', done: i, total: plans.length, message: `Stage ${i + 1}/${plans.length}: ${stage.title}` })
