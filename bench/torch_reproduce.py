@@ -113,13 +113,13 @@ def make_opt(params, o):
     return torch.optim.Adam(params, lr=lr, eps=1e-7)
 
 
-def evaluate(model, x, y, bs=256, prep=lambda t: t):
+def evaluate(model, x, y, bs=256, prep=lambda t: t, label_smoothing=0.0):
     model.eval()
     loss, correct = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(x), bs):
             out = model(prep(x[i:i + bs]))
-            loss += F.cross_entropy(out, y[i:i + bs], reduction="sum").item()
+            loss += F.cross_entropy(out, y[i:i + bs], reduction="sum", label_smoothing=label_smoothing).item()
             correct += (out.argmax(1) == y[i:i + bs]).sum().item()
     return loss / len(x), correct / len(x)
 
@@ -135,6 +135,7 @@ def fit(model, params, o, xtr, ytr, xva, yva, prep=lambda t: t, train_mode=lambd
     rl = o.get("reduceLrOnPlateau")
     rl = {"patience": rl} if isinstance(rl, int) and rl is not False else rl if isinstance(rl, dict) else None
     rl_best, rl_wait = float("inf"), 0
+    ls = float(o.get("labelSmoothing", 0))  # Keras label_smoothing: in the loss and in val_loss
     for ep in range(epochs):
         t0 = time.time()
         train_mode(model)
@@ -142,11 +143,11 @@ def fit(model, params, o, xtr, ytr, xva, yva, prep=lambda t: t, train_mode=lambd
         for i in range(0, len(xtr), bs):
             b = perm[i:i + bs]
             xb = augment(xtr[b], o, gen)
-            loss = F.cross_entropy(model(prep(xb)), ytr[b])
+            loss = F.cross_entropy(model(prep(xb)), ytr[b], label_smoothing=ls)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        vl, va = evaluate(model, xva, yva, prep=prep)
+        vl, va = evaluate(model, xva, yva, prep=prep, label_smoothing=ls)
         done = ep + 1
         log(f"epoch {ep + 1}: val_loss {vl:.4f} val_acc {va:.4f} {time.time() - t0:.0f} s")
         if rl is not None:  # Keras ReduceLROnPlateau on val_loss (min_delta 1e-4, no cooldown)

@@ -143,7 +143,7 @@ export const EXAMPLES: readonly ExampleDef[] = [
       {
         name: 'cnn',
         title: 'Train the tutorial CNN',
-        options: { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 10, batchSize: 32, optimizer: 'adam', learningRate: 1e-3, earlyStop: { monitor: 'val_loss', patience: 3, restoreBestWeights: true }, reduceLrOnPlateau: { monitor: 'val_loss', factor: 0.2, patience: 1 }, checkpointMonitor: 'val_loss', seed: 42 },
+        options: { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 10, batchSize: 32, optimizer: 'adam', learningRate: 1e-3, earlyStop: { monitor: 'val_loss', patience: 3, restoreBestWeights: true }, reduceLrOnPlateau: { monitor: 'val_loss', factor: 0.2, patience: 1 }, labelSmoothing: 0.1, checkpointMonitor: 'val_loss', seed: 42 },
       },
     ],
     evaluateSplit: 'test',

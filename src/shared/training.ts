@@ -160,6 +160,11 @@ const TrainOptionsObject = z
     /** A number = patience with Keras-like defaults (val_loss, restore best weights); false/absent = off. */
     earlyStop: z.union([z.number().int().min(0).transform((patience) => EarlyStopSpec.parse({ patience })), EarlyStopSpec, z.literal(false)]).optional(),
     reduceLrOnPlateau: z.union([z.number().int().min(0).transform((patience) => ReduceLrSpec.parse({ patience })), ReduceLrSpec, z.literal(false)]).optional(),
+    /**
+     * Keras CategoricalCrossentropy(label_smoothing): the targets become y * (1 - s) + s / k, in
+     * the training loss and in val_loss as Keras computes both. 0 = off.
+     */
+    labelSmoothing: z.number().min(0, 'labelSmoothing is a fraction, 0..1 (0.1 is usual).').max(1, 'labelSmoothing is a fraction, 0..1 (0.1 is usual).').default(0),
     /** 'auto' = balanced weights (n / (k * count_c)) as sklearn compute_class_weight('balanced'). */
     classWeights: z.enum(['auto', 'none']).default('none'),
     /** Which quantity picks checkpoints/best when early stopping is off. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { useDatasetsStore } from '../../src/renderer/src/stores/datasets'
 import { useEvaluationStore } from '../../src/renderer/src/stores/evaluation'
-import { defaultForm, formFromExample, formToOptions, useTrainingStore } from '../../src/renderer/src/stores/training'
+import { defaultForm, exampleExtras, formFromExample, formToOptions, useTrainingStore } from '../../src/renderer/src/stores/training'
 import { EXAMPLES } from '../../src/shared/examples'
 import { TrainOptions } from '../../src/shared/training'
 import { appError, setup, tick } from './stores-fake'
@@ -113,17 +113,28 @@ describe('evaluation store: exclude from the gallery', () => {
 })
 
 describe('training store: example presets and base weights', () => {
-  it('starts each example from its recipe’s first stage: the options parse to the same training settings', () => {
+  it('starts each example from its recipe’s first stage: form + stage extras parse to the same training settings', () => {
     for (const def of EXAMPLES) {
       const stage = def.stages[0].options
-      const f = formFromExample({ example: { name: def.name, stages: def.stages.map((s) => ({ name: s.name, title: s.title, options: s.options })) } })!
+      const state = { example: { name: def.name, stages: def.stages.map((s) => ({ name: s.name, title: s.title, options: s.options })) } }
+      const f = formFromExample(state)!
       const want = TrainOptions.parse(stage)
-      const got = TrainOptions.parse(formToOptions(f))
-      for (const k of ['recipe', 'epochs', 'batchSize', 'learningRate', 'augment', 'optimizer'] as const) expect([def.name, k, got[k]]).toEqual([def.name, k, want[k]])
+      const got = TrainOptions.parse(formToOptions(f, exampleExtras(state).options))
+      // The model preset travels through the Models store (its layers), not the form.
+      const { model: _w, ...wantRest } = want
+      const { model: _g, ...gotRest } = got
       // Absent and false both mean "no early stopping".
-      expect([def.name, got.earlyStop || false]).toEqual([def.name, want.earlyStop || false])
-      if (want.recipe !== 'cnn') expect(got.base).toBe(want.base)
+      expect([def.name, { ...gotRest, earlyStop: got.earlyStop || false }]).toEqual([def.name, { ...wantRest, earlyStop: want.earlyStop || false }])
     }
+  })
+
+  it('names the extras a form cannot show, and has none for a project that is not an example', () => {
+    const fashion = EXAMPLES.find((d) => d.name === 'fashion-mnist')!
+    const x = exampleExtras({ example: { stages: fashion.stages } })
+    expect(x.options).toMatchObject({ reduceLrOnPlateau: { factor: 0.2, patience: 1 }, labelSmoothing: 0.1, seed: 42, checkpointMonitor: 'val_loss' })
+    expect(x.options).not.toHaveProperty('epochs')
+    expect(x.text).toBe('learning rate ×0.2 after 1 stalled epoch(s) · label smoothing 0.1')
+    expect(exampleExtras({})).toEqual({ options: {}, text: '' })
   })
 
   it('is null for a project that is not an example, and sends base weights only for transfer recipes', () => {

@@ -50,6 +50,8 @@ export interface FitOptions {
   seed: number
   learningRate: number
   classWeights?: Float32Array | null
+  /** Keras label_smoothing of the loss (training and validation). */
+  labelSmoothing?: number
   earlyStop?: EarlyStopSpec | null
   reduceLr?: ReduceLrSpec | null
   checkpointMonitor: MonitorName
@@ -87,11 +89,15 @@ export function flatLayers(model: tf.LayersModel | tf.layers.Layer): tf.layers.L
   return out
 }
 
-/** Keras categorical cross-entropy from probabilities, per-sample weighted, mean over the batch. */
-export function crossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, numClasses: number, weights?: tf.Tensor1D | null): tf.Scalar {
+/**
+ * Keras categorical cross-entropy from probabilities, per-sample weighted, mean over the batch;
+ * with label smoothing s the one-hot targets become y * (1 - s) + s / numClasses (as Keras).
+ */
+export function crossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, numClasses: number, weights?: tf.Tensor1D | null, labelSmoothing = 0): tf.Scalar {
   return tf.tidy(() => {
     const p = tf.clipByValue(tf.div(probs, tf.sum(probs, -1, true)), 1e-7, 1 - 1e-7)
-    const y = tf.oneHot(labels, numClasses)
+    const oneHot = tf.oneHot(labels, numClasses)
+    const y = labelSmoothing > 0 ? tf.add(tf.mul(oneHot, 1 - labelSmoothing), labelSmoothing / numClasses) : oneHot
     let perSample = tf.neg(tf.sum(tf.mul(y, tf.log(p)), -1))
     if (weights) perSample = tf.mul(perSample, tf.gather(weights, labels))
     return tf.mean(perSample) as tf.Scalar
@@ -173,7 +179,7 @@ export async function fitLoop(o: FitOptions): Promise<FitResult> {
               () => {
                 const probs = model.apply(b.x, { training: true }) as tf.Tensor
                 correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labelsT), 'float32')) as tf.Scalar)
-                return crossEntropy(probs, labelsT, numClasses, cw)
+                return crossEntropy(probs, labelsT, numClasses, cw, o.labelSmoothing ?? 0)
               },
               true,
               vars,
@@ -218,7 +224,7 @@ export async function fitLoop(o: FitOptions): Promise<FitResult> {
           try {
             const [l, c] = tf.tidy(() => {
               const probs = model.apply(b.x, { training: false }) as tf.Tensor
-              return [tf.mul(crossEntropy(probs, labelsT, numClasses, null), b.labels.length), tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labelsT), 'float32'))]
+              return [tf.mul(crossEntropy(probs, labelsT, numClasses, null, o.labelSmoothing ?? 0), b.labels.length), tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labelsT), 'float32'))]
             })
             const [lv, cv] = await Promise.all([l.data(), c.data()])
             tf.dispose([l, c])

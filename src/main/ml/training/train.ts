@@ -217,7 +217,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     }
 
     emit({ type: 'start', runId, backend: backend.name, reason: backend.reason, recipe: opts.recipe, epochs: opts.epochs, resumedFromEpoch: resumeState?.epochsDone ?? 0 })
-    log(`Recipe ${opts.recipe}${opts.recipe === 'cnn' ? ` (${opts.model})` : ` on ${opts.base}`}, ${numClasses} classes, images ${imageShape.join('x')}, ${opts.epochs} epochs, batch ${opts.batchSize}, ${optName} lr ${learningRate}, augmentation ${formatAugment(opts.augment)}, seed ${opts.seed}.`)
+    log(`Recipe ${opts.recipe}${opts.recipe === 'cnn' ? ` (${opts.model})` : ` on ${opts.base}`}, ${numClasses} classes, images ${imageShape.join('x')}, ${opts.epochs} epochs, batch ${opts.batchSize}, ${optName} lr ${learningRate}, augmentation ${formatAugment(opts.augment)}${opts.labelSmoothing > 0 ? `, label smoothing ${opts.labelSmoothing}` : ''}, seed ${opts.seed}.`)
 
     // ---- data streams ---------------------------------------------------------------------------
     const trainLabels = await data.labels('train')
@@ -340,6 +340,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       seed: opts.seed,
       learningRate,
       classWeights,
+      labelSmoothing: opts.labelSmoothing,
       earlyStop: opts.earlyStop || null,
       reduceLr: opts.reduceLrOnPlateau || null,
       checkpointMonitor: opts.checkpointMonitor,

@@ -73,6 +73,29 @@ export function formFromExample(state: Record<string, unknown> | undefined): Tra
   return f
 }
 
+/** Stage options the form has fields for (the model preset is the Models store's). */
+const FORM_KEYS = new Set(['recipe', 'base', 'model', 'epochs', 'batchSize', 'batch', 'learningRate', 'lr', 'augment', 'earlyStop', 'baseWeights', 'optimizer'])
+
+/**
+ * The rest of an example's first stage (learning-rate decay, label smoothing, checkpoint
+ * monitor, seed...): sent with the form while its recipe is the example's, so one click runs
+ * the tutorial's whole stage. `text` says what they are, for the form's note.
+ */
+export function exampleExtras(state: Record<string, unknown> | undefined): { options: Partial<TrainOptionsInput>; text: string } {
+  const stage = (state?.example as { stages?: { options?: Record<string, unknown> }[] } | undefined)?.stages?.[0]?.options
+  const options: Record<string, unknown> = {}
+  const parts: string[] = []
+  if (stage && typeof stage === 'object') {
+    for (const [k, v] of Object.entries(stage)) if (!FORM_KEYS.has(k) && v !== undefined) options[k] = v
+    const rl = options.reduceLrOnPlateau as { factor?: number; patience?: number } | number | false | undefined
+    if (typeof rl === 'number') parts.push(`learning rate ÷10 after ${rl} stalled epoch(s)`)
+    else if (rl) parts.push(`learning rate ×${rl.factor ?? 0.1} after ${rl.patience ?? 10} stalled epoch(s)`)
+    if (typeof options.labelSmoothing === 'number' && options.labelSmoothing > 0) parts.push(`label smoothing ${options.labelSmoothing}`)
+    if (typeof options.fineTuneFrom !== 'undefined') parts.push(`unfrozen from ${String(options.fineTuneFrom)}`)
+  }
+  return { options: options as Partial<TrainOptionsInput>, text: parts.join(' · ') }
+}
+
 /** The Train view's state: live run (via 'training' events), past runs, overlays. */
 export const useTrainingStore = defineStore('training', () => {
   const projects = useProjectsStore()
@@ -99,7 +122,7 @@ export const useTrainingStore = defineStore('training', () => {
   /** The project whose settings the form was last set up for. */
   let formDir: string | null = null
   /** The example recipe the form started from (its first stage), if any. */
-  const example = ref<{ title: string; stage: string; stages: number; form: TrainForm } | null>(null)
+  const example = ref<{ title: string; stage: string; stages: number; form: TrainForm; extras: ReturnType<typeof exampleExtras> } | null>(null)
 
   const lastEpoch = computed(() => epochs.value[epochs.value.length - 1] ?? null)
   const etaSeconds = computed(() => {
@@ -197,7 +220,7 @@ export const useTrainingStore = defineStore('training', () => {
     formDir = dir.value
     const fromExample = formFromExample(projects.current?.state)
     const st = projects.current?.state?.example as { name?: string; stages?: { title?: string }[] } | undefined
-    example.value = fromExample ? { title: String(st?.name ?? 'example'), stage: String(st?.stages?.[0]?.title ?? ''), stages: st?.stages?.length ?? 1, form: { ...fromExample } } : null
+    example.value = fromExample ? { title: String(st?.name ?? 'example'), stage: String(st?.stages?.[0]?.title ?? ''), stages: st?.stages?.length ?? 1, form: { ...fromExample }, extras: exampleExtras(projects.current?.state) } : null
     Object.assign(form, fromExample ?? defaultForm())
   }
   // The example's optimizer belongs to its recipe: switching recipe falls back to that recipe's default.
@@ -262,7 +285,8 @@ export const useTrainingStore = defineStore('training', () => {
     running.value = true
     epochsPlanned.value = form.epochs
     try {
-      const options = formToOptions(form, extra)
+      const ex = example.value
+      const options = formToOptions(form, { ...(ex && ex.form.recipe === form.recipe ? ex.extras.options : {}), ...extra })
       // A custom CNN chosen in the Model view (or preset by an example): train exactly its
       // layers. Named explicitly: the bridge fills the recipe's defaults before the service runs.
       const chosen = useModelsStore().chosen
