@@ -240,8 +240,8 @@ export const EXAMPLES: readonly ExampleDef[] = [
         title: 'Fine-tune from block_11_expand_relu',
         options: { recipe: 'finetune', epochs: 10, batchSize: 32, optimizer: 'rmsprop', learningRate: 1e-5, fineTuneFrom: 'block_11_expand_relu', augment: 'flip,rotate=72', checkpointMonitor: 'val_loss', seed: 42 },
         offlineWeights: {
-          options: { optimizer: 'adam', learningRate: 1e-4, fineTuneFrom: 'block_7', reduceLrOnPlateau: { monitor: 'val_loss', factor: 0.2, patience: 2 } },
-          why: "the offline weights' blocks 11-16 were trained for another task, so fine-tuning has to re-learn them on top of the ImageNet blocks rather than nudge ImageNet features: from block_7 on, Adam 1e-4, the learning rate divided by 5 after 2 epochs without progress, instead of the tutorial's RMSprop 1e-5 from block_11",
+          options: { optimizer: 'adam', learningRate: 1e-4, fineTuneFrom: 'block_7', epochs: 20, labelSmoothing: 0.1, reduceLrOnPlateau: { monitor: 'val_loss', factor: 0.2, patience: 2 } },
+          why: "the offline weights' blocks 11-16 were trained for another task, so fine-tuning has to re-learn them on top of the ImageNet blocks rather than nudge ImageNet features: from block_7 on, Adam 1e-4 for 20 epochs with label smoothing 0.1, the learning rate divided by 5 after 2 epochs without progress, instead of the tutorial's RMSprop 1e-5 from block_11 for 10 epochs",
         },
       },
     ],

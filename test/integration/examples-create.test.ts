@@ -309,7 +309,7 @@ describe('runExample', () => {
         onEvent: (e) => e.type === 'log' && logs.push(e.message),
       })
       if (weights.startsWith('nsfwjs')) {
-        expect(calls[1]).toMatchObject({ recipe: 'finetune', fromRunId: 'offline-1', optimizer: 'adam', learningRate: 1e-4, epochs: 1, reduceLrOnPlateau: { factor: 0.2, patience: 2 }, fineTuneFrom: 'block_7' })
+        expect(calls[1]).toMatchObject({ recipe: 'finetune', fromRunId: 'offline-1', optimizer: 'adam', learningRate: 1e-4, epochs: 1, labelSmoothing: 0.1, reduceLrOnPlateau: { factor: 0.2, patience: 2 }, fineTuneFrom: 'block_7' })
         expect(logs.join('\n')).toMatch(/Offline MobileNetV2 weights: .*re-learn/)
       } else expect(calls[1]).toMatchObject({ optimizer: 'rmsprop', learningRate: 1e-5, fineTuneFrom: 'block_11_expand_relu' })
     }
