@@ -238,10 +238,12 @@ async function main() {
       if (!row || row.variant !== variant) throw new Error(`--torch-only needs an app row for ${name} (${variant}) in ${jsonPath}; run without --torch-only first.`)
       const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), def.settings.inputSize) : null
       console.log(`== ${name} (${variant}): PyTorch peer only`)
-      row.torch = await runTorch(name, args, overrides, weights)
-      console.log(`   PyTorch: ${row.torch.error ? `failed: ${row.torch.error}` : `${pct(row.torch.accuracy)} in ${mins(row.torch.seconds)}`}`)
-      row.command = `${row.command.replace(' --no-torch', '')} (PyTorch column: ${row.command.replace(' --no-torch', '')} --torch-only, ${new Date().toISOString()})`
-      await saveRow(row)
+      const torch = await runTorch(name, args, overrides, weights)
+      console.log(`   PyTorch: ${torch.error ? `failed: ${torch.error}` : `${pct(torch.accuracy)} in ${mins(torch.seconds)}`}`)
+      // Into the row as it is now: an app run of the same recipe may have finished meanwhile.
+      const now = (await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [] as Row[])).find((r) => r.example === name && r.variant === variant) ?? row
+      const appCommand = now.command.replace(/ \(PyTorch column: .*\)$/, '').replace(' --no-torch', '')
+      await saveRow({ ...now, torch, command: `${appCommand} (PyTorch column: ${appCommand} --torch-only, ${new Date().toISOString()})` })
       continue
     }
     const dir = join(args.work, name)
