@@ -8,7 +8,8 @@
  *       [--epochs N]      cap every stage at N epochs (a shorter variant, marked as such)
  *       [--quick]         the documented short variant (see QUICK below)
  *       [--no-torch]      skip the PyTorch peer
- *       [--torch-only]    run only the PyTorch peer for rows already in reproduce.json (same variant)
+ *       [--torch-only]    run only the PyTorch peer for rows already in reproduce.json (same variant);
+ *                         start it after the app run: an app run rewrites its whole row, PyTorch column included
  *       [--render]        only rewrite reproduce.md from reproduce.json
  *       [--data DIR]      default /work/shared/data (or $CLASSIFIER_STUDIO_DATA)
  *       [--work DIR]      where the projects go (default a temp folder)
