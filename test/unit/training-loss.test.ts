@@ -22,13 +22,14 @@ describe('training loss: categorical cross-entropy with label smoothing (Keras l
   it('smoothing raises the loss of a confident correct prediction and is off by default', async () => {
     const probs = tf.tensor2d([[0.98, 0.01, 0.01]])
     const labels = tf.tensor1d([0], 'int32')
-    const [plain, smooth] = await Promise.all([crossEntropy(probs, labels, 3).data(), crossEntropy(probs, labels, 3, null, 0.1).data()])
+    const losses = [crossEntropy(probs, labels, 3), crossEntropy(probs, labels, 3, null, 0.1)]
+    const [plain, smooth] = await Promise.all(losses.map((l) => l.data()))
     expect(plain[0]).toBeCloseTo(-Math.log(0.98), 6)
     expect(smooth[0]).toBeGreaterThan(plain[0] + 0.2)
-    tf.dispose([probs, labels])
+    tf.dispose([probs, labels, ...losses])
   })
 
-  it('is an option of every recipe: default 0, a fraction 0..1', () => {
+  it('is a training option: default 0 (off), a fraction 0..1, out of range refused', () => {
     expect(TrainOptions.parse({}).labelSmoothing).toBe(0)
     expect(TrainOptions.parse({ labelSmoothing: 0.1 }).labelSmoothing).toBe(0.1)
     expect(() => TrainOptions.parse({ labelSmoothing: 1.5 })).toThrow(/labelSmoothing is a fraction/)

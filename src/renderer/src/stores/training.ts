@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, reactive, ref, watch } from 'vue'
-import type { EpochMetrics, RunInfo, TrainOptionsInput } from '../../../shared/training'
+import { ReduceLrSpec, type EpochMetrics, type RunInfo, type TrainOptionsInput } from '../../../shared/training'
 import { useApi } from '../bridge'
 import { toUiError, useProjectsStore, type UiError } from './projects'
 import { useModelsStore } from './models'
@@ -48,14 +48,20 @@ export function formToOptions(f: TrainForm, extra: Partial<TrainOptionsInput> = 
   return o
 }
 
+/** The options of an example project's first stage (project.state.example), if readable. */
+function firstStageOptions(state: Record<string, unknown> | undefined): Record<string, unknown> | null {
+  const stage = (state?.example as { stages?: { options?: unknown }[] } | undefined)?.stages?.[0]?.options
+  return stage && typeof stage === 'object' ? (stage as Record<string, unknown>) : null
+}
+
 /**
  * The form an example project starts with: its recipe's first stage (project.state.example,
  * written by examples.create), so Train runs the tutorial's settings with the preset model.
  * Null when the project is not an example or the stage is unreadable.
  */
 export function formFromExample(state: Record<string, unknown> | undefined): TrainForm | null {
-  const stage = (state?.example as { stages?: { options?: Record<string, unknown> }[] } | undefined)?.stages?.[0]?.options
-  if (!stage || typeof stage !== 'object') return null
+  const stage = firstStageOptions(state)
+  if (!stage) return null
   const f = defaultForm()
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
   if (stage.recipe === 'transfer' || stage.recipe === 'finetune' || stage.recipe === 'cnn') f.recipe = stage.recipe
@@ -82,18 +88,14 @@ const FORM_KEYS = new Set(['recipe', 'base', 'model', 'epochs', 'batchSize', 'ba
  * the tutorial's whole stage. `text` says what they are, for the form's note.
  */
 export function exampleExtras(state: Record<string, unknown> | undefined): { options: Partial<TrainOptionsInput>; text: string } {
-  const stage = (state?.example as { stages?: { options?: Record<string, unknown> }[] } | undefined)?.stages?.[0]?.options
-  const options: Record<string, unknown> = {}
+  const stage = firstStageOptions(state) ?? {}
+  const options = Object.fromEntries(Object.entries(stage).filter(([k, v]) => !FORM_KEYS.has(k) && v !== undefined)) as Partial<TrainOptionsInput>
   const parts: string[] = []
-  if (stage && typeof stage === 'object') {
-    for (const [k, v] of Object.entries(stage)) if (!FORM_KEYS.has(k) && v !== undefined) options[k] = v
-    const rl = options.reduceLrOnPlateau as { factor?: number; patience?: number } | number | false | undefined
-    if (typeof rl === 'number') parts.push(`learning rate ÷10 after ${rl} stalled epoch(s)`)
-    else if (rl) parts.push(`learning rate ×${rl.factor ?? 0.1} after ${rl.patience ?? 10} stalled epoch(s)`)
-    if (typeof options.labelSmoothing === 'number' && options.labelSmoothing > 0) parts.push(`label smoothing ${options.labelSmoothing}`)
-    if (typeof options.fineTuneFrom !== 'undefined') parts.push(`unfrozen from ${String(options.fineTuneFrom)}`)
-  }
-  return { options: options as Partial<TrainOptionsInput>, text: parts.join(' · ') }
+  const rl = ReduceLrSpec.safeParse(typeof options.reduceLrOnPlateau === 'number' ? { patience: options.reduceLrOnPlateau } : options.reduceLrOnPlateau)
+  if (rl.success) parts.push(`learning rate ×${rl.data.factor} after ${rl.data.patience} stalled epoch(s)`)
+  if (typeof options.labelSmoothing === 'number' && options.labelSmoothing > 0) parts.push(`label smoothing ${options.labelSmoothing}`)
+  if (options.fineTuneFrom !== undefined) parts.push(`unfrozen from ${String(options.fineTuneFrom)}`)
+  return { options, text: parts.join(' · ') }
 }
 
 /** The Train view's state: live run (via 'training' events), past runs, overlays. */
