@@ -98,6 +98,8 @@ export interface Row {
   split: 'test' | 'validation'
   accuracy: number | null
   loss: number | null
+  /** Pixels, as the project was created (an example may pick another size than its tutorial's). */
+  inputSize?: number
   stages: StageRow[]
   importSeconds: number
   trainSeconds: number
@@ -140,11 +142,11 @@ function machine(): Machine {
 const pct = (x: number | null | undefined) => (x == null ? '–' : `${(x * 100).toFixed(2)} %`)
 const mins = (s: number) => (s >= 90 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`)
 
-function runTorch(name: ExampleName, args: Args, overrides: Record<string, Partial<TrainOptionsInput>>, weights: string | null): Promise<TorchRow> {
+function runTorch(name: ExampleName, args: Args, overrides: Record<string, Partial<TrainOptionsInput>>, weights: string | null, inputSize: number): Promise<TorchRow> {
   const def = getExample(name)
   // The peer always uses the offline MobileNetV2 weights, so it takes the stages' offline-weights options as the app does.
   const stages = def.stages.map((s) => ({ name: s.name, options: { ...s.options, ...(weights ? (s.offlineWeights?.options ?? {}) : {}), ...(overrides['*'] ?? {}), ...(overrides[s.name] ?? {}) } }))
-  const job = JSON.stringify({ example: name, data: join(args.data, LOCAL[name]!), stages, weights, inputSize: def.settings.inputSize })
+  const job = JSON.stringify({ example: name, data: join(args.data, LOCAL[name]!), stages, weights, inputSize })
   return new Promise((res) => {
     execFile('/usr/bin/python3', [join(here, 'torch_reproduce.py'), job], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
       const last = stdout.trim().split('\n').pop() ?? ''
@@ -237,9 +239,10 @@ async function main() {
     if (args.torchOnly) {
       const row = (await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [] as Row[])).find((r) => r.example === name)
       if (!row || row.variant !== variant) throw new Error(`--torch-only needs an app row for ${name} (${variant}) in ${jsonPath}; run without --torch-only first.`)
-      const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), def.settings.inputSize) : null
+      const inputSize = row.inputSize ?? def.settings.inputSize
+      const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), inputSize) : null
       console.log(`== ${name} (${variant}): PyTorch peer only`)
-      const torch = await runTorch(name, args, overrides, weights)
+      const torch = await runTorch(name, args, overrides, weights, inputSize)
       console.log(`   PyTorch: ${torch.error ? `failed: ${torch.error}` : `${pct(torch.accuracy)} in ${mins(torch.seconds)}`}`)
       // Into the row as it is now: an app run of the same recipe may have finished meanwhile.
       const now = (await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [] as Row[])).find((r) => r.example === name && r.variant === variant) ?? row
@@ -251,9 +254,10 @@ async function main() {
     await rm(dir, { recursive: true, force: true })
     console.log(`== ${name} (${variant})`)
     const w0 = Date.now()
-    await createExample(dir, name, { source: join(args.data, LOCAL[name]!), onProgress: (() => { let last = 0; return (p: { phase: string; message?: string }) => { if (Date.now() - last > 5000) { last = Date.now(); console.log(`   ${p.phase}: ${p.message ?? ''}`) } } })() })
+    const created = await createExample(dir, name, { source: join(args.data, LOCAL[name]!), onProgress: (() => { let last = 0; return (p: { phase: string; message?: string }) => { if (Date.now() - last > 5000) { last = Date.now(); console.log(`   ${p.phase}: ${p.message ?? ''}`) } } })() })
     await closeProject(dir)
     const importSeconds = (Date.now() - w0) / 1000
+    const inputSize = created.project.settings.inputSize
     console.log(`   imported in ${importSeconds.toFixed(1)} s`)
     const t0 = Date.now()
     let backend = '?'
@@ -280,9 +284,9 @@ async function main() {
     console.log(`   ${r.evaluation?.split} accuracy ${pct(r.evaluation?.accuracy)} after ${mins(trainSeconds)}`)
     let torch: TorchRow | null = null
     if (args.torch && !('error' in r)) {
-      const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), def.settings.inputSize) : null
+      const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), inputSize) : null
       console.log('   PyTorch peer ...')
-      torch = await runTorch(name, args, overrides, weights)
+      torch = await runTorch(name, args, overrides, weights, inputSize)
       console.log(`   PyTorch: ${torch.error ? `failed: ${torch.error}` : `${pct(torch.accuracy)} in ${mins(torch.seconds)}`}`)
     }
     const cmd = `npx tsx bench/reproduce.ts ${name}${args.quick ? ' --quick' : ''}${args.epochs ? ` --epochs ${args.epochs}` : ''}${args.torch ? '' : ' --no-torch'}`
@@ -292,6 +296,7 @@ async function main() {
       variant,
       overrides,
       split: def.evaluateSplit,
+      inputSize,
       accuracy: r.evaluation?.accuracy ?? null,
       loss: r.evaluation?.loss ?? null,
       error: 'error' in r ? r.error : undefined,

@@ -154,7 +154,7 @@ describe('createExample', () => {
     expect(r.example.stages[0].options).toMatchObject({ model: 'sign-mnist-cnn', epochs: 20 })
   })
 
-  it('cats-dogs-mobilenetv2 from a zip (extracted once into the cache, found below the archive root, 160 px)', async () => {
+  it('cats-dogs-mobilenetv2 from a zip (extracted once into the cache, found below the archive root; 160 px with the official weights, 224 px with the offline ones)', async () => {
     const src = join(tmp, 'cd-src')
     const colours: Record<string, [number, number, number]> = { cats: [200, 60, 40], dogs: [40, 80, 200] }
     for (const split of ['train', 'validation'])
@@ -170,8 +170,12 @@ describe('createExample', () => {
     execFileSync('/usr/bin/python3', ['-c', `import shutil; shutil.make_archive(${JSON.stringify(zip.replace(/\.zip$/, ''))}, 'zip', ${JSON.stringify(src)})`])
     const dir = join(tmp, 'cd-project')
     const phases = new Set<string>()
-    const r = await createExample(dir, 'cats-dogs-mobilenetv2', { source: zip, cacheDir: join(tmp, 'cache'), onProgress: (p) => phases.add(p.phase) })
+    const asked: [string, number][] = []
+    const official = async (base: 'mobilenetv2', size: number) => (asked.push([base, size]), true)
+    const r = await createExample(dir, 'cats-dogs-mobilenetv2', { source: zip, cacheDir: join(tmp, 'cache'), onProgress: (p) => phases.add(p.phase), officialWeightsCached: official })
     await closeProject(dir)
+    expect(asked).toEqual([['mobilenetv2', 160]])
+    expect(r.example.inputSize).toBeUndefined()
     expect(phases.has('extract')).toBe(true)
     expect(r.imports[0].classes.map((c) => c.name)).toEqual(['cats', 'dogs'])
     expect(r.imports[0].splits).toEqual({ train: 8, validation: 4, test: 0 })
@@ -179,10 +183,22 @@ describe('createExample', () => {
     expect(r.example.stages.map((s) => s.name)).toEqual(['transfer', 'finetune'])
     expect(r.example.evaluateSplit).toBe('validation')
     // a second project from the same zip does not extract again
+    // ... and without the official 160-px weights it is made at the offline weights' 224 px, saying why
     const phases2 = new Set<string>()
-    await createExample(join(tmp, 'cd-project-2'), 'cats-dogs-mobilenetv2', { source: zip, cacheDir: join(tmp, 'cache'), onProgress: (p) => phases2.add(p.phase) })
+    const messages: string[] = []
+    const r2 = await createExample(join(tmp, 'cd-project-2'), 'cats-dogs-mobilenetv2', {
+      source: zip,
+      cacheDir: join(tmp, 'cache'),
+      onProgress: (p) => (phases2.add(p.phase), p.message && messages.push(p.message)),
+      officialWeightsCached: async () => false,
+    })
     await closeProject(join(tmp, 'cd-project-2'))
     expect(phases2.has('extract')).toBe(false)
+    expect(r2.imports[0].settings.inputSize).toBe(224)
+    expect(r2.project.settings.inputSize).toBe(224)
+    expect(r2.example.inputSize?.size).toBe(224)
+    expect(r2.example.inputSize?.why).toMatch(/trained at 224x224.*weights download mobilenetv2 --size 160/)
+    expect(messages.filter((m) => /^Input size 224x224 instead of the tutorial's 160: /.test(m))).toHaveLength(1)
     expect((await readdir(join(tmp, 'cache', 'extracted'))).length).toBe(1)
   })
 

@@ -34,6 +34,8 @@ export interface CreateExampleOptions {
   signal?: AbortSignal
   /** Cache root (default datasetsCacheDir()). */
   cacheDir?: string
+  /** Whether the official weights for a base at a size are downloaded (default: the weights cache). */
+  officialWeightsCached?: (base: 'mobilenetv2', inputSize: number) => Promise<boolean>
 }
 
 export interface CreateExampleResult {
@@ -66,9 +68,25 @@ async function runBaseWeights(dir: string, runId: string): Promise<string | null
   }
 }
 
-/** The imports of an example: source path + options (the tutorial's splits and input size). */
-async function importPlan(def: ExampleDef, data: ResolvedData, cacheDir: string): Promise<{ source: string; options: ImportOptions; note: string }[]> {
-  const common = { size: def.settings.inputSize, resize: def.settings.resizeMode }
+async function officialWeightsCached(base: 'mobilenetv2', inputSize: number): Promise<boolean> {
+  const { WeightsManager, weightsNameFor } = await import('../../ml/weights')
+  return (await new WeightsManager().cached(weightsNameFor(base, { inputSize }))) !== null
+}
+
+/**
+ * The input size to create the project at: the tutorial's, unless training will fall back to
+ * the offline weights (the official ones for that size are not downloaded) and the example
+ * names a better size for them.
+ */
+export async function exampleInputSize(def: ExampleDef, cached = officialWeightsCached): Promise<{ size: number; why?: string }> {
+  const off = def.settings.offlineWeights
+  if (!off || (await cached(off.base, def.settings.inputSize))) return { size: def.settings.inputSize }
+  return { size: off.inputSize, why: off.why }
+}
+
+/** The imports of an example: source path + options (the tutorial's splits, the input size). */
+async function importPlan(def: ExampleDef, data: ResolvedData, cacheDir: string, size: number): Promise<{ source: string; options: ImportOptions; note: string }[]> {
+  const common = { size, resize: def.settings.resizeMode }
   if (def.data.kind === 'folder-archive') return def.data.imports.map((imp) => ({ source: data.root!, options: { ...common, ...imp.options }, note: imp.note }))
   const out: { source: string; options: ImportOptions; note: string }[] = []
   for (const imp of def.data.imports) {
@@ -98,7 +116,9 @@ export async function createExample(dir: string, name: string, opts: CreateExamp
   const createdDir = await assertCreatable(dir)
   const data = await resolveData(def, opts.source, { cacheDir, onProgress: opts.onProgress, signal: opts.signal })
   opts.signal?.throwIfAborted()
-  const plan = await importPlan(def, data, cacheDir)
+  const input = await exampleInputSize(def, opts.officialWeightsCached)
+  if (input.why) opts.onProgress?.({ phase: 'import', done: 0, total: 0, message: `Input size ${input.size}x${input.size} instead of the tutorial's ${def.settings.inputSize}: ${input.why}.` })
+  const plan = await importPlan(def, data, cacheDir, input.size)
   await createProject(dir, opts.name ?? def.title)
   try {
     const imports: ImportSummary[] = []
@@ -124,6 +144,7 @@ export async function createExample(dir: string, name: string, opts: CreateExamp
       source: { kind: data.kind, locations: data.locations },
       ...(def.data.labelNames ? { labelNames: def.data.labelNames } : {}),
       createdAt: new Date().toISOString(),
+      ...(input.why ? { inputSize: { size: input.size, why: input.why } } : {}),
     })
     await updateProject(dir, (p) => {
       p.state.example = state
