@@ -8,8 +8,9 @@
  *       [--epochs N]      cap every stage at N epochs (a shorter variant, marked as such)
  *       [--quick]         the documented short variant (see QUICK below)
  *       [--no-torch]      skip the PyTorch peer
- *       [--torch-only]    run only the PyTorch peer for rows already in reproduce.json (same variant);
- *                         start it after the app run: an app run rewrites its whole row, PyTorch column included
+ *       [--torch-only]    run only the PyTorch peer for rows already in reproduce.json (same variant),
+ *                         at the input size the example would be created at now; it may run beside
+ *                         an app run with --no-torch: that run keeps a PyTorch column started after it
  *       [--render]        only rewrite reproduce.md from reproduce.json
  *       [--data DIR]      default /work/shared/data (or $CLASSIFIER_STUDIO_DATA)
  *       [--work DIR]      where the projects go (default a temp folder)
@@ -22,7 +23,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createExample, runExample } from '../src/main/services/examples'
+import { createExample, exampleInputSize, runExample } from '../src/main/services/examples'
 import { closeProject } from '../src/main/services/projects'
 import { getExample, type ExampleName } from '../src/shared/examples'
 import type { TrainOptionsInput } from '../src/shared/training'
@@ -122,6 +123,8 @@ interface TorchRow {
   seconds: number
   torch: string
   threads: number
+  /** When the peer started: an app run keeps a column that started after it (same recipe code). */
+  startedAt?: string
   note?: string
   error?: string
 }
@@ -187,7 +190,7 @@ function renderMd(rows: Row[]): string {
   const m = rows[0]?.machine
   const lines: string[] = []
   lines.push('# Tutorials reproduced (bench/reproduce.ts)', '')
-  lines.push('Produced by `npx tsx bench/reproduce.ts` (see each row\'s command). The app column runs the example project through the same services as the CLI (import, training in its own process, evaluation); the PyTorch column runs the same recipe (same model, optimizer, epochs, batch size, augmentation, splits of the same files; for MobileNetV2 the same offline weights) with torch.set_num_threads(2) on the same machine, right after.', '')
+  lines.push('Produced by `npx tsx bench/reproduce.ts` (see each row\'s command). The app column runs the example project through the same services as the CLI (import, training in its own process, evaluation); the PyTorch column runs the same recipe (same model, optimizer, epochs, batch size, augmentation, splits of the same files; for MobileNetV2 the same offline weights) with torch.set_num_threads(2) on the same machine (right after the app run, or beside it when the row\'s command says --torch-only).', '')
   if (m) lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}. The machine was shared with other jobs while these ran, so wall times are upper bounds.`, '')
   lines.push('| example | variant | metric | app (TF.js) | PyTorch | tutorial | target | app epochs | app wall time (import + train + evaluate) | PyTorch wall time | backend |')
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|')
@@ -195,7 +198,7 @@ function renderMd(rows: Row[]): string {
     const pub = r.published.map((p) => (p.value == null ? `– (${p.stage})` : `${pct(p.value)} (${p.stage})`)).join(', ')
     const torch = r.torch ? (r.torch.error ? `failed: ${r.torch.error.slice(0, 80)}` : pct(r.torch.accuracy)) : 'not run'
     lines.push(
-      `| ${r.example} | ${r.variant} | ${r.split} accuracy | **${r.error ? `failed: ${r.error.slice(0, 120)}` : pct(r.accuracy)}** | ${torch} | ${pub || '–'} | ${r.target ? `≥ ${pct(r.target.value)}` : '–'} | ${r.stages.map((s) => `${s.stage} ${s.epochs}`).join(', ')} | ${mins(r.importSeconds + r.trainSeconds)} | ${r.torch && !r.torch.error ? mins(r.torch.seconds) : '–'} | ${r.backend} |`,
+      `| ${r.example} | ${r.variant}${r.inputSize ? `, ${r.inputSize} px` : ''} | ${r.split} accuracy | **${r.error ? `failed: ${r.error.slice(0, 120)}` : pct(r.accuracy)}** | ${torch} | ${pub || '–'} | ${r.target ? `≥ ${pct(r.target.value)}` : '–'} | ${r.stages.map((s) => `${s.stage} ${s.epochs}`).join(', ')} | ${mins(r.importSeconds + r.trainSeconds)} | ${r.torch && !r.torch.error ? mins(r.torch.seconds) : '–'} | ${r.backend} |`,
     )
   }
   lines.push('', '## Per stage', '')
@@ -239,10 +242,11 @@ async function main() {
     if (args.torchOnly) {
       const row = (await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [] as Row[])).find((r) => r.example === name)
       if (!row || row.variant !== variant) throw new Error(`--torch-only needs an app row for ${name} (${variant}) in ${jsonPath}; run without --torch-only first.`)
-      const inputSize = row.inputSize ?? def.settings.inputSize
+      const inputSize = (await exampleInputSize(def)).size
+      const startedAt = new Date().toISOString()
       const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), inputSize) : null
       console.log(`== ${name} (${variant}): PyTorch peer only`)
-      const torch = await runTorch(name, args, overrides, weights, inputSize)
+      const torch = { ...(await runTorch(name, args, overrides, weights, inputSize)), startedAt }
       console.log(`   PyTorch: ${torch.error ? `failed: ${torch.error}` : `${pct(torch.accuracy)} in ${mins(torch.seconds)}`}`)
       // Into the row as it is now: an app run of the same recipe may have finished meanwhile.
       const now = (await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [] as Row[])).find((r) => r.example === name && r.variant === variant) ?? row
@@ -254,6 +258,7 @@ async function main() {
     await rm(dir, { recursive: true, force: true })
     console.log(`== ${name} (${variant})`)
     const w0 = Date.now()
+    const startedAt = new Date().toISOString()
     const created = await createExample(dir, name, { source: join(args.data, LOCAL[name]!), onProgress: (() => { let last = 0; return (p: { phase: string; message?: string }) => { if (Date.now() - last > 5000) { last = Date.now(); console.log(`   ${p.phase}: ${p.message ?? ''}`) } } })() })
     await closeProject(dir)
     const importSeconds = (Date.now() - w0) / 1000
@@ -282,14 +287,17 @@ async function main() {
     const trainSeconds = (Date.now() - t0) / 1000
     const wallSeconds = (Date.now() - w0) / 1000
     console.log(`   ${r.evaluation?.split} accuracy ${pct(r.evaluation?.accuracy)} after ${mins(trainSeconds)}`)
-    let torch: TorchRow | null = null
+    // A --torch-only peer started after this run began ran this recipe: keep its column.
+    const onDisk = (await readFile(jsonPath, 'utf8').then((t) => JSON.parse(t) as Row[], () => [] as Row[])).find((x) => x.example === name && x.variant === variant)
+    let torch: TorchRow | null = onDisk?.torch?.startedAt && onDisk.torch.startedAt >= startedAt ? onDisk.torch : null
     if (args.torch && !('error' in r)) {
       const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), inputSize) : null
       console.log('   PyTorch peer ...')
       torch = await runTorch(name, args, overrides, weights, inputSize)
       console.log(`   PyTorch: ${torch.error ? `failed: ${torch.error}` : `${pct(torch.accuracy)} in ${mins(torch.seconds)}`}`)
     }
-    const cmd = `npx tsx bench/reproduce.ts ${name}${args.quick ? ' --quick' : ''}${args.epochs ? ` --epochs ${args.epochs}` : ''}${args.torch ? '' : ' --no-torch'}`
+    const appCmd = `npx tsx bench/reproduce.ts ${name}${args.quick ? ' --quick' : ''}${args.epochs ? ` --epochs ${args.epochs}` : ''}`
+    const cmd = args.torch ? appCmd : torch ? `${appCmd} (PyTorch column: ${appCmd} --torch-only, started ${torch.startedAt})` : `${appCmd} --no-torch`
     await saveRow({
       example: name,
       title: def.title,

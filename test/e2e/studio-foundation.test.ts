@@ -118,6 +118,7 @@ describe.skipIf(missing)('web studio foundation (chromium)', () => {
       expect(await page.getByRole('form', { name: 'Training settings' }).textContent()).toContain('Custom CNN')
       // The stage's options the form has no field for still run (and are named).
       expect(await page.getByTestId('example-recipe').textContent()).toContain('learning rate ×0.2 after 1 stalled epoch(s) · label smoothing 0.1')
+      expect(await page.getByTestId('example-input-size').count()).toBe(0) // made at the tutorial's 28 px
       await screenshotBoth(page, 'train-example', 'foundation-')
       const train = new TrainPage(page)
       await train.start({ epochs: 1 })

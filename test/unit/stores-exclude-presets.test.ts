@@ -162,5 +162,15 @@ describe('training store: example presets and base weights', () => {
     s.form.recipe = 'transfer'
     await tick()
     expect(s.form.optimizer).toBe('rmsprop')
+    expect(s.example?.inputSize).toBeNull()
+  })
+
+  it('carries the size an example project was made at when it is not the tutorial’s, with the reason', async () => {
+    const mnv2 = EXAMPLES.find((e) => e.name === 'cats-dogs-mobilenetv2')!
+    const inputSize = { size: 224, why: mnv2.settings.offlineWeights!.why }
+    setup({ 'training.status': () => ({ running: false, runId: null, epochs: [], backend: null }), 'training.runs': () => [] }, { dir: DIR, state: { example: { name: mnv2.name, stages: mnv2.stages, inputSize } } })
+    const s = useTrainingStore()
+    await s.load()
+    expect(s.example?.inputSize).toEqual(inputSize)
   })
 })

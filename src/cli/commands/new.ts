@@ -34,7 +34,7 @@ export default defineCommand({
     const counts = `${r.imports.reduce((a, i) => a + i.total, 0)} images in ${last.classes.length} classes (train ${last.splits.train}, validation ${last.splits.validation}, test ${last.splits.test})`
     out.result(
       { ...r.project, example: r.example, imports: r.imports.map((i) => ({ total: i.total, classes: i.classes, splits: i.splits, skipped: i.skipped.length })) },
-      [`Created example project "${r.project.name}" in ${r.project.dir}: ${counts}.`, `Recipe: ${r.example.stages.map((s) => s.title).join(' → ')}.`, `Next: classifier-studio train ${r.project.dir}`].join('\n'),
+      [`Created example project "${r.project.name}" in ${r.project.dir}: ${counts}.`, ...(r.example.inputSize ? [`Images at ${r.example.inputSize.size}x${r.example.inputSize.size}, not the tutorial's size: ${r.example.inputSize.why}.`] : []), `Recipe: ${r.example.stages.map((s) => s.title).join(' → ')}.`, `Next: classifier-studio train ${r.project.dir}`].join('\n'),
     )
   },
 })

@@ -124,7 +124,7 @@ export const useTrainingStore = defineStore('training', () => {
   /** The project whose settings the form was last set up for. */
   let formDir: string | null = null
   /** The example recipe the form started from (its first stage), if any. */
-  const example = ref<{ title: string; stage: string; stages: number; form: TrainForm; extras: ReturnType<typeof exampleExtras> } | null>(null)
+  const example = ref<{ title: string; stage: string; stages: number; form: TrainForm; extras: ReturnType<typeof exampleExtras>; inputSize: { size: number; why: string } | null } | null>(null)
 
   const lastEpoch = computed(() => epochs.value[epochs.value.length - 1] ?? null)
   const etaSeconds = computed(() => {
@@ -221,8 +221,10 @@ export const useTrainingStore = defineStore('training', () => {
     if (formDir === dir.value) return
     formDir = dir.value
     const fromExample = formFromExample(projects.current?.state)
-    const st = projects.current?.state?.example as { name?: string; stages?: { title?: string }[] } | undefined
-    example.value = fromExample ? { title: String(st?.name ?? 'example'), stage: String(st?.stages?.[0]?.title ?? ''), stages: st?.stages?.length ?? 1, form: { ...fromExample }, extras: exampleExtras(projects.current?.state) } : null
+    const st = projects.current?.state?.example as { name?: string; stages?: { title?: string }[]; inputSize?: { size?: unknown; why?: unknown } } | undefined
+    const size = st?.inputSize
+    const inputSize = typeof size?.size === 'number' && typeof size.why === 'string' ? { size: size.size, why: size.why } : null
+    example.value = fromExample ? { title: String(st?.name ?? 'example'), stage: String(st?.stages?.[0]?.title ?? ''), stages: st?.stages?.length ?? 1, form: { ...fromExample }, extras: exampleExtras(projects.current?.state), inputSize } : null
     Object.assign(form, fromExample ?? defaultForm())
   }
   // The example's optimizer belongs to its recipe: switching recipe falls back to that recipe's default.
