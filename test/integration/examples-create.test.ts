@@ -197,7 +197,7 @@ describe('createExample', () => {
     expect(r2.imports[0].settings.inputSize).toBe(224)
     expect(r2.project.settings.inputSize).toBe(224)
     expect(r2.example.inputSize?.size).toBe(224)
-    expect(r2.example.inputSize?.why).toMatch(/trained at 224x224.*weights download mobilenetv2 --size 160/)
+    expect(r2.example.inputSize?.why).toMatch(/trained on 224x224 images.*weights download mobilenetv2 --size 160/)
     expect(messages.filter((m) => /^Input size 224x224 instead of the tutorial's 160: /.test(m))).toHaveLength(1)
     expect((await readdir(join(tmp, 'cache', 'extracted'))).length).toBe(1)
   })
