@@ -95,6 +95,27 @@ export interface TrainingStatus {
   /** The running run's events so far (epochs), so a reloaded page can redraw its curves. */
   epochs: EpochMetrics[]
   backend: string | null
+  /** The step of an example's recipe that is running (examples.run), else null. */
+  recipe: RecipeStep | null
+}
+
+/**
+ * One step of an example's recipe run by examples.run: its training stages in order, then
+ * the evaluation on the tutorial's split (the last step, named 'evaluate').
+ */
+export interface RecipeStep {
+  step: string
+  title: string
+  /** 0-based; total counts the evaluation. */
+  index: number
+  total: number
+}
+
+/** Ends an examples.run: the recipe's last run evaluated on the tutorial's split. */
+export interface RecipeDoneEvent {
+  type: 'recipe-done'
+  evaluation: { split: 'test' | 'validation'; runId: string; accuracy: number; loss: number }
+  seconds: number
 }
 
 export interface RunDetail {
@@ -168,6 +189,12 @@ export const contract = {
   },
   examples: {
     list: method<ExampleInfo[]>()(z.object({})),
+    /**
+     * Runs an example project's whole recipe in the background (every stage, then the
+     * evaluation): returns once the first run has started; progress arrives as `training`
+     * events carrying their recipe step, ending with a 'recipe-done' event. training.stop stops it.
+     */
+    run: method<{ runId: string | null }>()(z.object({ dir: Dir })),
     /** Creates a project from a tutorial: fetches (or reads a local copy of) its data, imports it, presets model and recipe. */
     create: method<ProjectInfo>()(
       z.object({ parent: Dir.optional(), name: ProjectName, example: z.string().min(1), source: z.string().min(1).optional() }),
@@ -216,7 +243,7 @@ export type Api = {
 /** Events broadcast to every window / browser tab (e.g. training progress). */
 export interface Events {
   progress: { callId: string; progress: Progress }
-  training: { dir: string; event: TrainEvent }
+  training: { dir: string; event: TrainEvent | RecipeDoneEvent; recipe?: RecipeStep }
 }
 export type EventName = keyof Events
 

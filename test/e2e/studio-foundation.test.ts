@@ -124,6 +124,15 @@ describe.skipIf(missing)('web studio foundation (chromium)', () => {
       await train.start({ epochs: 1 })
       await train.finished().waitFor({ timeout: 120_000 })
       expect(await train.epochsDrawn()).toBe(1)
+
+      // One click runs the whole recipe (its stage with all its options, then the evaluation on t10k).
+      await page.getByTestId('run-recipe').click()
+      await page.getByTestId('recipe-step').waitFor({ timeout: 60_000 })
+      expect(await page.getByTestId('recipe-step').textContent()).toMatch(/^Step \d of 2: /)
+      const done = page.getByTestId('recipe-done')
+      await done.waitFor({ timeout: 150_000 })
+      expect(await done.textContent()).toMatch(/Recipe finished: test accuracy \d+(\.\d+)?%/)
+      await screenshotBoth(page, 'train-recipe-done', 'foundation-')
       expect(errors).toEqual([])
     } catch (err) {
       const file = join(SCREENSHOT_DIR, 'foundation-example-failure.png')
@@ -133,7 +142,7 @@ describe.skipIf(missing)('web studio foundation (chromium)', () => {
       await context.close()
       rmSync(src, { recursive: true, force: true })
     }
-  }, 180_000)
+  }, 360_000)
 
   it('refuses requests without the token, and with a foreign Origin or Host', async () => {
     const base = `http://127.0.0.1:${studio.port}`

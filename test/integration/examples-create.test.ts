@@ -16,6 +16,8 @@ import { AppError } from '../../src/shared/errors'
 import { getExample, type ExampleDef, type ExampleProgress } from '../../src/shared/examples'
 import { ProjectFile } from '../../src/shared/project'
 import type { TrainResult } from '../../src/shared/training'
+import type { Events } from '../../src/shared/contract'
+import { runRecipeInBackground, stopInBackground, trainingStatus, withProjectDefaults } from '../../src/main/services/train-session'
 
 let tmp: string
 let prevHome: string | undefined
@@ -279,6 +281,52 @@ describe('resolveData (downloads)', () => {
 })
 
 describe('runExample', () => {
+  it('trains an example project’s model when the user names only settings (train P --epochs 2)', async () => {
+    expect(await withProjectDefaults(join(tmp, 'fashion-project'), { epochs: 2 })).toEqual({ epochs: 2, recipe: 'cnn', model: 'fashion-mnist-cnn' })
+    expect(await withProjectDefaults(join(tmp, 'cd-project'), { epochs: 2 })).toEqual({ epochs: 2, recipe: 'transfer', base: 'mobilenetv2' })
+    expect(await withProjectDefaults(join(tmp, 'cd-project'), { recipe: 'cnn', model: 'cats-dogs-cnn' })).toEqual({ recipe: 'cnn', model: 'cats-dogs-cnn' })
+  })
+
+  it('runs the whole recipe in the background for the studio: events tagged with their step, recipe-done last; a stop ends it', async () => {
+    const dir = join(tmp, 'cd-project-2')
+    let holdFinetune = false
+    const train: TrainFn = async (_d, options, ctl) => {
+      const runId = `${options.recipe}-bg`
+      ctl.onEvent?.({ type: 'start', runId, backend: 'fake', reason: '', recipe: options.recipe!, epochs: 1, resumedFromEpoch: 0 })
+      const stopped = options.recipe === 'finetune' && holdFinetune && (await new Promise<boolean>((r) => ctl.signal!.addEventListener('abort', () => r(true))))
+      const result = { runId, backend: 'fake', recipe: options.recipe!, epochs: [], best: { epoch: 1, valAccuracy: 0.9, monitor: 'val_loss', value: 0.3 }, stoppedEarly: false, stopped } satisfies TrainResult
+      ctl.onEvent?.({ type: 'done', result })
+      return result
+    }
+    const evaluate = async () => ({ accuracy: 0.95, loss: 0.2 }) as never
+    const seen: Events['training'][] = []
+    const first = await runRecipeInBackground(dir, (_e, p) => seen.push(p), { train, evaluate })
+    expect(first.runId).toBe('transfer-bg')
+    await expect.poll(() => seen.at(-1)?.event.type).toBe('recipe-done')
+    expect(seen.map((p) => `${p.recipe?.index}/${p.recipe?.total} ${p.recipe?.step} ${p.event.type}`)).toEqual([
+      '0/3 transfer start',
+      '0/3 transfer done',
+      '1/3 finetune start',
+      '1/3 finetune done',
+      '2/3 evaluate log',
+      '2/3 evaluate recipe-done',
+    ])
+    expect(seen.at(-1)!.event).toMatchObject({ evaluation: { split: 'validation', runId: 'finetune-bg', accuracy: 0.95 } })
+    expect(trainingStatus(dir)).toMatchObject({ running: false, recipe: null })
+
+    // Stopped during fine-tuning: that stage ends stopped, no evaluation, the recipe says why.
+    holdFinetune = true
+    seen.length = 0
+    await runRecipeInBackground(dir, (_e, p) => seen.push(p), { train, evaluate })
+    await expect.poll(() => seen.some((p) => p.recipe?.step === 'finetune')).toBe(true)
+    expect(trainingStatus(dir)).toMatchObject({ running: true, runId: 'finetune-bg', recipe: { step: 'finetune', index: 1 } })
+    stopInBackground(dir)
+    await expect.poll(() => seen.at(-1)?.event.type).toBe('error')
+    expect(seen.map((p) => p.event.type)).toEqual(['start', 'done', 'start', 'done', 'error'])
+    expect(seen.at(-1)!.event).toMatchObject({ error: { code: 'CANCELLED' } })
+    expect(trainingStatus(dir).running).toBe(false)
+  })
+
   it('trains the stages in order (fine-tune continues from the transfer run), evaluates on the tutorial split, stores results', async () => {
     const dir = join(tmp, 'cd-project')
     const calls: { options: Record<string, unknown> }[] = []

@@ -42,6 +42,43 @@ describe('training store', () => {
     expect(s.runs.map((r) => r.runId)).toEqual(['r2'])
   })
 
+  it('runs an example’s whole recipe: stays running across stages, ends with the evaluation; a stop is not an error', async () => {
+    const fake = setup({ 'examples.run': () => ({ runId: 't1' }), 'training.runs': () => [] }, { dir: DIR })
+    const s = useTrainingStore()
+    await s.runRecipe()
+    expect(fake.calls[0]).toMatchObject({ method: 'examples.run', args: { dir: DIR } })
+    const step = (i: number) => (i < 2 ? { step: ['transfer', 'finetune'][i], title: `Stage ${i}`, index: i, total: 3 } : { step: 'evaluate', title: 'Evaluate on the validation split', index: 2, total: 3 })
+    const result = (runId: string, stopped = false) => ({ runId, backend: 'wasm', recipe: 'transfer' as const, epochs: [epoch(1, 0.7)], best: { epoch: 1, valAccuracy: 0.7, monitor: 'val_loss' as const, value: 0.6 }, stoppedEarly: false, stopped })
+    fake.emit('training', { dir: DIR, event: { type: 'start', runId: 't1', backend: 'wasm', reason: '', recipe: 'transfer', epochs: 1, resumedFromEpoch: 0 }, recipe: step(0) })
+    fake.emit('training', { dir: DIR, event: { type: 'done', result: result('t1') }, recipe: step(0) })
+    await tick()
+    // The first stage's end is not the recipe's end.
+    expect(s.running).toBe(true)
+    expect(s.lastResult).toBeNull()
+    fake.emit('training', { dir: DIR, event: { type: 'start', runId: 'f1', backend: 'wasm', reason: '', recipe: 'finetune', epochs: 1, resumedFromEpoch: 0 }, recipe: step(1) })
+    expect(s.recipe).toMatchObject({ step: 'finetune', index: 1 })
+    expect(s.runId).toBe('f1')
+    fake.emit('training', { dir: DIR, event: { type: 'done', result: result('f1') }, recipe: step(1) })
+    fake.emit('training', { dir: DIR, event: { type: 'log', message: 'Evaluating run f1 on the validation split' }, recipe: step(2) })
+    await tick()
+    expect(s.running).toBe(true)
+    expect(s.recipe?.step).toBe('evaluate')
+    fake.emit('training', { dir: DIR, event: { type: 'recipe-done', evaluation: { split: 'validation', runId: 'f1', accuracy: 0.951, loss: 0.2 }, seconds: 60 }, recipe: step(2) })
+    expect(s.running).toBe(false)
+    expect(s.recipeResult).toMatchObject({ runId: 'f1', accuracy: 0.951 })
+
+    // Stopped during a stage: the stage's 'done' (stopped) ends the recipe, its CANCELLED error is no error box.
+    await s.runRecipe()
+    expect(s.recipeResult).toBeNull()
+    fake.emit('training', { dir: DIR, event: { type: 'start', runId: 't2', backend: 'wasm', reason: '', recipe: 'transfer', epochs: 1, resumedFromEpoch: 0 }, recipe: step(0) })
+    fake.emit('training', { dir: DIR, event: { type: 'done', result: result('t2', true) }, recipe: step(0) })
+    fake.emit('training', { dir: DIR, event: { type: 'error', error: { name: 'AppError', message: 'stopped during stage "transfer"; later stages were not started.', code: 'CANCELLED' } }, recipe: step(0) })
+    await tick()
+    expect(s.running).toBe(false)
+    expect(s.lastResult).toMatchObject({ stopped: true })
+    expect(s.error).toBeNull()
+  })
+
   it('after a reload shows the latest run’s curves, and overlays a past run', async () => {
     const fake = setup(
       {

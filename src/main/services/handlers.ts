@@ -5,8 +5,8 @@ import * as projects from './projects'
 import { importDataset } from './datasets'
 import { datasetOverview, datasetPage, excludeItems } from './dataset-view'
 import { chooseModel, modelCatalog, modelSummary } from './models'
-import { augmentPreview, listRuns, loadRun, stopTraining } from './training'
-import { startInBackground, trainingStatus } from './train-session'
+import { augmentPreview, listRuns, loadRun } from './training'
+import { runRecipeInBackground, startInBackground, stopInBackground, trainingStatus } from './train-session'
 import { evaluate, predict } from './evaluation'
 import { exportModel } from './export'
 import { examples } from './examples'
@@ -56,7 +56,7 @@ export function createHandlers(shell: ShellInfo): Handlers {
     },
     training: {
       start: ({ dir, options }, ctx) => startInBackground(dir, options ?? {}, ctx.emit),
-      stop: async ({ dir }) => void stopTraining(dir),
+      stop: async ({ dir }) => stopInBackground(dir),
       status: async ({ dir }) => trainingStatus(dir),
       runs: ({ dir }) => listRuns(dir),
       run: async ({ dir, runId }) => {
@@ -76,6 +76,7 @@ export function createHandlers(shell: ShellInfo): Handlers {
     examples: {
       list: async () => examples().map((e) => ({ name: e.name, title: e.title, description: e.description })),
       create: ({ parent, name, example, source }, ctx) => createExampleProject(parent ?? shell.workspaceDir, name, example, source, ctx),
+      run: ({ dir }, ctx) => runRecipeInBackground(dir, ctx.emit),
     },
   }
 }

@@ -1,18 +1,22 @@
 import { resolve } from 'node:path'
-import type { TrainingStatus } from '../../shared/contract'
-import type { Events } from '../../shared/contract'
+import type { Events, RecipeStep, TrainingStatus } from '../../shared/contract'
 import type { EpochMetrics, TrainEvent, TrainOptionsInput, TrainResult } from '../../shared/training'
 import { projectSpec } from './models'
-import { startTraining, type StartTrainingControl } from './training'
+import { startTraining, stopTraining, type StartTrainingControl } from './training'
+import { readExampleState, runExample, type RunExampleOptions } from './examples'
 
 /**
  * Fills what the user left out from the model chosen in the project (Model view / models.choose):
- * a custom CNN spec trains with the 'cnn' recipe, a transfer spec with its base.
+ * a custom CNN spec trains with the 'cnn' recipe, a transfer spec with its base. An example
+ * project with no choice trains its recipe's model (the first stage's recipe, preset, base).
  */
 export async function withProjectDefaults(dir: string, options: TrainOptionsInput): Promise<TrainOptionsInput> {
   if (options.recipe || options.model || options.resumeRunId || options.resume) return options
   const spec = await projectSpec(dir)
-  if (!spec) return options
+  if (!spec) {
+    const first = (await readExampleState(dir).catch(() => null))?.stages[0]?.options as TrainOptionsInput | undefined
+    return first ? { ...options, recipe: first.recipe, ...(first.model ? { model: first.model } : {}), ...(first.base ? { base: first.base } : {}) } : options
+  }
   if (spec.type === 'cnn') return { ...options, recipe: 'cnn', model: spec.preset ?? 'custom', layers: spec.layers }
   return { ...options, recipe: 'transfer', base: spec.base }
 }
@@ -27,44 +31,89 @@ interface Session {
   backend: string | null
   epochs: EpochMetrics[]
   running: boolean
+  recipe: RecipeStep | null
+  /** Stops the whole job (a recipe: the current stage and every later step). */
+  abort: AbortController
 }
 const sessions = new Map<string, Session>()
 
+type Emit = (e: 'training', p: Events['training']) => void
+type Report = (event: Events['training']['event'], recipe?: RecipeStep) => void
+
 /**
- * Starts training in the background for the studio: returns once the run has an id (or failed
- * to start), then broadcasts every event as a `training` event; status() lets a reloaded page
- * pick the curves up again.
+ * Runs a training job in the background for the studio: returns once its first run has an id
+ * (or the job failed to start), then broadcasts every event as a `training` event; status()
+ * lets a reloaded page pick the curves up again.
  */
-export async function startInBackground(dirIn: string, options: TrainOptionsInput, emit: (e: 'training', p: Events['training']) => void): Promise<{ runId: string | null }> {
+async function background(dirIn: string, emit: Emit, job: (report: Report, signal: AbortSignal) => Promise<unknown>): Promise<{ runId: string | null }> {
   const dir = resolve(dirIn)
-  const session: Session = { runId: null, backend: null, epochs: [], running: true }
+  const session: Session = { runId: null, backend: null, epochs: [], running: true, recipe: null, abort: new AbortController() }
   sessions.set(dir, session)
   let started: (v: { runId: string | null }) => void = () => {}
   const first = new Promise<{ runId: string | null }>((r) => (started = r))
-  const onEvent = (event: TrainEvent) => {
+  const report: Report = (event, recipe) => {
+    if (recipe) session.recipe = recipe
     if (event.type === 'start') {
       session.runId = event.runId
       session.backend = event.backend
+      session.epochs = []
       started({ runId: event.runId })
     } else if (event.type === 'epoch') {
       const { type: _type, ...m } = event
       session.epochs.push(m)
     }
-    emit('training', { dir, event })
+    emit('training', { dir, event, ...(recipe ? { recipe } : {}) })
   }
-  const done = train(dir, options, { onEvent })
+  const done = job(report, session.abort.signal)
     .catch((err: { name?: string; message?: string; hint?: string; code?: string; stack?: string }) => {
-      emit('training', { dir, event: { type: 'error', error: { name: err.name ?? 'Error', message: err.message ?? String(err), hint: err.hint, code: err.code } } })
+      report({ type: 'error', error: { name: err.name ?? 'Error', message: err.message ?? String(err), hint: err.hint, code: err.code } }, session.recipe ?? undefined)
       throw err
     })
     .finally(() => {
       session.running = false
     })
-  // Whichever comes first: the run's start event, or the failure to start it.
-  return Promise.race([first, done.then((r) => ({ runId: r.runId }))])
+  // Whichever comes first: the first run's start event, or the failure to start it.
+  return Promise.race([first, done.then(() => ({ runId: session.runId }))])
+}
+
+/** Starts one training run in the background (training.start). */
+export function startInBackground(dir: string, options: TrainOptionsInput, emit: Emit): Promise<{ runId: string | null }> {
+  return background(dir, emit, (report, signal) => train(dir, options, { onEvent: (e) => report(e), signal }))
+}
+
+/**
+ * Runs an example project's whole recipe in the background (examples.run): each stage through
+ * the same training service, then the evaluation on the tutorial's split, every event tagged
+ * with its recipe step. `deps` replaces training/evaluation in tests.
+ */
+export async function runRecipeInBackground(dir: string, emit: Emit, deps: Pick<RunExampleOptions, 'train' | 'evaluate'> = {}): Promise<{ runId: string | null }> {
+  const state = await readExampleState(dir)
+  const total = state.stages.length + 1
+  const steps = new Map(state.stages.map((s, index) => [s.name, { step: s.name, title: s.title, index, total }]))
+  const evaluateStep: RecipeStep = { step: 'evaluate', title: `Evaluate on the ${state.evaluateSplit} split`, index: total - 1, total }
+  return background(dir, emit, async (report, signal) => {
+    const r = await runExample(dir, {
+      signal,
+      train: deps.train ?? train,
+      evaluate: deps.evaluate,
+      onEvent: ({ stage, ...e }) => report(e as TrainEvent, steps.get(stage)),
+      onProgress: (p) => {
+        if (p.phase === 'evaluate') report({ type: 'log', message: p.message ?? evaluateStep.title }, evaluateStep)
+      },
+    })
+    if (r.evaluation) report({ type: 'recipe-done', evaluation: r.evaluation, seconds: r.seconds }, evaluateStep)
+    return r
+  })
+}
+
+/** training.stop: stops the project's background job (a whole recipe too), else its training run. */
+export function stopInBackground(dir: string): void {
+  const s = sessions.get(resolve(dir))
+  if (s?.running) s.abort.abort()
+  stopTraining(dir)
 }
 
 export function trainingStatus(dir: string): TrainingStatus {
   const s = sessions.get(resolve(dir))
-  return { running: !!s?.running, runId: s?.runId ?? null, epochs: s?.epochs ?? [], backend: s?.backend ?? null }
+  return { running: !!s?.running, runId: s?.runId ?? null, epochs: s?.epochs ?? [], backend: s?.backend ?? null, recipe: s?.running ? s.recipe : null }
 }

@@ -1,5 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, reactive, ref, watch } from 'vue'
+import type { RecipeDoneEvent, RecipeStep } from '../../../shared/contract'
 import { ReduceLrSpec, type EpochMetrics, type RunInfo, type TrainOptionsInput } from '../../../shared/training'
 import { useApi } from '../bridge'
 import { toUiError, useProjectsStore, type UiError } from './projects'
@@ -120,6 +121,9 @@ export const useTrainingStore = defineStore('training', () => {
   const overlays = ref<Record<string, EpochMetrics[]>>({})
   const shown = ref<string[]>([])
   const lastResult = ref<{ stoppedEarly: boolean; stopped: boolean; bestEpoch: number } | null>(null)
+  /** The step of an example's recipe running (Run the whole recipe), and how the recipe ended. */
+  const recipe = ref<RecipeStep | null>(null)
+  const recipeResult = ref<RecipeDoneEvent['evaluation'] | null>(null)
   let unsubscribe: (() => void) | null = null
   /** The project whose settings the form was last set up for. */
   let formDir: string | null = null
@@ -148,6 +152,8 @@ export const useTrainingStore = defineStore('training', () => {
     log.value = []
     lastResult.value = null
     epochsPlanned.value = 0
+    recipe.value = null
+    recipeResult.value = null
   }
 
   function reset() {
@@ -164,11 +170,15 @@ export const useTrainingStore = defineStore('training', () => {
   /** Listens to this project's training events (once per store). */
   function subscribe() {
     if (unsubscribe) return
-    unsubscribe = useApi().on('training', ({ dir: d, event }) => {
+    unsubscribe = useApi().on('training', ({ dir: d, event, recipe: step }) => {
       if (d !== dir.value) return
+      if (step) recipe.value = step
+      // A stage of a recipe that has later steps: the recipe goes on after its 'done'.
+      const more = !!step && step.index < step.total - 1
       switch (event.type) {
         case 'start':
           running.value = true
+          lastResult.value = null
           runId.value = event.runId
           backend.value = event.backend
           backendReason.value = event.reason
@@ -188,18 +198,24 @@ export const useTrainingStore = defineStore('training', () => {
           log.value = [...log.value.slice(-49), event.message]
           break
         case 'done':
-          running.value = false
-          stopping.value = false
+          running.value = more && !event.result.stopped
+          if (!running.value) stopping.value = false
           batch.value = null
           epochs.value = event.result.epochs.length ? event.result.epochs : epochs.value
-          lastResult.value = { stoppedEarly: event.result.stoppedEarly, stopped: event.result.stopped, bestEpoch: event.result.best.epoch }
+          if (!running.value) lastResult.value = { stoppedEarly: event.result.stoppedEarly, stopped: event.result.stopped, bestEpoch: event.result.best.epoch }
           void loadRuns()
+          break
+        case 'recipe-done':
+          running.value = false
+          stopping.value = false
+          recipeResult.value = event.evaluation
           break
         case 'error':
           running.value = false
           stopping.value = false
           batch.value = null
-          error.value = { message: event.error.message, hint: event.error.hint }
+          // A recipe stopped by the user ends with a CANCELLED error after its 'done' (stopped): not an error.
+          if (event.error.code !== 'CANCELLED') error.value = { message: event.error.message, hint: event.error.hint }
           void loadRuns()
           break
       }
@@ -249,6 +265,7 @@ export const useTrainingStore = defineStore('training', () => {
         runId.value = st.runId
         backend.value = st.backend
         epochs.value = st.epochs
+        recipe.value = st.recipe
       }
     } catch (err) {
       error.value = toUiError(err)
@@ -303,6 +320,22 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
+  /** An example project's whole recipe: every stage, then the evaluation (examples.run). */
+  async function runRecipe() {
+    if (!dir.value || running.value) return
+    subscribe()
+    error.value = null
+    clearLive()
+    running.value = true
+    try {
+      const res = await useApi().examples.run({ dir: dir.value })
+      if (res.runId) runId.value = res.runId
+    } catch (err) {
+      running.value = false
+      error.value = toUiError(err)
+    }
+  }
+
   function resume(id: string) {
     return start({ resume: id })
   }
@@ -318,5 +351,5 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
-  return { dir, form, example, setupForm, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, resume, stop }
+  return { dir, form, example, setupForm, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
 })
