@@ -23,6 +23,9 @@ try {
   failed = r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0)
   // A file that fails to load has no tests counted: count it as a failure.
   for (const f of r.testResults ?? []) if (f.status === 'failed' && (f.assertionResults ?? []).length === 0) failed += 1
+  // Name what failed once more, right above the summary line (the reporter's output is long).
+  for (const f of r.testResults ?? [])
+    for (const a of f.assertionResults ?? []) if (a.status === 'failed') console.log(`FAILED ${f.name.replace(process.cwd() + '/', '')} > ${a.fullName}`)
 } catch {
   failed = Math.max(1, failed)
 }
