@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
+import sharp from 'sharp'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runCli } from '../helpers/cli'
 import { tempDir } from '../helpers/env'
@@ -76,6 +77,19 @@ describe('classifier-studio CLI: projects', () => {
     expect(p.example.name).toBe('fashion-mnist')
     expect(p.example.stages[0].options).toMatchObject({ recipe: 'cnn', model: 'fashion-mnist-cnn' })
     expect(p.imports.reduce((a: number, i: { total: number }) => a + i.total, 0)).toBe(50)
+
+    // MobileNetV2 without the official weights downloaded: made at their 224 px, and the CLI says what changes.
+    const cd = join(tmp.dir, 'cd-src', 'cats_and_dogs_filtered')
+    for (const split of ['train', 'validation'])
+      for (const cls of ['cats', 'dogs']) {
+        mkdirSync(join(cd, split, cls), { recursive: true })
+        for (let i = 0; i < 2; i++) await sharp({ create: { width: 32, height: 24, channels: 3, background: cls === 'cats' ? { r: 200, g: 60 + i, b: 40 } : { r: 40, g: 80, b: 200 - i } } }).png().toFile(join(cd, split, cls, `${cls}.${i}.png`))
+      }
+    const text = await runCli(['new', join(tmp.dir, 'cd'), '--example', 'cats-dogs-mobilenetv2', '--source', cd], env)
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toContain("Images at 224x224, not the tutorial's size: ")
+    expect(text.stdout).toMatch(/With the offline weights, "Fine-tune from block_11_expand_relu" changes: .*from block_7 on, Adam 1e-4 for 12 epochs/)
+
     const bad = await runCli(['new', join(tmp.dir, 'x'), '--example', 'mnist-of-doom'], env)
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('Unknown example "mnist-of-doom"')

@@ -1,7 +1,15 @@
 import { closeProject, createProject } from '../../main/services/projects'
-import { EXAMPLE_NAMES } from '../../shared/examples'
+import { EXAMPLE_NAMES, getExample } from '../../shared/examples'
 import { defineCommand, needArg } from '../command'
 import { UsageError } from '../output'
+
+/** What the recipe changes when training will use the offline weights (the project was made for them). */
+function offlineNotes(example: string, offline: boolean): string[] {
+  if (!offline) return []
+  return getExample(example)
+    .stages.filter((s) => s.offlineWeights)
+    .map((s) => `With the offline weights, "${s.title}" changes: ${s.offlineWeights!.why}.`)
+}
 
 export default defineCommand({
   name: 'new',
@@ -34,7 +42,7 @@ export default defineCommand({
     const counts = `${r.imports.reduce((a, i) => a + i.total, 0)} images in ${last.classes.length} classes (train ${last.splits.train}, validation ${last.splits.validation}, test ${last.splits.test})`
     out.result(
       { ...r.project, example: r.example, imports: r.imports.map((i) => ({ total: i.total, classes: i.classes, splits: i.splits, skipped: i.skipped.length })) },
-      [`Created example project "${r.project.name}" in ${r.project.dir}: ${counts}.`, ...(r.example.inputSize ? [`Images at ${r.example.inputSize.size}x${r.example.inputSize.size}, not the tutorial's size: ${r.example.inputSize.why}.`] : []), `Recipe: ${r.example.stages.map((s) => s.title).join(' → ')}.`, `Next: classifier-studio train ${r.project.dir}`].join('\n'),
+      [`Created example project "${r.project.name}" in ${r.project.dir}: ${counts}.`, ...(r.example.inputSize ? [`Images at ${r.example.inputSize.size}x${r.example.inputSize.size}, not the tutorial's size: ${r.example.inputSize.why}.`] : []), `Recipe: ${r.example.stages.map((s) => s.title).join(' → ')}.`, ...offlineNotes(example, !!r.example.inputSize), `Next: classifier-studio train ${r.project.dir}`].join('\n'),
     )
   },
 })
