@@ -39,7 +39,8 @@ def run(name, lr, epochs, pat, bs=32):
     top = copy.deepcopy(f[CUT:])
     head = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 2)); R.keras_init(head)
     o = torch.optim.Adam(list(top.parameters()) + list(head.parameters()), lr=lr, eps=1e-7)
-    gen = torch.Generator().manual_seed(42); t0 = time.time(); best, wait = 1e9, 0
+    gen = torch.Generator().manual_seed(42); t0 = time.time()
+    plateau = R.Plateau(o, pat, factor=0.2) if pat else None
     for ep in range(epochs):
         top.eval(); head.train(); correct = 0
         perm = torch.randperm(len(ftr), generator=gen)
@@ -54,13 +55,7 @@ def run(name, lr, epochs, pat, bs=32):
             out = torch.cat([head(F.adaptive_avg_pool2d(top(fva[i:i+100]), 1).flatten(1)) for i in range(0, len(fva), 100)])
         vl = F.cross_entropy(out, yva, label_smoothing=LS).item(); va = (out.argmax(1) == yva).float().mean().item()
         print(f'{name} ep{ep+1} lr {o.param_groups[0]["lr"]:.1e} train_acc {correct/len(ftr):.4f} val_loss {vl:.4f} val_acc {va:.4f} {time.time()-t0:.0f}s', flush=True)
-        if pat:
-            if vl < best - 1e-4: best, wait = vl, 0
-            else:
-                wait += 1
-                if wait >= pat:
-                    for g in o.param_groups: g['lr'] *= 0.2
-                    wait = 0
+        if plateau: plateau.step(vl)
 for spec in sys.argv[4:]:
     lr, ep, pat = spec.split(':')
     run(f'cut{CUT}@{SIZE}ls{LS}:{spec}', float(lr), int(ep), int(pat))

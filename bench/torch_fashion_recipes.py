@@ -36,7 +36,8 @@ model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)
 R.keras_init(model)
 opt = torch.optim.Adam(model.parameters(), lr=lr0, eps=1e-7)
 gen = torch.Generator().manual_seed(seed)
-best, best_state, rl_best, rl_wait = 1e9, None, 1e9, 0; t0 = time.time()
+best, best_state = 1e9, None; t0 = time.time()
+plateau = R.Plateau(opt, int(sched[4:] or 1), factor=0.2) if sched.startswith('plat') else None
 for ep in range(10):
     model.train(); perm = torch.randperm(len(xtr), generator=gen)
     steps = (len(xtr) + bs - 1) // bs
@@ -50,14 +51,7 @@ for ep in range(10):
         loss = F.cross_entropy(model(xb), ytr[b], label_smoothing=float(os.environ.get('LS', '0'))); opt.zero_grad(); loss.backward(); opt.step()
     vl, vacc = R.evaluate(model, xva, yva); _, tacc = R.evaluate(model, xte, yte)
     print(f"{name} ep{ep+1} lr {opt.param_groups[0]['lr']:.1e} val_loss {vl:.4f} val_acc {vacc:.4f} test {tacc:.4f} {time.time()-t0:.0f}s", flush=True)
-    if sched.startswith('plat'):
-        pat = int(sched[4:] or 1)
-        if vl < rl_best - 1e-4: rl_best, rl_wait = vl, 0
-        else:
-            rl_wait += 1
-            if rl_wait >= pat:
-                for g in opt.param_groups: g['lr'] *= 0.2
-                rl_wait = 0
+    if plateau: plateau.step(vl)
     if vl < best: best, best_state = vl, copy.deepcopy(model.state_dict())
 model.load_state_dict(best_state); _, tacc = R.evaluate(model, xte, yte)
 print(f"RESULT {name} test {tacc:.4f}", flush=True)

@@ -124,6 +124,27 @@ def evaluate(model, x, y, bs=256, prep=lambda t: t, label_smoothing=0.0):
     return loss / len(x), correct / len(x)
 
 
+class Plateau:
+    """Keras ReduceLROnPlateau on val_loss: lr *= factor after `patience` epochs without a
+    min_delta improvement (no cooldown); step() says whether it reduced."""
+
+    def __init__(self, opt, patience, factor=0.1, min_delta=1e-4, min_lr=0.0):
+        self.opt, self.patience, self.factor, self.min_delta, self.min_lr = opt, patience, factor, min_delta, min_lr
+        self.best, self.wait = float("inf"), 0
+
+    def step(self, val_loss):
+        if val_loss < self.best - self.min_delta:
+            self.best, self.wait = val_loss, 0
+            return False
+        self.wait += 1
+        if self.wait < self.patience:
+            return False
+        for g in self.opt.param_groups:
+            g["lr"] = max(g["lr"] * self.factor, self.min_lr)
+        self.wait = 0
+        return True
+
+
 def fit(model, params, o, xtr, ytr, xva, yva, prep=lambda t: t, train_mode=lambda m: m.train()):
     """Keras-style fit: shuffled batches, best epoch by val_loss kept, optional early stopping."""
     opt = make_opt(params, o)
@@ -134,7 +155,7 @@ def fit(model, params, o, xtr, ytr, xva, yva, prep=lambda t: t, train_mode=lambd
     best, best_state, wait, done = float("inf"), None, 0, 0
     rl = o.get("reduceLrOnPlateau")
     rl = {"patience": rl} if isinstance(rl, int) and rl is not False else rl if isinstance(rl, dict) else None
-    rl_best, rl_wait = float("inf"), 0
+    plateau = Plateau(opt, rl.get("patience", 10), rl.get("factor", 0.1), rl.get("minDelta", 1e-4), rl.get("minLr", 0)) if rl is not None else None
     ls = float(o.get("labelSmoothing", 0))  # Keras label_smoothing: in the loss and in val_loss
     for ep in range(epochs):
         t0 = time.time()
@@ -150,16 +171,8 @@ def fit(model, params, o, xtr, ytr, xva, yva, prep=lambda t: t, train_mode=lambd
         vl, va = evaluate(model, xva, yva, prep=prep, label_smoothing=ls)
         done = ep + 1
         log(f"epoch {ep + 1}: val_loss {vl:.4f} val_acc {va:.4f} {time.time() - t0:.0f} s")
-        if rl is not None:  # Keras ReduceLROnPlateau on val_loss (min_delta 1e-4, no cooldown)
-            if vl < rl_best - rl.get("minDelta", 1e-4):
-                rl_best, rl_wait = vl, 0
-            else:
-                rl_wait += 1
-                if rl_wait >= rl.get("patience", 10):
-                    for g in opt.param_groups:
-                        g["lr"] = max(g["lr"] * rl.get("factor", 0.1), rl.get("minLr", 0))
-                    log(f"learning rate reduced to {opt.param_groups[0]['lr']:.1e}")
-                    rl_wait = 0
+        if plateau is not None and plateau.step(vl):
+            log(f"learning rate reduced to {opt.param_groups[0]['lr']:.1e}")
         if vl < best:
             best, best_state, wait = vl, copy.deepcopy(model.state_dict()), 0
         else:

@@ -245,7 +245,7 @@ export const EXAMPLES: readonly ExampleDef[] = [
       offlineWeights: {
         base: 'mobilenetv2',
         inputSize: 224,
-        why: 'the MobileNetV2 weights available offline (nsfwjs) were trained on 224x224 images and tell cats from dogs better at that size (about 1.5 points of validation accuracy); download the official 160-px weights first (classifier-studio weights download mobilenetv2 --size 160) to follow the tutorial at 160x160',
+        why: 'the MobileNetV2 weights available offline (nsfwjs) were trained on 224x224 images and tell cats from dogs better at that size (1 to 1.5 points of validation accuracy); download the official 160-px weights first (classifier-studio weights download mobilenetv2 --size 160) to follow the tutorial at 160x160',
       },
     },
     data: catsDogsData(),

@@ -1,6 +1,7 @@
 import { defineStore } from 'pinia'
 import { computed, reactive, ref, watch } from 'vue'
 import type { RecipeDoneEvent, RecipeStep } from '../../../shared/contract'
+import { ExampleState } from '../../../shared/examples'
 import { ReduceLrSpec, type EpochMetrics, type RunInfo, type TrainOptionsInput } from '../../../shared/training'
 import { useApi } from '../bridge'
 import { toUiError, useProjectsStore, type UiError } from './projects'
@@ -237,9 +238,9 @@ export const useTrainingStore = defineStore('training', () => {
     if (formDir === dir.value) return
     formDir = dir.value
     const fromExample = formFromExample(projects.current?.state)
-    const st = projects.current?.state?.example as { name?: string; stages?: { title?: string }[]; inputSize?: { size?: unknown; why?: unknown } } | undefined
-    const size = st?.inputSize
-    const inputSize = typeof size?.size === 'number' && typeof size.why === 'string' ? { size: size.size, why: size.why } : null
+    const st = projects.current?.state?.example as { name?: string; stages?: { title?: string }[]; inputSize?: unknown } | undefined
+    const size = ExampleState.shape.inputSize.safeParse(st?.inputSize)
+    const inputSize = (size.success && size.data) || null
     example.value = fromExample ? { title: String(st?.name ?? 'example'), stage: String(st?.stages?.[0]?.title ?? ''), stages: st?.stages?.length ?? 1, form: { ...fromExample }, extras: exampleExtras(projects.current?.state), inputSize } : null
     Object.assign(form, fromExample ?? defaultForm())
   }
@@ -298,21 +299,16 @@ export const useTrainingStore = defineStore('training', () => {
     shown.value = shown.value.filter((x) => x !== id)
   }
 
-  async function start(extra: Partial<TrainOptionsInput> = {}) {
+  /** Starts a background job (a run or a recipe); its progress then arrives as 'training' events. */
+  async function launch(call: (dir: string) => Promise<{ runId: string | null }>, planned = 0) {
     if (!dir.value || running.value) return
     subscribe()
     error.value = null
     clearLive()
     running.value = true
-    epochsPlanned.value = form.epochs
+    epochsPlanned.value = planned
     try {
-      const ex = example.value
-      const options = formToOptions(form, { ...(ex && ex.form.recipe === form.recipe ? ex.extras.options : {}), ...extra })
-      // A custom CNN chosen in the Model view (or preset by an example): train exactly its
-      // layers. Named explicitly: the bridge fills the recipe's defaults before the service runs.
-      const chosen = useModelsStore().chosen
-      if (form.recipe === 'cnn' && chosen?.type === 'cnn' && chosen.layers?.length) Object.assign(options, { recipe: 'cnn', model: chosen.preset ?? 'custom', layers: chosen.layers })
-      const res = await useApi().training.start({ dir: dir.value, options: options as never })
+      const res = await call(dir.value)
       if (res.runId) runId.value = res.runId
     } catch (err) {
       running.value = false
@@ -320,20 +316,19 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
+  function start(extra: Partial<TrainOptionsInput> = {}) {
+    const ex = example.value
+    const options = formToOptions(form, { ...(ex && ex.form.recipe === form.recipe ? ex.extras.options : {}), ...extra })
+    // A custom CNN chosen in the Model view (or preset by an example): train exactly its
+    // layers. Named explicitly: the bridge fills the recipe's defaults before the service runs.
+    const chosen = useModelsStore().chosen
+    if (form.recipe === 'cnn' && chosen?.type === 'cnn' && chosen.layers?.length) Object.assign(options, { recipe: 'cnn', model: chosen.preset ?? 'custom', layers: chosen.layers })
+    return launch((d) => useApi().training.start({ dir: d, options: options as never }), form.epochs)
+  }
+
   /** An example project's whole recipe: every stage, then the evaluation (examples.run). */
-  async function runRecipe() {
-    if (!dir.value || running.value) return
-    subscribe()
-    error.value = null
-    clearLive()
-    running.value = true
-    try {
-      const res = await useApi().examples.run({ dir: dir.value })
-      if (res.runId) runId.value = res.runId
-    } catch (err) {
-      running.value = false
-      error.value = toUiError(err)
-    }
+  function runRecipe() {
+    return launch((d) => useApi().examples.run({ dir: d }))
   }
 
   function resume(id: string) {
