@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import type { Events, RecipeStep, TrainingStatus } from '../../shared/contract'
 import type { EpochMetrics, TrainEvent, TrainOptionsInput, TrainResult } from '../../shared/training'
 import { projectSpec } from './models'
+import { projectKey } from './projects/identity'
 import { startTraining, stopTraining, type StartTrainingControl } from './training'
 import { readExampleState, runExample, type RunExampleOptions } from './examples'
 
@@ -48,7 +49,7 @@ type Report = (event: Events['training']['event'], recipe?: RecipeStep) => void
 async function background(dirIn: string, emit: Emit, job: (report: Report, signal: AbortSignal) => Promise<unknown>): Promise<{ runId: string | null }> {
   const dir = resolve(dirIn)
   const session: Session = { runId: null, backend: null, epochs: [], running: true, recipe: null, abort: new AbortController() }
-  sessions.set(dir, session)
+  sessions.set(projectKey(dir), session)
   let started: (v: { runId: string | null }) => void = () => {}
   const first = new Promise<{ runId: string | null }>((r) => (started = r))
   const report: Report = (event, recipe) => {
@@ -108,12 +109,12 @@ export async function runRecipeInBackground(dir: string, emit: Emit, deps: Pick<
 
 /** training.stop: stops the project's background job (a whole recipe too), else its training run. */
 export function stopInBackground(dir: string): void {
-  const s = sessions.get(resolve(dir))
+  const s = sessions.get(projectKey(dir))
   if (s?.running) s.abort.abort()
   stopTraining(dir)
 }
 
 export function trainingStatus(dir: string): TrainingStatus {
-  const s = sessions.get(resolve(dir))
+  const s = sessions.get(projectKey(dir))
   return { running: !!s?.running, runId: s?.runId ?? null, epochs: s?.epochs ?? [], backend: s?.backend ?? null, recipe: s?.running ? s.recipe : null }
 }

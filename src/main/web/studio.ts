@@ -30,9 +30,9 @@ export async function startStudio(opts: StudioOptions = {}): Promise<WebServer> 
   // Thumbnails come from the import cache (what the model sees), never from the originals,
   // and only for projects opened in this session.
   const files = async (path: string, query: URLSearchParams) => {
-    const dir = resolve(query.get('dir') ?? '')
+    const dir = dispatcher.openedPath(resolve(query.get('dir') ?? '')) // any spelling of an opened project
     const id = Number(query.get('id'))
-    if (path !== 'thumb' || !dispatcher.openedProjects().includes(dir) || !Number.isInteger(id) || id < 0) return null
+    if (path !== 'thumb' || dir === null || !Number.isInteger(id) || id < 0) return null
     const size = Math.min(512, Math.max(16, Number(query.get('size')) || 96))
     return { body: await thumbnail(dir, id, size), type: 'image/png' }
   }

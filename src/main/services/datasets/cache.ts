@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import type { ProjectSettings } from '../../../shared/project'
 import type { DatasetItem, SkippedFile, SourceKind } from '../../../shared/datasets'
 import { writeFileAtomic } from '../projects/store'
+import { projectKey } from '../projects/identity'
 
 export const DATASET_DIR = 'dataset'
 export const INDEX_FILE = 'index.json'
@@ -62,10 +63,11 @@ export async function loadDatasetIndexShared(projectDir: string): Promise<Datase
   const file = join(datasetDir(projectDir), INDEX_FILE)
   const st = await stat(file).catch(() => null)
   if (!st) return null
-  const hit = shared.get(file)
+  const key = projectKey(projectDir)
+  const hit = shared.get(key)
   if (hit && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.idx
   const idx = await loadDatasetIndex(projectDir)
-  if (idx) shared.set(file, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, idx })
+  if (idx) shared.set(key, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, idx })
   return idx
 }
 

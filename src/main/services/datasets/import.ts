@@ -7,6 +7,7 @@ import { AppError } from '../../../shared/errors'
 import { ImportOptions, type ImportOptionsParsed, type ImportProgress, type ImportSummary, type SkippedFile, type SourceKind } from '../../../shared/datasets'
 import type { ProjectSettings, Split } from '../../../shared/project'
 import { readProject, updateProject } from '../projects/store'
+import { projectKey } from '../projects/identity'
 import { ChunkWriter, emptyIndex, loadDatasetIndex, removeOrphanChunks, saveDatasetIndex, type DatasetIndex } from './cache'
 import { findCsvFiles, readCsv } from './csv'
 import { decodeImage, fitRaw, SkipError } from './decode'
@@ -34,9 +35,9 @@ interface NewItem {
 
 const locks = new Map<string, Promise<unknown>>()
 
-/** One import at a time per project (also used by setExcluded). */
+/** One import at a time per project (also used by setExcluded), keyed by the project's identity (its real path). */
 export async function withDatasetLock<T>(projectDir: string, fn: () => Promise<T>): Promise<T> {
-  const key = resolve(projectDir)
+  const key = projectKey(projectDir)
   const prev = locks.get(key) ?? Promise.resolve()
   const next = prev.catch(() => undefined).then(fn)
   locks.set(key, next)

@@ -5,11 +5,13 @@ import { ProjectName } from '../../../shared/contract'
 import { AppError } from '../../../shared/errors'
 import { DEFAULT_SETTINGS, PROJECT_SCHEMA_VERSION, type ProjectFile } from '../../../shared/project'
 import { acquireLock, releaseLock } from './lock'
-import { forgetRecent, readRecent, touchRecent } from './recent'
+import { projectPath } from './identity'
+import { forgetRecent, readRecentUnique, touchRecent } from './recent'
 import { PROJECT_FILE, readProject, updateProject, writeFileAtomic } from './store'
 
 export { readProject, updateProject, writeFileAtomic } from './store'
 export { acquireLock, releaseLock } from './lock'
+export { projectKey, projectPath } from './identity'
 
 function info(dir: string, p: ProjectFile): ProjectInfo {
   return { dir, name: p.name, createdAt: p.createdAt, updatedAt: p.updatedAt, settings: p.settings, state: p.state }
@@ -47,9 +49,12 @@ export async function createNamedProject(parent: string, name: string): Promise<
   return createProject(join(resolve(parent), checked.data), checked.data)
 }
 
-/** Opens a project: validates project.json, takes the lock, records it in the recent list. */
+/**
+ * Opens a project: validates project.json, takes the lock, records it in the recent list. The
+ * project is known by its real path from here on (a symlink opens the folder it points to).
+ */
 export async function openProject(dir: string): Promise<ProjectInfo> {
-  dir = resolve(dir)
+  dir = projectPath(dir)
   const project = await readProject(dir)
   await acquireLock(dir)
   await touchRecent(dir, project.name)
@@ -57,36 +62,39 @@ export async function openProject(dir: string): Promise<ProjectInfo> {
 }
 
 export async function closeProject(dir: string): Promise<void> {
-  await releaseLock(resolve(dir))
+  await releaseLock(projectPath(dir))
 }
 
 export async function recentProjects(): Promise<RecentProject[]> {
-  const list = await readRecent()
+  const list = await readRecentUnique()
   return Promise.all(list.map(async (p) => ({ ...p, available: await exists(join(p.dir, PROJECT_FILE)) })))
 }
 
 export async function renameProject(dir: string, name: string): Promise<ProjectInfo> {
-  const p = await updateProject(resolve(dir), (project) => {
+  dir = projectPath(dir)
+  const p = await updateProject(dir, (project) => {
     project.name = name
   })
-  await touchRecent(resolve(dir), name)
-  return info(resolve(dir), p)
+  await touchRecent(dir, name)
+  return info(dir, p)
 }
 
 /** Removes a project from the recent list only; its folder and files stay untouched. */
 export async function forgetProject(dir: string): Promise<RecentProject[]> {
-  await forgetRecent(resolve(dir))
+  await forgetRecent(dir)
   return recentProjects()
 }
 
 /** Autosave of per-domain UI/project state: one key at a time, written atomically. */
 export async function saveProjectState(dir: string, key: string, value: unknown): Promise<ProjectInfo> {
-  const p = await updateProject(resolve(dir), (project) => {
+  dir = projectPath(dir)
+  const p = await updateProject(dir, (project) => {
     project.state[key] = value
   })
-  return info(resolve(dir), p)
+  return info(dir, p)
 }
 
 export async function projectInfo(dir: string): Promise<ProjectInfo> {
-  return info(resolve(dir), await readProject(resolve(dir)))
+  dir = projectPath(dir)
+  return info(dir, await readProject(dir))
 }

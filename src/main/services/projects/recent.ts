@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import type { RecentProject } from '../../../shared/contract'
 import { appDataDir } from '../appdata'
+import { projectKey, projectPath } from './identity'
 import { writeFileAtomic } from './store'
 
 const RecentFile = z.object({
@@ -25,17 +26,43 @@ export async function readRecent(): Promise<Entry[]> {
   }
 }
 
+let queue: Promise<unknown> = Promise.resolve()
+
+/** Read-modify-writes of the recent list, one at a time in this process so none is lost. */
+function serial(fn: () => Promise<void>): Promise<void> {
+  const next = queue.catch(() => undefined).then(fn)
+  queue = next
+  return next
+}
+
 async function writeRecent(projects: Entry[]): Promise<void> {
   await writeFileAtomic(recentPath(), JSON.stringify({ projects }, null, 2) + '\n')
 }
 
-export async function touchRecent(dir: string, name: string): Promise<void> {
-  const rest = (await readRecent()).filter((p) => p.dir !== dir)
-  await writeRecent([{ dir, name, openedAt: new Date().toISOString() }, ...rest].slice(0, MAX_RECENT))
+/** Puts the project first in the recent list, under its real path; other spellings of it go. */
+export function touchRecent(dir: string, name: string): Promise<void> {
+  const key = projectKey(dir)
+  return serial(async () => {
+    const rest = (await readRecent()).filter((p) => projectKey(p.dir) !== key)
+    await writeRecent([{ dir: projectPath(dir), name, openedAt: new Date().toISOString() }, ...rest].slice(0, MAX_RECENT))
+  })
 }
 
-export async function forgetRecent(dir: string): Promise<void> {
-  await writeRecent((await readRecent()).filter((p) => p.dir !== dir))
+/** Removes every spelling of the project from the recent list. */
+export function forgetRecent(dir: string): Promise<void> {
+  const key = projectKey(dir)
+  return serial(async () => writeRecent((await readRecent()).filter((p) => projectKey(p.dir) !== key)))
+}
+
+/** The recent list with one entry per project (the first, newest, of its spellings). */
+export async function readRecentUnique(): Promise<Entry[]> {
+  const seen = new Set<string>()
+  return (await readRecent()).filter((p) => {
+    const key = projectKey(p.dir)
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }
 
 export type { RecentProject }

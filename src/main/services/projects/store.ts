@@ -3,6 +3,7 @@ import { dirname, join, basename } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { ProjectFile } from '../../../shared/project'
 import { AppError } from '../../../shared/errors'
+import { projectKey } from './identity'
 
 export const PROJECT_FILE = 'project.json'
 
@@ -51,9 +52,13 @@ export async function readProject(dir: string): Promise<ProjectFile> {
 
 const queues = new Map<string, Promise<unknown>>()
 
-/** Read-modify-write of project.json, serialised per project so concurrent updates never lose one another. */
+/**
+ * Read-modify-write of project.json, serialised per project (by its identity, so a symlink and
+ * the real path share one queue) so concurrent updates never lose one another.
+ */
 export async function updateProject(dir: string, mutate: (p: ProjectFile) => void): Promise<ProjectFile> {
-  const prev = queues.get(dir) ?? Promise.resolve()
+  const key = projectKey(dir)
+  const prev = queues.get(key) ?? Promise.resolve()
   const next = prev.catch(() => undefined).then(async () => {
     const project = await readProject(dir)
     mutate(project)
@@ -62,10 +67,10 @@ export async function updateProject(dir: string, mutate: (p: ProjectFile) => voi
     await writeFileAtomic(join(dir, PROJECT_FILE), JSON.stringify(checked, null, 2) + '\n')
     return checked
   })
-  queues.set(dir, next)
+  queues.set(key, next)
   try {
     return await next
   } finally {
-    if (queues.get(dir) === next) queues.delete(dir)
+    if (queues.get(key) === next) queues.delete(key)
   }
 }

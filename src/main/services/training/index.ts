@@ -9,6 +9,7 @@ import { TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult
 import { isFromTrainer, type FromTrainer, type ToTrainer } from '../../worker/protocol'
 import { runsDir } from '../../ml/training/runs'
 import { isProcessAlive } from '../../pid'
+import { projectKey } from '../projects/identity'
 
 export { listRuns, loadRun, loadRunModel, readMetrics, type RunModel, type LoadedRun, type RunConfig } from '../../ml/training/runs'
 export { parseAugment, formatAugment, TrainOptions } from '../../../shared/training'
@@ -101,12 +102,12 @@ async function acquireLock(projectDir: string): Promise<() => Promise<void>> {
 }
 
 export function isTraining(projectDir: string): boolean {
-  return active.has(resolve(projectDir))
+  return active.has(projectKey(projectDir))
 }
 
 /** Asks the project's running training to stop after the current batch. False when none runs here. */
 export function stopTraining(projectDir: string): boolean {
-  const a = active.get(resolve(projectDir))
+  const a = active.get(projectKey(projectDir))
   if (!a) return false
   a.stop()
   return true
@@ -131,9 +132,10 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
   const parsed = TrainOptions.safeParse(options)
   if (!parsed.success)
     throw new AppError('INVALID_INPUT', `Invalid training options: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}`, 'See `classifier-studio train --help` for the options and their ranges.')
-  if (active.has(dir) || starting.has(dir)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${dir}.`, 'Stop it or wait for it to finish.')
+  const key = projectKey(dir) // in-process claims by identity: a symlink and the real path are one project
+  if (active.has(key) || starting.has(key)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${dir}.`, 'Stop it or wait for it to finish.')
   // Claimed before the first await, so of two starts in this process the first one wins.
-  starting.add(dir)
+  starting.add(key)
   let release: () => Promise<void>
   let proc: TrainerProcess
   try {
@@ -145,7 +147,7 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
       throw e
     }
   } finally {
-    starting.delete(dir)
+    starting.delete(key)
   }
   const id = randomBytes(8).toString('hex')
   let stopSent = false
@@ -154,7 +156,7 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
     stopSent = true
     proc.send({ id, type: 'stop' })
   }
-  active.set(dir, { id, proc, stop })
+  active.set(key, { id, proc, stop })
   const onAbort = () => stop()
   if (ctl.signal?.aborted) stop()
   ctl.signal?.addEventListener('abort', onAbort)
@@ -204,7 +206,7 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
     })
   } finally {
     ctl.signal?.removeEventListener('abort', onAbort)
-    active.delete(dir)
+    active.delete(key)
     await release()
   }
 }
