@@ -5,6 +5,7 @@ import { ModelSpec, type LayerSpecInput, type ModelSummary } from './models'
 import { TrainOptions, type TrainOptionsInput, type EpochMetrics, type RunInfo, type TrainEvent } from './training'
 import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction } from './evaluation'
 import { ExportOptions, type ExportResult } from './export'
+import { AppError, MAX_NESTING } from './errors'
 
 /**
  * The one API contract. Every domain is a set of methods, each an input schema plus its
@@ -255,16 +256,58 @@ export function methodNames<D extends Domain>(domain: D): MethodName<D>[] {
   return Object.keys(contract[domain]) as MethodName<D>[]
 }
 
+/** A readable name for an argument's place: `source`, `paths.1`, `arguments`. */
+const place = (path: (string | number)[]) => path.join('.') || 'arguments'
+
+/**
+ * Refuses, before any schema runs, arguments nested deeper than MAX_NESTING and NUL bytes in
+ * any string (paths, names) or key: no file system accepts them, and Node would fail on them
+ * later with a raw error. Iterative, so hostile nesting cannot overflow the stack.
+ */
+function checkArgs(where: string, args: unknown): void {
+  const nul = (path: (string | number)[]) =>
+    new AppError('INVALID_INPUT', `Invalid arguments for ${where}: ${place(path)} contains a NUL byte (\\0), which no path or name may hold.`, `Remove the NUL character from ${place(path)}.`)
+  const todo: [object, (string | number)[]][] = []
+  const seen = new Set<object>()
+  const visit = (v: unknown, path: (string | number)[]) => {
+    if (typeof v === 'string') {
+      if (v.includes('\0')) throw nul(path)
+    } else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v) && !seen.has(v)) {
+      seen.add(v)
+      if (path.length >= MAX_NESTING)
+        throw new AppError('BAD_REQUEST', `Invalid arguments for ${where}: nested deeper than ${MAX_NESTING} levels.`, `Send flatter data: at most ${MAX_NESTING} levels of nested objects or arrays.`)
+      todo.push([v, path])
+    }
+  }
+  visit(args, [])
+  while (todo.length > 0) {
+    const [v, path] = todo.pop()!
+    if (Array.isArray(v)) v.forEach((x, i) => visit(x, [...path, i]))
+    else
+      for (const [k, x] of Object.entries(v)) {
+        if (k.includes('\0')) throw nul([...path, k])
+        visit(x, [...path, k])
+      }
+  }
+}
+
 /** Validates a call's domain, method and arguments. Throws a readable message on bad input. */
 export function validateCall(domain: string, name: string, args: unknown): { domain: Domain; name: string; args: unknown; long: boolean } {
-  if (!Object.hasOwn(contract, domain)) throw Object.assign(new Error(`Unknown API domain "${domain}".`), { code: 'BAD_REQUEST' })
+  if (!Object.hasOwn(contract, domain)) throw new AppError('BAD_REQUEST', `Unknown API domain "${shortName(domain)}".`, `Known domains: ${domains().join(', ')}.`)
   const methods = contract[domain as Domain] as Record<string, Method<z.ZodType, unknown>>
-  if (!Object.hasOwn(methods, name)) throw Object.assign(new Error(`Unknown API method "${domain}.${name}".`), { code: 'BAD_REQUEST' })
+  if (!Object.hasOwn(methods, name)) throw new AppError('BAD_REQUEST', `Unknown API method "${domain}.${shortName(name)}".`, `Methods of ${domain}: ${Object.keys(methods).join(', ')}.`)
   const m = methods[name]
+  checkArgs(`${domain}.${name}`, args)
   const parsed = m.input.safeParse(args ?? {})
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ')
-    throw Object.assign(new Error(`Invalid arguments for ${domain}.${name}: ${detail}`), { code: 'BAD_REQUEST' })
+    throw new AppError('BAD_REQUEST', `Invalid arguments for ${domain}.${name}: ${detail}`, `Check the named argument(s) of ${domain}.${name} (src/shared/contract.ts).`)
   }
   return { domain: domain as Domain, name, args: parsed.data, long: !!m.long }
+}
+
+/** A caller-given name, shortened and without control characters, for a message. */
+function shortName(s: string): string {
+  const clean = s.replace(/[\u0000-\u001f]/g, '?')
+  return clean.length > 80 ? `${clean.slice(0, 80)}…` : clean
 }

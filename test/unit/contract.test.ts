@@ -81,9 +81,9 @@ describe('client derived from the contract', () => {
     await expect(api.projects.open({ dir: '/x' })).rejects.toMatchObject({ code: 'PROJECT_LOCKED', message: 'open elsewhere', hint: 'close it' })
   })
 
-  it('maps plain Node errors to INTERNAL, never to a bogus code', () => {
-    const e = Object.assign(new Error('nope'), { code: 'ENOENT' })
-    expect(serializeError(e).code).toBe('INTERNAL')
+  it('translates known Node errors (ENOENT is NOT_FOUND) and maps unknown codes to INTERNAL, never to a bogus code', () => {
+    expect(serializeError(Object.assign(new Error('nope'), { code: 'ENOENT' })).code).toBe('NOT_FOUND')
+    expect(serializeError(Object.assign(new Error('nope'), { code: 'EWHATEVER' })).code).toBe('INTERNAL')
     expect(deserializeError(serializeError(new AppError('NOT_FOUND', 'x'))).code).toBe('NOT_FOUND')
   })
 })

@@ -1,11 +1,12 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { extname, join, normalize, sep } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Events } from '../../shared/contract'
-import { AppError, serializeError } from '../../shared/errors'
+import { AppError, httpStatus, MAX_NESTING, translateError, type ErrorCode } from '../../shared/errors'
 import type { CallContext, Dispatcher } from '../services/dispatch'
 
 export interface WebServerOptions {
@@ -42,6 +43,64 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inl
 
 const MAX_BODY = 8 * 1024 * 1024
 
+/** Errors a person sees never carry stack frames, however a message was built. */
+function clean(message: string): string {
+  const text = message
+    .split('\n')
+    .filter((l) => !/^\s+at\s/.test(l))
+    .join('\n')
+  return text.length > 4000 ? `${text.slice(0, 4000)}…` : text
+}
+
+/** The JSON error every refusal and failure answers with: code, message, hint; never a stack. */
+function errorBody(code: ErrorCode, message: string, hint?: string): { error: { name: string; code: ErrorCode; message: string; hint?: string } } {
+  return { error: { name: 'AppError', code, message: clean(message), ...(hint ? { hint: clean(hint) } : {}) } }
+}
+
+/** A complete raw HTTP response, for sockets the HTTP machinery no longer owns (upgrade, clientError, CONNECT). */
+function rawResponse(status: number, code: ErrorCode, message: string, hint?: string): string {
+  const text = JSON.stringify(errorBody(code, message, hint))
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`
+}
+
+/** Writes a last answer on a raw socket, then closes it (at once if it cannot be written, else once flushed). */
+function endSocket(socket: Duplex, data: string) {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  socket.end(data)
+  socket.once('finish', () => socket.destroy())
+  setTimeout(() => socket.destroy(), 5000).unref()
+}
+
+/** A request target split without throwing: the path as sent (still percent-encoded) and the query. */
+interface Target {
+  pathname: string
+  query: URLSearchParams
+}
+
+/** Null unless the target is origin-form (starts with '/'); URLSearchParams never throws on odd input. */
+function parseTarget(raw: string | undefined): Target | null {
+  const s = raw ?? '/'
+  if (!s.startsWith('/')) return null
+  const q = s.indexOf('?')
+  return q < 0 ? { pathname: s, query: new URLSearchParams() } : { pathname: s.slice(0, q), query: new URLSearchParams(s.slice(q + 1)) }
+}
+
+function decodePath(pathname: string): string | null {
+  try {
+    return decodeURIComponent(pathname)
+  } catch {
+    return null
+  }
+}
+
+/** A caller-given path, shortened, for a message. */
+function shown(s: string): string {
+  return s.length > 120 ? `${s.slice(0, 100)}… (${s.length} characters)` : s
+}
+
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a)
   const y = Buffer.from(b)
@@ -53,20 +112,76 @@ function cookieToken(req: IncomingMessage): string | undefined {
   return m?.[1]
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY) throw new AppError('BAD_REQUEST', 'Request body is larger than 8 MB.', 'Send file paths, not file contents.')
-    chunks.push(chunk as Buffer)
+/**
+ * How deep a JSON text nests (objects and arrays; brackets inside strings do not count),
+ * scanned without recursion and stopped as soon as it passes `limit`, so a hostile body
+ * cannot overflow a stack in the parser or in anything that walks the parsed value.
+ */
+export function jsonDepth(text: string, limit = Infinity): number {
+  let depth = 0
+  let max = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // backslash: skip the escaped character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 || c === 123) {
+      depth++
+      if (depth > max && (max = depth) > limit) return max
+    } else if (c === 93 || c === 125) depth--
   }
-  if (size === 0) return {}
+  return max
+}
+
+const tooLarge = () => new AppError('BAD_REQUEST', 'Request body is larger than 8 MB.', 'Send file paths, not file contents.')
+
+function parseBody(buf: Buffer): unknown {
+  if (buf.length === 0) return {}
+  const text = buf.toString('utf8')
+  if (jsonDepth(text, MAX_NESTING) > MAX_NESTING)
+    throw new AppError('BAD_REQUEST', `Request body is JSON nested deeper than ${MAX_NESTING} levels.`, `Send flatter arguments: at most ${MAX_NESTING} levels of nested objects or arrays.`)
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
-  } catch {
-    throw new AppError('BAD_REQUEST', 'Request body is not valid JSON.', 'Send a JSON object of arguments.')
+    return JSON.parse(text)
+  } catch (err) {
+    throw new AppError('BAD_REQUEST', `Request body is not valid JSON (${(err as Error).message}).`, 'Send a JSON object of arguments.')
   }
+}
+
+/** Reads a JSON body of at most MAX_BODY bytes; never destroys the request, so the refusal can still be answered. */
+function readBody(req: IncomingMessage): Promise<unknown> {
+  if (Number(req.headers['content-length']) > MAX_BODY) return Promise.reject(tooLarge())
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let done = false
+    const finish = (f: () => void) => {
+      if (done) return
+      done = true
+      f()
+    }
+    req.on('data', (chunk: Buffer) => {
+      if (done) return // past the limit: drained and dropped
+      size += chunk.length
+      if (size <= MAX_BODY) chunks.push(chunk)
+      else {
+        chunks.length = 0
+        finish(() => reject(tooLarge()))
+      }
+    })
+    req.on('end', () =>
+      finish(() => {
+        try {
+          resolve(parseBody(Buffer.concat(chunks)))
+        } catch (err) {
+          reject(err)
+        }
+      }),
+    )
+    req.on('error', (err) => finish(() => reject(new AppError('BAD_REQUEST', `The request body could not be read (${err.message}).`, 'Send the request again.'))))
+    req.on('close', () => finish(() => reject(new AppError('CANCELLED', 'The request was closed before its body arrived.'))))
+  })
 }
 
 /**
@@ -86,29 +201,60 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     for (const ws of sockets) if (ws.readyState === ws.OPEN) ws.send(msg)
   }
 
-  /** Checks Host, Origin and token; returns an error status or null when the request may pass. */
-  function refuse(req: IncomingMessage, url: URL): number | null {
-    if (!allowedHosts().includes(req.headers.host ?? '')) return 421
+  /**
+   * Checks Host, Origin and token, before anything else is looked at; returns the refusal
+   * (status and reason) or null when the request may pass. Reads headers only: cannot throw.
+   */
+  function refuse(req: IncomingMessage, target: Target | null): { status: number; message: string; hint: string } | null {
+    const host = req.headers.host
     const origin = req.headers.origin
-    if (origin !== undefined && !allowedHosts().some((h) => origin === `http://${h}`)) return 403
-    const given = url.searchParams.get('token') ?? cookieToken(req) ?? /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
-    if (!given || !same(given, token)) return 401
+    const page = 'Requests must come from the studio page itself (Host/Origin check).'
+    const open = 'Open the exact URL printed by `classifier-studio serve`.'
+    if (typeof host !== 'string' || !allowedHosts().includes(host)) return { status: 421, message: `${page} The Host header is not this server's.`, hint: open }
+    if (origin !== undefined && !allowedHosts().some((h) => origin === `http://${h}`)) return { status: 403, message: `${page} The Origin header is not this server's.`, hint: open }
+    const given = target?.query.get('token') ?? cookieToken(req) ?? /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+    if (!given || !same(given, token)) return { status: 401, message: 'Missing or wrong token.', hint: open }
     return null
   }
 
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers })
-    res.end(JSON.stringify(body))
+    if (res.headersSent || res.destroyed) {
+      res.destroy()
+      return
+    }
+    const text = JSON.stringify(body)
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-length': String(Buffer.byteLength(text)), ...headers })
+    res.end(text)
   }
 
-  async function serveStatic(res: ServerResponse, pathname: string, setCookie: boolean) {
-    const rel = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, '')
+  /**
+   * Answers a failed request with the status its error code maps to (httpStatus: one place).
+   * 5xx are failures of the app, logged here with their stack; no answer ever carries a stack.
+   */
+  function fail(req: IncomingMessage, res: ServerResponse, err: unknown) {
+    try {
+      const e = translateError(err)
+      const status = httpStatus(e.code)
+      if (status >= 500) console.error(`Classifier Studio web bridge: ${req.method} ${shown(req.url ?? '')} failed (${e.code}):`, err)
+      const hint = e.hint ?? (e.code === 'INTERNAL' ? 'This is a failure inside Classifier Studio; the server log (the terminal running `classifier-studio serve`) has the details.' : undefined)
+      send(res, status, errorBody(e.code, e.message, hint))
+    } catch (again) {
+      console.error('Classifier Studio web bridge: could not answer a failed request:', again)
+      res.destroy()
+    }
+  }
+
+  async function serveStatic(res: ServerResponse, decoded: string, setCookie: boolean) {
+    const rel = normalize(decoded).replace(/^([/\\])+/, '')
     let file = join(opts.staticDir, rel || 'index.html')
-    if (!file.startsWith(opts.staticDir + sep) && file !== opts.staticDir) return send(res, 403, { error: 'Forbidden' })
+    if (!file.startsWith(opts.staticDir + sep) && file !== opts.staticDir) return send(res, 403, errorBody('FORBIDDEN', 'That path is outside the studio UI.'))
     const st = await stat(file).catch(() => null)
     if (!st?.isFile()) file = join(opts.staticDir, 'index.html') // single-page app fallback
     const body = await readFile(file).catch(() => null)
-    if (!body) return send(res, 500, { error: `The studio UI is not built: ${join(opts.staticDir, 'index.html')} is missing. Run npm run build:web.` })
+    if (!body) {
+      console.error(`Classifier Studio web bridge: ${join(opts.staticDir, 'index.html')} is missing.`)
+      return send(res, 500, errorBody('INTERNAL', `The studio UI is not built: ${join(opts.staticDir, 'index.html')} is missing.`, 'Run npm run build:web, then start the studio again.'))
+    }
     const headers: Record<string, string> = {
       'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
       'content-security-policy': CSP,
@@ -122,75 +268,114 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`)
-    const status = refuse(req, url)
-    if (status !== null) {
-      const reason = status === 401 ? 'Missing or wrong token: open the exact URL printed by `classifier-studio serve`.' : 'Requests must come from the studio page itself (Host/Origin check).'
-      return send(res, status, { error: { code: 'FORBIDDEN', message: reason } })
-    }
-    if (url.pathname.startsWith('/api/')) {
-      if (req.method !== 'POST') return send(res, 405, { error: { code: 'BAD_REQUEST', message: 'Use POST for API calls.' } }, { allow: 'POST' })
-      const [, , domain, name] = url.pathname.split('/')
-      const callId = req.headers['x-call-id']?.toString() ?? randomUUID()
-      try {
-        const args = await readBody(req)
-        if (domain === 'cancel') {
-          calls.get(String((args as { callId?: unknown }).callId))?.abort()
-          return send(res, 200, { result: null })
-        }
-        const ac = new AbortController()
-        calls.set(callId, ac)
-        req.on('close', () => {
-          if (!res.writableFinished) ac.abort()
-        })
-        const ctx: CallContext = {
-          signal: ac.signal,
-          onProgress: (progress) => broadcast('progress', { callId, progress }),
-          emit: broadcast,
-        }
-        try {
-          const result = await opts.dispatcher.call(domain, name, args, ctx)
-          send(res, 200, { result: result ?? null })
-        } finally {
-          calls.delete(callId)
-        }
-      } catch (err) {
-        const e = serializeError(err)
-        delete e.stack
-        send(res, e.code === 'BAD_REQUEST' ? 400 : e.code === 'FORBIDDEN' ? 403 : 500, { error: e })
+    const target = parseTarget(req.url)
+    // Nothing but this check runs for a request without the right Host, Origin and token.
+    const refusal = refuse(req, target)
+    if (refusal !== null) return send(res, refusal.status, errorBody('FORBIDDEN', refusal.message, refusal.hint))
+    if (target === null) throw new AppError('BAD_REQUEST', `The request target ${JSON.stringify(shown(req.url ?? ''))} is not a path.`, 'Request a path that starts with "/".')
+    const { pathname, query } = target
+    if (pathname === '/api' || pathname.startsWith('/api/')) {
+      if (req.method !== 'POST') return send(res, 405, errorBody('BAD_REQUEST', `Use POST for API calls, not ${shown(req.method ?? '')}.`, 'Send POST /api/<domain>/<method> with a JSON body.'), { allow: 'POST' })
+      const parts = pathname.split('/')
+      const [, , domain = '', name = ''] = parts
+      if (parts.length > 4) throw new AppError('BAD_REQUEST', `No API method at ${shown(pathname)}.`, 'API calls are POST /api/<domain>/<method>.')
+      const args = await readBody(req)
+      if (domain === 'cancel') {
+        const callId = typeof args === 'object' && args !== null ? (args as { callId?: unknown }).callId : undefined
+        if (typeof callId === 'string') calls.get(callId)?.abort()
+        return send(res, 200, { result: null })
       }
-      return
+      const callId = req.headers['x-call-id']?.toString() ?? randomUUID()
+      const ac = new AbortController()
+      calls.set(callId, ac)
+      req.on('close', () => {
+        if (!res.writableFinished) ac.abort()
+      })
+      const ctx: CallContext = {
+        signal: ac.signal,
+        onProgress: (progress) => broadcast('progress', { callId, progress }),
+        emit: broadcast,
+      }
+      try {
+        const result = await opts.dispatcher.call(domain, name, args, ctx)
+        return send(res, 200, { result: result ?? null })
+      } finally {
+        if (calls.get(callId) === ac) calls.delete(callId)
+      }
     }
-    if (url.pathname.startsWith('/files/') && opts.files) {
-      const file = await opts.files(url.pathname.slice('/files/'.length), url.searchParams).catch(() => null)
-      if (!file) return send(res, 404, { error: { code: 'NOT_FOUND', message: 'No such file.' } })
+    if (pathname.startsWith('/files/') && opts.files) {
+      const file = await opts.files(pathname.slice('/files/'.length), query).catch(() => null)
+      if (!file) return send(res, 404, errorBody('NOT_FOUND', 'No such file.'))
       res.writeHead(200, { 'content-type': file.type, 'cache-control': 'max-age=600', 'x-content-type-options': 'nosniff' })
       return res.end(file.body)
     }
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'BAD_REQUEST', message: 'Method not allowed.' } })
-    await serveStatic(res, url.pathname, url.searchParams.has('token'))
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, errorBody('BAD_REQUEST', `Method ${shown(req.method ?? '')} is not allowed here.`, 'The studio UI is read with GET.'), { allow: 'GET, HEAD' })
+    const decoded = decodePath(pathname)
+    if (decoded === null || decoded.includes('\0'))
+      throw new AppError('BAD_REQUEST', `The URL path ${JSON.stringify(shown(pathname))} is not valid percent-encoding${decoded === null ? '' : ' (it holds a NUL byte)'}.`, 'Check the address: every % must start a valid %XX escape of UTF-8 text.')
+    await serveStatic(res, decoded, query.has('token'))
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((err) => send(res, 500, { error: serializeError(err) }))
+    handle(req, res).catch((err) => fail(req, res, err))
   })
-  const wss = new WebSocketServer({ noServer: true })
-  server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`)
-    if (url.pathname !== '/events' || refuse(req, url) !== null || req.headers.origin === undefined) {
-      socket.write('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n')
+  // Slow or endless requests are cut off rather than held forever.
+  server.headersTimeout = 20_000
+  server.requestTimeout = 120_000
+  // Malformed HTTP (bad request line, oversized headers, conflicting lengths): a JSON 4xx, then close.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
       socket.destroy()
       return
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      sockets.add(ws)
-      ws.on('close', () => sockets.delete(ws))
-    })
+    const [status, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'The request headers are too large.']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'The request took too long to arrive.']
+          : [400, 'The request is not valid HTTP.']
+    endSocket(socket, rawResponse(status, 'BAD_REQUEST', message, 'Send a well-formed HTTP/1.1 request.'))
+  })
+  // CONNECT (proxy tunnels) is not something this server does.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy())
+    endSocket(socket, rawResponse(405, 'BAD_REQUEST', 'CONNECT is not supported.', 'This is the Classifier Studio web bridge, not a proxy.'))
+  })
+
+  // Clients never send messages; a bad frame closes that socket only (ws reports it as an error event).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 })
+  const refuseUpgrade = (socket: Duplex, status: number, message: string, hint?: string) => {
+    endSocket(socket, rawResponse(status, status === 400 ? 'BAD_REQUEST' : status === 404 ? 'NOT_FOUND' : 'FORBIDDEN', message, hint))
+  }
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy())
+    try {
+      const target = parseTarget(req.url)
+      const refusal = refuse(req, target)
+      if (refusal !== null) return refuseUpgrade(socket, 403, refusal.message, refusal.hint)
+      if (target === null) return refuseUpgrade(socket, 400, 'The request target is not a path.')
+      if (target.pathname !== '/events') return refuseUpgrade(socket, 404, `No WebSocket at ${shown(target.pathname)}.`, 'Events are at /events.')
+      if (req.headers.origin === undefined) return refuseUpgrade(socket, 403, 'WebSocket requests must carry the Origin of the studio page.')
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        sockets.add(ws)
+        ws.on('error', () => ws.terminate())
+        ws.on('close', () => sockets.delete(ws))
+      })
+    } catch (err) {
+      console.error('Classifier Studio web bridge: a WebSocket upgrade failed:', err)
+      refuseUpgrade(socket, 400, 'The WebSocket request could not be handled.')
+    }
   })
   await new Promise<void>((res, rej) => {
     server.once('error', rej)
-    server.listen(opts.port ?? 0, '127.0.0.1', () => res())
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', rej)
+      res()
+    })
   })
+  // After listening, a server-level error (e.g. too many open files on accept) is logged, never fatal.
+  server.on('error', (err) => console.error('Classifier Studio web bridge:', err))
   port = (server.address() as AddressInfo).port
   return {
     url: `http://127.0.0.1:${port}/?token=${token}`,
