@@ -7,11 +7,11 @@ export type ExportFormat = z.infer<typeof ExportFormat>
 
 export const ExportOptions = z.object({
   format: ExportFormat,
-  /** Destination folder; created. It must not exist yet or be empty unless `overwrite` is set. */
+  /** Destination folder; created. New, empty, or an earlier export with `overwrite`; inside a project only <project>/exports/<name>. */
   out: z.string().min(1),
   /** Run to export; default: the project's latest finished run (its best checkpoint). */
   runId: z.string().min(1).optional(),
-  /** Replace an existing non-empty destination folder. Default false. */
+  /** Replace an earlier export of the app in `out` (never a project or a folder with other files). Default false. */
   overwrite: z.boolean().optional(),
   /** Most images in the parity golden set (stratified over classes). Default 64. */
   parityImages: z.number().int().min(1).max(1024).optional(),

@@ -240,6 +240,29 @@ describe('createExample', () => {
     expect(e2.message).toMatch(/missing sign_mnist_train\.csv or sign_mnist_train\.csv\.gz; sign_mnist_test\.csv/)
     expect(existsSync(join(tmp, 'p-none'))).toBe(false)
   })
+
+  it('a cancelled creation deletes only what it made (hidden files already in the folder stay); inside a project is refused', async () => {
+    const src = join(tmp, 'fashion-src-keep')
+    await tinyFashion(src)
+    const dir = join(tmp, 'with-hidden')
+    await mkdir(join(dir, '.git'), { recursive: true })
+    await writeFile(join(dir, '.git', 'HEAD'), 'ref: refs/heads/main')
+    await writeFile(join(dir, '.notes'), 'mine')
+    const ac = new AbortController()
+    const onProgress = () => existsSync(join(dir, 'project.json')) && ac.abort()
+    const err = (await createExample(dir, 'fashion-mnist', { source: src, cacheDir: join(tmp, 'c5'), signal: ac.signal, onProgress }).catch((e: unknown) => e)) as AppError
+    expect(ac.signal.aborted).toBe(true)
+    expect(err).toMatchObject({ code: 'CANCELLED' })
+    expect((await readdir(dir)).sort()).toEqual(['.git', '.notes'])
+    expect(await readFile(join(dir, '.git', 'HEAD'), 'utf8')).toBe('ref: refs/heads/main')
+    // A project never goes inside another one.
+    const outer = join(tmp, 'outer-project')
+    await createExample(outer, 'fashion-mnist', { source: src, cacheDir: join(tmp, 'c5') })
+    await closeProject(outer)
+    const e2 = (await createExample(join(outer, 'nested'), 'fashion-mnist', { source: src, cacheDir: join(tmp, 'c5') }).catch((e: unknown) => e)) as AppError
+    expect(e2).toMatchObject({ code: 'FORBIDDEN', message: `Cannot create the example in ${join(outer, 'nested')}: it is inside the project ${outer}; a project never goes inside another one.` })
+    expect(existsSync(join(outer, 'nested'))).toBe(false)
+  })
 })
 
 describe('resolveData (downloads)', () => {

@@ -15,6 +15,7 @@ import { RESCALE_01, preprocessFor } from '../../src/main/ml/models/preprocess'
 import { buildTransferModel } from '../../src/main/ml/models/transfer'
 import { PreprocessingJson } from '../../src/shared/export'
 import { AppError } from '../../src/shared/errors'
+import { EXPORT_MANIFEST } from '../../src/main/services/ownership'
 import type { ProjectSettings } from '../../src/shared/project'
 import { fashionCnn, randomImages, randomizeBatchNorm, randomizeBiases } from './export-fixtures'
 
@@ -45,9 +46,11 @@ function golden(n: number, size: number, c: number): GoldenSet {
 
 const tmp = (p: string) => mkdtemp(join(tmpdir(), p))
 
-/** Nothing but `keep` in the folder: no ".partial" / ".old" leftovers. */
+/** Nothing but `keep` in the folder: no ".partial" / ".old" leftovers (the export's own manifest aside). */
 function entries(dir: string): string[] {
-  return readdirSync(dir).sort()
+  return readdirSync(dir)
+    .filter((n) => n !== EXPORT_MANIFEST)
+    .sort()
 }
 
 describe('exportModel', () => {
@@ -58,6 +61,7 @@ describe('exportModel', () => {
     expect(r.files).toEqual(['README.md', 'example-node.mjs', 'example.py', 'group1-shard1of1.bin', 'labels.json', 'model.json', 'parity.json', 'preprocessing.json'])
     expect(entries(root)).toEqual(['fashion-tfjs'])
     expect(entries(out)).toEqual(r.files)
+    expect(JSON.parse(readFileSync(join(out, EXPORT_MANIFEST), 'utf8'))).toMatchObject({ app: 'classifier-studio', kind: 'export', state: 'complete', format: 'tfjs', runId: 'run-1', files: r.files })
     expect(r.parity).toMatchObject({ images: 12, labelAgreement: 1, passed: true })
     expect(r.parity.maxAbsDiff).toBeLessThanOrEqual(1e-6)
     const prep = PreprocessingJson.parse(JSON.parse(readFileSync(join(out, 'preprocessing.json'), 'utf8')))
@@ -127,7 +131,7 @@ describe('exportModel', () => {
   })
 
   describe('broken destinations leave no half-written export', () => {
-    it('an existing non-empty folder is refused without overwrite, replaced with it', async () => {
+    it('a folder with other files is refused, with or without overwrite; an earlier export is replaced with it', async () => {
       const root = await tmp('export-svc-')
       const out = join(root, 'taken')
       await mkdir(out)
@@ -135,13 +139,20 @@ describe('exportModel', () => {
       const err = await exportModel('/unused', { format: 'tfjs', out }, {}, deps(fashionRun, golden(2, 28, 1))).catch((e) => e)
       expect(err).toBeInstanceOf(AppError)
       expect(err.code).toBe('INVALID_INPUT')
-      expect(err.message).toBe(`Cannot export to ${out}: the folder exists and is not empty.`)
-      expect(err.hint).toMatch(/overwrite/)
+      expect(err.message).toBe(`Cannot export to ${out}: the folder exists and is not empty: it holds 1 item(s) Classifier Studio did not make (notes.txt).`)
+      expect(err.hint).toMatch(/new or empty folder/)
       expect(entries(out)).toEqual(['notes.txt'])
       expect(entries(root)).toEqual(['taken'])
-      const r = await exportModel('/unused', { format: 'tfjs', out, overwrite: true }, {}, deps(fashionRun, golden(2, 28, 1)))
-      expect(entries(out)).toEqual(r.files)
+      const err2 = await exportModel('/unused', { format: 'tfjs', out, overwrite: true }, {}, deps(fashionRun, golden(2, 28, 1))).catch((e) => e)
+      expect(err2).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/never other files/) })
+      expect(entries(out)).toEqual(['notes.txt'])
       expect(entries(root)).toEqual(['taken'])
+      const earlier = join(root, 'earlier')
+      await exportModel('/unused', { format: 'onnx', out: earlier }, {}, deps(fashionRun, golden(2, 28, 1)))
+      await expect(exportModel('/unused', { format: 'tfjs', out: earlier }, {}, deps(fashionRun, golden(2, 28, 1)))).rejects.toMatchObject({ code: 'INVALID_INPUT', hint: expect.stringMatching(/overwrite/) })
+      const r = await exportModel('/unused', { format: 'tfjs', out: earlier, overwrite: true }, {}, deps(fashionRun, golden(2, 28, 1)))
+      expect(entries(earlier)).toEqual(r.files)
+      expect(entries(root)).toEqual(['earlier', 'taken'])
       // An existing empty folder is fine.
       const empty = join(root, 'empty')
       await mkdir(empty)

@@ -1,4 +1,3 @@
-import { access, readdir, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { ProjectInfo } from '../../../shared/contract'
 import { AppError } from '../../../shared/errors'
@@ -10,6 +9,7 @@ import type { TrainEvent, TrainOptionsInput, TrainResult } from '../../../shared
 import { appDataDir } from '../appdata'
 import { importDataset } from '../datasets'
 import { closeProject, createProject, projectInfo, readProject, updateProject } from '../projects'
+import { claimNewProjectFolder, releaseNewProjectFolder } from '../ownership'
 import { idxLinkFolder, resolveData, type ResolvedData } from './sources'
 
 export { download, sha256File, cacheEntryDir, formatBytes, type DownloadProgress, type DownloadRequest, type DownloadResult } from './download'
@@ -42,20 +42,6 @@ export interface CreateExampleResult {
   project: ProjectInfo
   example: ExampleState
   imports: ImportSummary[]
-}
-
-const exists = (p: string) => access(p).then(() => true, () => false)
-
-async function assertCreatable(dir: string): Promise<boolean> {
-  if (await exists(join(dir, 'project.json')))
-    throw new AppError('PROJECT_EXISTS', `A project already exists at ${dir}.`, 'Open it instead, or choose another folder for the example.')
-  if (await exists(dir)) {
-    const entries = (await readdir(dir)).filter((e) => !e.startsWith('.'))
-    if (entries.length > 0)
-      throw new AppError('PROJECT_EXISTS', `${dir} is not empty (${entries.length} item(s)); an example project needs an empty or new folder.`, 'Choose a new folder name.')
-    return false
-  }
-  return true
 }
 
 /** The base weights a run started from (its config), or null when unknown. */
@@ -107,13 +93,15 @@ async function importPlan(def: ExampleDef, data: ResolvedData, cacheDir: string,
  * checksum-verified; resumable) or uses the local source in place, imports it with the
  * tutorial's splits and input size, and stores the recipe in project.state.example.
  * The project is left open (locked) like createProject; close it with closeProject.
- * On failure or cancel the half-made project folder is removed (downloads stay cached).
+ * On failure or cancel exactly what it made is removed (the folder if it created it, else only the
+ * entries it added; hidden entries that were there stay); downloads stay cached.
  */
 export async function createExample(dir: string, name: string, opts: CreateExampleOptions = {}): Promise<CreateExampleResult> {
   const def = getExample(name)
   dir = resolve(dir)
   const cacheDir = opts.cacheDir ?? datasetsCacheDir()
-  const createdDir = await assertCreatable(dir)
+  // The app's rule (../ownership.ts): a new or empty folder, not a project, not inside one.
+  const claim = await claimNewProjectFolder(dir, 'Cannot create the example in')
   const data = await resolveData(def, opts.source, { cacheDir, onProgress: opts.onProgress, signal: opts.signal })
   opts.signal?.throwIfAborted()
   const input = await exampleInputSize(def, opts.officialWeightsCached)
@@ -152,11 +140,7 @@ export async function createExample(dir: string, name: string, opts: CreateExamp
     return { project: await projectInfo(dir), example: state, imports }
   } catch (err) {
     await closeProject(dir).catch(() => undefined)
-    if (createdDir) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
-    else {
-      // The folder was there (empty) before: empty it again.
-      for (const e of await readdir(dir).catch(() => [] as string[])) await rm(join(dir, e), { recursive: true, force: true }).catch(() => undefined)
-    }
+    await releaseNewProjectFolder(claim)
     throw err
   }
 }

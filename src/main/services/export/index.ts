@@ -4,14 +4,21 @@
  * Writes the run's model as a TF.js layers model, a Keras .h5 or an ONNX graph, with labels.json,
  * preprocessing.json, README.md (model card), example-node.mjs and example.py, then runs the parity
  * check (golden project images through the app's model and through the exported artifact in its own
- * runtime) and stores parity.json. Everything is written into a hidden temporary sibling folder that is
- * renamed into place only at the end: a failure (read-only place, full disk, cancel, parity crash)
- * leaves no half-written export, and an existing non-empty folder is only replaced with `overwrite`.
+ * runtime) and stores parity.json. Everything is written into a hidden temporary sibling folder
+ * (`.<name>.partial-<pid>-<hex>`, marked with the app's manifest first) that is renamed into place only at
+ * the end: a failure (read-only place, full disk, cancel, parity crash) leaves no half-written export.
+ *
+ * The destination follows the app's one rule (../ownership.ts): every export folder carries the manifest
+ * `.classifier-studio-export.json` (files it wrote, format, run, date); `overwrite` replaces only an empty
+ * folder or an earlier export, never a project, a folder inside one (but <project>/exports/<name>) or a
+ * folder with other files, whatever path leads there. Leftovers of interrupted exports to the same folder
+ * are cleaned at the start; exports to one folder in one process run one after the other.
  */
 import * as tf from '@tensorflow/tfjs'
 import * as ort from 'onnxruntime-node'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, rename, rm, stat, writeFile, readFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { mkdir, readdir, rename, rm, rmdir, writeFile, readFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { AppError } from '../../../shared/errors'
 import { ExportOptions, PARITY_TOLERANCE, type ExportFormat, type ExportResult, type ModelPreprocess, type ParityReport, PreprocessingJson } from '../../../shared/export'
@@ -28,6 +35,7 @@ import { loadDatasetIndex, readItems } from '../datasets'
 import { readCachedEvaluation } from '../evaluation/evaluate'
 import { readProject } from '../projects/store'
 import { pickGolden } from './golden'
+import { APP_ID, EXPORT_MANIFEST, checkExportDestination, classifyFolder, cleanExportLeftovers, markLive, pathError, realPathOf, removeExportFolder, siblingName, type ExportManifest } from '../ownership'
 
 export { pickGolden } from './golden'
 
@@ -96,8 +104,15 @@ function destinationError(err: unknown, out: string, action: string): unknown {
     return new AppError('FORBIDDEN', `Cannot export to ${out}: ${action} was refused (${code}: the folder is read-only or you lack permission). Nothing was written.`, 'Choose a folder you can write to, or change its permissions.')
   if (code === 'ENOSPC' || code === 'EDQUOT')
     return new AppError('INTERNAL', `Cannot export to ${out}: the disk is full (${code} while ${action}). The partial export was removed.`, 'Free some space or choose another disk, then export again.')
-  if (code === 'ENOTDIR' || code === 'EEXIST')
+  if (code === 'ENOTEMPTY' || code === 'EEXIST')
+    return new AppError('INVALID_INPUT', `Cannot export to ${out}: something else (another export or program) wrote that folder at the same time (${code} while ${action}). Nothing was replaced.`, 'Wait for the other export to finish, then export again (with overwrite to replace an earlier export).')
+  if (code === 'ENOTDIR')
     return new AppError('INVALID_INPUT', `Cannot export to ${out}: a file is in the way (${code} while ${action}).`, 'Choose a folder path, not a file.')
+  if (code === 'EBUSY')
+    return new AppError('FORBIDDEN', `Cannot export to ${out}: the folder is in use or is a mount point (EBUSY while ${action}). Nothing was replaced.`, 'Choose a new folder inside it or elsewhere, or close the program using it.')
+  if (code === 'EXDEV')
+    return new AppError('INVALID_INPUT', `Cannot export to ${out}: the folder and its parent are on different file systems (EXDEV while ${action}).`, 'Choose a new folder inside it, or a folder on one disk.')
+  if (code === 'ENAMETOOLONG' || code === 'ELOOP' || code === 'ERR_INVALID_ARG_VALUE') return pathError(err, out, 'Cannot export to')
   if (code === 'ENOENT') return new AppError('NOT_FOUND', `Cannot export to ${out}: ${action} failed because a folder on the way does not exist (${detail}).`, 'Create the parent folder first or choose another place.')
   return err
 }
@@ -276,15 +291,22 @@ async function runExported(format: ExportFormat, dir: string, prep: Preprocessin
   }
 }
 
-async function isEmptyDir(p: string): Promise<boolean | null> {
+/** Exports to one destination (by real path) in this process, one after the other. */
+const queues = new Map<string, Promise<unknown>>()
+async function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const run = (queues.get(key) ?? Promise.resolve()).catch(() => undefined).then(work)
+  const tail = run.catch(() => undefined)
+  queues.set(key, tail)
   try {
-    const s = await stat(p)
-    if (!s.isDirectory()) throw new AppError('INVALID_INPUT', `Cannot export to ${p}: it is a file, not a folder.`, 'Choose a folder path for the export.')
-    return (await readdir(p)).length === 0
-  } catch (err) {
-    if (codeOf(err) === 'ENOENT') return null
-    throw err
+    return await run
+  } finally {
+    if (queues.get(key) === tail) queues.delete(key)
   }
+}
+
+function manifest(state: ExportManifest['state'], format: ExportFormat, runId: string | null, files: string[]): string {
+  const m: ExportManifest = { app: APP_ID, kind: 'export', state, format, runId, createdAt: new Date().toISOString(), pid: process.pid, host: hostname(), files }
+  return JSON.stringify(m, null, 2) + '\n'
 }
 
 const FILE_OF: Record<ExportFormat, string> = { tfjs: 'model.json', h5: 'model.h5', onnx: 'model.onnx' }
@@ -295,6 +317,11 @@ export async function exportModel(projectDir: string, optionsIn: ExportOptions, 
   if (!parsed.success) throw new AppError('BAD_REQUEST', `Invalid export options: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}.`, 'Expected {format: "tfjs" | "h5" | "onnx", out: folder, runId?}.')
   const opts = parsed.data
   const out = resolve(opts.out)
+  const { real } = await realPathOf(out, 'Cannot export to')
+  return oneAtATime(real, () => exportInto(projectDir, opts, out, ctl, deps))
+}
+
+async function exportInto(projectDir: string, opts: ExportOptions, out: string, ctl: ExportControl, deps: ExportDeps): Promise<ExportResult> {
   const { signal, onProgress } = ctl
   const total = 6
   const progress = (done: number, message: string) => onProgress?.({ phase: 'export', done, total, message })
@@ -302,16 +329,17 @@ export async function exportModel(projectDir: string, optionsIn: ExportOptions, 
     if (signal?.aborted) throw new AppError('CANCELLED', 'The export was cancelled; nothing was written.')
   }
 
-  // 1. Destination checks before any work.
-  const existing = await isEmptyDir(out)
-  if (existing === false && !opts.overwrite)
-    throw new AppError('INVALID_INPUT', `Cannot export to ${out}: the folder exists and is not empty.`, 'Choose a new or empty folder, or pass overwrite (CLI: --overwrite) to replace it.')
+  // 1. Destination checks before any work: leftovers of interrupted exports to it cleaned, then the rule.
+  checkCancel()
+  await cleanExportLeftovers((await realPathOf(out, 'Cannot export to')).real)
+  const { real } = await checkExportDestination(out, !!opts.overwrite)
 
   checkCancel()
   progress(0, 'Loading the model')
   const run = await deps.loadRun(projectDir, opts.runId)
   const { model, labels, preprocess, settings } = run
-  const tmp = join(dirname(out), `.${basename(out)}.partial-${randomBytes(4).toString('hex')}`)
+  const tmp = siblingName(real, 'partial', randomBytes(4).toString('hex'))
+  const unmark = markLive(tmp)
   const written: string[] = []
   const put = async (name: string, data: string | Uint8Array) => {
     checkCancel()
@@ -324,8 +352,10 @@ export async function exportModel(projectDir: string, optionsIn: ExportOptions, 
   }
   try {
     try {
-      await mkdir(dirname(out), { recursive: true })
+      await mkdir(dirname(real), { recursive: true })
       await deps.fs.mkdir(tmp)
+      // The marker first: a leftover of this folder (kill -9) is recognisably the app's, with its pid.
+      await writeFile(join(tmp, EXPORT_MANIFEST), manifest('partial', opts.format, run.runId ?? null, []))
     } catch (err) {
       throw destinationError(err, out, 'creating the export folder')
     }
@@ -406,24 +436,37 @@ export async function exportModel(projectDir: string, optionsIn: ExportOptions, 
       await put('example-node.mjs', exampleNode(opts.format))
       await put('example.py', examplePython(opts.format))
 
-      // 6. Into place.
+      // 6. Into place: the manifest lists every file written, then the folder replaces only what the rule allows.
       checkCancel()
       progress(5, 'Moving the export into place')
-      const now = await isEmptyDir(out)
-      let old: string | null = null
+      const made = (await readdir(tmp)).filter((n) => n !== EXPORT_MANIFEST).sort()
       try {
-        if (now === true) await rm(out, { recursive: true })
-        else if (now === false) {
-          if (!opts.overwrite) throw new AppError('INVALID_INPUT', `Cannot export to ${out}: the folder was filled by something else during the export.`, 'Choose a new or empty folder, or pass overwrite.')
-          old = join(dirname(out), `.${basename(out)}.old-${randomBytes(4).toString('hex')}`)
-          await deps.fs.rename(out, old)
-        }
-        await deps.fs.rename(tmp, out)
+        await writeFile(join(tmp, EXPORT_MANIFEST), manifest('complete', opts.format, run.runId ?? null, made))
       } catch (err) {
-        if (old) await rename(old, out).catch(() => undefined)
+        throw destinationError(err, out, `writing ${EXPORT_MANIFEST}`)
+      }
+      const now = await classifyFolder(real)
+      let old: string | null = null
+      let unmarkOld: () => void = () => undefined
+      try {
+        if (now.kind === 'empty') await rmdir(real)
+        else if (now.kind === 'export' && opts.overwrite) {
+          old = siblingName(real, 'old', randomBytes(4).toString('hex'))
+          unmarkOld = markLive(old)
+          await deps.fs.rename(real, old)
+        } else if (now.kind !== 'absent')
+          throw new AppError('INVALID_INPUT', `Cannot export to ${out}: the folder was ${now.kind === 'export' ? 'filled by another export' : 'filled by something else'} during the export; it was left as it is.`, 'Choose a new or empty folder, or export again (with overwrite to replace an earlier export).')
+        await deps.fs.rename(tmp, real)
+      } catch (err) {
+        if (old) await rename(old, real).catch(() => undefined)
+        unmarkOld()
         throw destinationError(err, out, 'moving the export into place')
       }
-      if (old) await rm(old, { recursive: true, force: true })
+      if (old) {
+        // Deletes only the files the earlier export's manifest lists; anything added since stays.
+        if (!(await removeExportFolder(old).catch(() => false))) console.warn(`[export] kept ${old}: it holds files Classifier Studio did not make.`)
+        unmarkOld()
+      }
       progress(6, parity.passed ? 'Done: the export predicts like the app' : 'Done, but the export does NOT predict like the app')
       if (!parity.passed) console.warn(`[export] ${parity.warning}`)
       if (!files.includes(FILE_OF[opts.format])) throw new AppError('INTERNAL', `The export did not produce ${FILE_OF[opts.format]}.`)
@@ -433,6 +476,7 @@ export async function exportModel(projectDir: string, optionsIn: ExportOptions, 
       throw err
     }
   } finally {
+    unmark()
     if (!run.keepModel) model.dispose()
   }
 }
