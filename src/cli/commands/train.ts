@@ -26,7 +26,8 @@ export default defineCommand({
     '--class-weights W    auto (balanced, for imbalanced data) | none (default)',
     '--base-weights PATH  a Keras .h5 or TF.js model.json holding the base\'s ImageNet weights',
     '--seed S             seed of shuffling, augmentation and initialisation (default 42)',
-    '--resume RUN_ID      continue a stopped or crashed run from its last epoch',
+    '--resume RUN_ID      continue a stopped or crashed run after its last finished epoch, with its own',
+    '                     settings (only --epochs, a new total, may change); Ctrl+C a run, then resume it',
     '--from-run RUN_ID    fine-tune from this run instead of the latest transfer run',
     '--no-feature-cache   compute the frozen base on every batch instead of caching its features',
     '--no-frozen-split    train the whole model under the gradient tape (default: the frozen bottom runs forward-only)',
@@ -57,6 +58,11 @@ export default defineCommand({
   async run(pos, v, out) {
     const { train } = await import('../../main/services/train-session')
     const dir = needArg(pos, 0, 'the project folder', this)
+    if (v.resume !== undefined) {
+      // A resume repeats the run's own settings (that is what makes it the same run).
+      const extra = Object.keys(v).filter((k) => v[k] !== undefined && !['resume', 'epochs', 'backend', 'json', 'help'].includes(k))
+      if (extra.length) throw new UsageError(`--resume continues run ${String(v.resume)} with the settings it was started with; only --epochs (a new total) and --backend can go with it, not ${extra.map((k) => `--${k}`).join(', ')}.`)
+    }
     const from = v['fine-tune-from'] as string | undefined
     const options: Record<string, unknown> = {
       recipe: v.recipe,

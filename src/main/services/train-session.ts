@@ -3,7 +3,7 @@ import type { Events, RecipeStep, TrainingStatus } from '../../shared/contract'
 import type { EpochMetrics, TrainEvent, TrainOptionsInput, TrainResult } from '../../shared/training'
 import { projectSpec } from './models'
 import { projectKey } from './projects/identity'
-import { startTraining, stopTraining, type StartTrainingControl } from './training'
+import { loadRun, startTraining, stopTraining, type StartTrainingControl } from './training'
 import { readExampleState, runExample, type RunExampleOptions } from './examples'
 
 /**
@@ -46,7 +46,7 @@ type Report = (event: Events['training']['event'], recipe?: RecipeStep) => void
  * (or the job failed to start), then broadcasts every event as a `training` event; status()
  * lets a reloaded page pick the curves up again.
  */
-async function background(dirIn: string, emit: Emit, job: (report: Report, signal: AbortSignal) => Promise<unknown>): Promise<{ runId: string | null }> {
+async function background(dirIn: string, emit: Emit, job: (report: Report, signal: AbortSignal) => Promise<unknown>, resumed?: { runId: string; epochs: EpochMetrics[] }): Promise<{ runId: string | null }> {
   const dir = resolve(dirIn)
   const session: Session = { runId: null, backend: null, epochs: [], running: true, recipe: null, abort: new AbortController() }
   sessions.set(projectKey(dir), session)
@@ -57,7 +57,8 @@ async function background(dirIn: string, emit: Emit, job: (report: Report, signa
     if (event.type === 'start') {
       session.runId = event.runId
       session.backend = event.backend
-      session.epochs = []
+      // A resumed run: its earlier epochs belong to the curves a reloaded page shows.
+      session.epochs = event.resumedFromEpoch > 0 && resumed?.runId === event.runId ? resumed.epochs.filter((m) => m.epoch <= event.resumedFromEpoch) : []
       started({ runId: event.runId })
     } else if (event.type === 'epoch') {
       const { type: _type, ...m } = event
@@ -78,8 +79,12 @@ async function background(dirIn: string, emit: Emit, job: (report: Report, signa
 }
 
 /** Starts one training run in the background (training.start). */
-export function startInBackground(dir: string, options: TrainOptionsInput, emit: Emit): Promise<{ runId: string | null }> {
-  return background(dir, emit, (report, signal) => train(dir, options, { onEvent: (e) => report(e), signal }))
+export async function startInBackground(dir: string, options: TrainOptionsInput, emit: Emit): Promise<{ runId: string | null }> {
+  // A resume: the run's finished epochs, read before it starts (the resumed run rewrites them
+  // from its checkpoint, keeping the same ones), so status() shows the whole history at once.
+  const resumeId = options.resume ?? options.resumeRunId
+  const resumed = resumeId ? { runId: resumeId, epochs: await loadRun(dir, resumeId).then((r) => r.metrics, () => []) } : undefined
+  return background(dir, emit, (report, signal) => train(dir, options, { onEvent: (e) => report(e), signal }), resumed)
 }
 
 /**

@@ -3,62 +3,19 @@
  * utilityProcess in the app): receives one 'train' message, streams 'event' messages, ends with
  * 'result' or 'error', then exits. A 'stop' message stops after the current batch.
  */
-import { readProject } from '../services/projects/store'
-import { runTraining } from '../ml/training/train'
-import { isToTrainer, serializeTrainError, type FromTrainer, type ToTrainer } from './protocol'
-
-interface Port {
-  send(m: FromTrainer): void
-  on(listener: (m: unknown) => void): void
-  close(): void
-}
+import { liveControllers, serveTrainer, type Port } from './serve'
 
 function processPort(): Port {
   if (!process.send) throw new Error('train-worker must run as a child process with an IPC channel (child_process.fork).')
   return {
-    send: (m) => process.send!(m),
+    send: (m) => {
+      if (process.connected) process.send!(m)
+    },
     on: (l) => process.on('message', l),
-    close: () => process.disconnect?.(),
+    close: () => {
+      if (process.connected) process.disconnect()
+    },
   }
-}
-
-export async function serveTrainer(port: Port): Promise<void> {
-  const controllers = new Map<string, AbortController>()
-  let busy = false
-  port.on((raw) => {
-    if (!isToTrainer(raw)) return
-    const msg = raw as ToTrainer
-    if (msg.type === 'stop') {
-      controllers.get(msg.id)?.abort()
-      return
-    }
-    if (busy) {
-      port.send({ id: msg.id, type: 'error', error: { name: 'Error', code: 'PROJECT_LOCKED', message: 'This training process is already training.' } })
-      return
-    }
-    busy = true
-    const ac = new AbortController()
-    controllers.set(msg.id, ac)
-    void (async () => {
-      try {
-        let settings = msg.settings ?? null
-        if (settings == null) settings = await readProject(msg.projectDir).then((p) => p.settings as unknown as Record<string, unknown>).catch(() => null)
-        const result = await runTraining(msg.projectDir, msg.options, {
-          signal: ac.signal,
-          onEvent: (event) => port.send({ id: msg.id, type: 'event', event }),
-          deps: { settings },
-        })
-        port.send({ id: msg.id, type: 'result', result })
-      } catch (err) {
-        port.send({ id: msg.id, type: 'error', error: serializeTrainError(err) })
-      } finally {
-        controllers.delete(msg.id)
-        busy = false
-        // Let the IPC queue drain, then leave: one training per process keeps memory bounded.
-        setTimeout(() => port.close(), 50)
-      }
-    })()
-  })
 }
 
 /** Electron's utilityProcess gives the child a parentPort instead of process.send. */
@@ -77,4 +34,18 @@ function utilityPort(parent: ParentPort): Port {
 
 const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort
 if (parentPort) void serveTrainer(utilityPort(parentPort))
-else if (process.send) void serveTrainer(processPort())
+else if (process.send) {
+  // Ctrl+C in a terminal reaches the whole process group, this process included: the parent
+  // (the CLI) turns it into a 'stop' message, so the run ends after its batch and stays
+  // resumable instead of dying mid-write.
+  process.on('SIGINT', () => undefined)
+  // The parent went away (the command was killed): stop like Stop does, after the current
+  // batch, so the run is left stopped and resumable; never outlive the parent by much (a run
+  // cut later shows as interrupted, resumable from its last checkpoint).
+  process.on('disconnect', () => {
+    if (liveControllers.size === 0) process.exit(0)
+    for (const c of liveControllers) c.abort()
+    setTimeout(() => process.exit(130), 10_000).unref()
+  })
+  void serveTrainer(processPort())
+}

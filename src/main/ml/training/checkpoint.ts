@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs'
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { AppError } from '../../../shared/errors'
 
 /**
  * Checkpoints in TF.js layers format (model.json + weights.bin), written through a custom
@@ -77,14 +78,15 @@ export function fileLoadHandler(dir: string): tf.io.IOHandler {
   }
 }
 
-export interface SavedOptimizer {
-  className: string
-  config: Record<string, unknown>
-}
-
 export interface CheckpointContent {
   model: tf.LayersModel
   optimizer?: tf.Optimizer
+  /**
+   * Names (originalName) of the variables the optimizer updates, in the order it was given them:
+   * its per-variable slots (Adam's moments, RMSprop's mean squares) are kept by position, so
+   * resume needs this order to put each slot back on its variable.
+   */
+  optimizerVariables?: string[]
   /** Free JSON (loop state: epoch, callbacks, learning rate, history). */
   state?: unknown
   metadata?: Record<string, unknown>
@@ -105,7 +107,7 @@ export async function writeCheckpoint(checkpointsDir: string, name: string, c: C
       tf.dispose(named.filter((n) => !(n.tensor instanceof tf.Variable)).map((n) => n.tensor))
       const cls = (c.optimizer.constructor as unknown as { className: string }).className
       await writeSynced(join(tmp, 'optimizer.bin'), toBytes(data))
-      await writeSynced(join(tmp, 'optimizer.json'), JSON.stringify({ className: cls, config: c.optimizer.getConfig(), specs }))
+      await writeSynced(join(tmp, 'optimizer.json'), JSON.stringify({ className: cls, config: c.optimizer.getConfig(), specs, ...(c.optimizerVariables ? { variables: c.optimizerVariables } : {}) }))
     }
     if (c.state !== undefined) await writeSynced(join(tmp, 'state.json'), JSON.stringify(c.state))
     const final = join(checkpointsDir, name)
@@ -142,38 +144,164 @@ export async function loadCheckpointModel(dir: string): Promise<tf.LayersModel> 
   return tf.loadLayersModel(fileLoadHandler(dir))
 }
 
-/** Copies weights from a saved checkpoint into `model` (same architecture). */
-export async function loadCheckpointWeightsInto(dir: string, model: tf.LayersModel): Promise<void> {
-  const saved = await loadCheckpointModel(dir)
+/** A checkpoint that cannot be read back: names the folder and what is wrong with it. */
+export function damagedCheckpoint(dir: string, what: string): AppError {
+  return new AppError('PROJECT_DAMAGED', `The checkpoint in ${dir} is damaged: ${what}.`, 'Nothing was changed. A run whose last checkpoint is damaged cannot continue; start a new run (its best checkpoint, if any, still predicts and exports).')
+}
+
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 }
+
+function specBytes(s: tf.io.WeightsManifestEntry): number | null {
+  const n = s.shape.reduce((a, b) => a * b, 1)
+  const dtype = s.quantization?.dtype ?? s.dtype
+  const per = DTYPE_BYTES[dtype]
+  return per == null ? null : n * per
+}
+
+/** Reads a weights manifest + its files, checking that the bytes are all there. Caller disposes the tensors. */
+async function readWeightFiles(dir: string, file: string): Promise<{ names: string[]; map: tf.NamedTensorMap }> {
+  let json: tf.io.ModelJSON
   try {
-    const src = saved.getWeights()
-    const dst = model.getWeights()
-    if (src.length !== dst.length) throw new Error(`Checkpoint ${dir} has ${src.length} weight tensors but the model has ${dst.length}: they are different architectures.`)
-    model.setWeights(src)
-  } finally {
-    saved.dispose()
+    json = JSON.parse(await readFile(join(dir, file), 'utf8')) as tf.io.ModelJSON
+  } catch (e) {
+    throw damagedCheckpoint(dir, `${file} cannot be read (${(e as Error).message})`)
+  }
+  if (!Array.isArray(json.weightsManifest)) throw damagedCheckpoint(dir, `${file} has no weights manifest`)
+  const specs: tf.io.WeightsManifestEntry[] = []
+  const parts: Buffer[] = []
+  for (const group of json.weightsManifest) {
+    specs.push(...group.weights)
+    for (const p of group.paths) {
+      try {
+        parts.push(await readFile(join(dir, p)))
+      } catch (e) {
+        throw damagedCheckpoint(dir, `its weights file ${p} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
+      }
+    }
+  }
+  const all = Buffer.concat(parts)
+  const sizes = specs.map(specBytes)
+  if (sizes.every((b) => b != null)) {
+    const want = (sizes as number[]).reduce((a, b) => a + b, 0)
+    if (all.byteLength !== want) throw damagedCheckpoint(dir, `its weights are ${all.byteLength} bytes where ${specs.length} tensors need ${want} (a truncated or overwritten file)`)
+  }
+  let map: tf.NamedTensorMap
+  try {
+    map = tf.io.decodeWeights(all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer, specs)
+  } catch (e) {
+    throw damagedCheckpoint(dir, `its weights cannot be decoded (${(e as Error).message})`)
+  }
+  return { names: specs.map((s) => s.name), map }
+}
+
+/**
+ * The checkpoint's weights in the order of `model.weights` (what model.setWeights takes).
+ * Matched by name (each weight's originalName, as tf.io saved them); when the names differ (a
+ * model whose layers were auto-named in another session) by the checkpoint's own order, which
+ * is the order of `model.weights` of the model that saved it. That order puts trainable weights
+ * first, so it depends on what is frozen: a model loaded back from the checkpoint (everything
+ * trainable) lists them differently than the training model (a frozen base after the head),
+ * which is why resume reads the checkpoint file instead of copying from a reloaded model.
+ * Every shape is checked. The caller disposes the returned tensors.
+ */
+export async function readCheckpointWeights(dir: string, model: tf.LayersModel): Promise<tf.Tensor[]> {
+  const { names, map } = await readWeightFiles(dir, 'model.json')
+  const targets = model.weights
+  try {
+    const byName = new Map<string, number>()
+    targets.forEach((w, i) => byName.set(w.originalName, i))
+    const uniqueNames = byName.size === targets.length
+    const sameNames = uniqueNames && names.length === targets.length && names.every((n) => byName.has(n))
+    const out: tf.Tensor[] = sameNames ? targets.map((w) => map[w.originalName]) : names.map((n) => map[n])
+    if (out.length !== targets.length)
+      throw new AppError('INVALID_INPUT', `The checkpoint in ${dir} has ${out.length} weight tensors but this model has ${targets.length}: they are different architectures.`, 'Resume continues a run with the model it was started with; start a new run instead.')
+    const bad = targets.findIndex((w, i) => w.shape.join() !== out[i].shape.join())
+    if (bad >= 0)
+      throw new AppError('INVALID_INPUT', `The checkpoint in ${dir} does not fit this model: ${targets[bad].originalName} is ${targets[bad].shape.join('x')} in the model but ${out[bad].shape.join('x')} in the checkpoint${sameNames ? '' : ` (${names[bad]})`}.`, 'Resume continues a run with the model it was started with; start a new run instead.')
+    const keep = new Set(out)
+    tf.dispose(Object.values(map).filter((t) => !keep.has(t)))
+    return out
+  } catch (err) {
+    tf.dispose(Object.values(map))
+    throw err
   }
 }
 
-/** Restores optimizer state written by writeCheckpoint into an optimizer of the same kind. */
-export async function loadOptimizerWeights(dir: string, optimizer: tf.Optimizer): Promise<boolean> {
-  const jsonPath = join(dir, 'optimizer.json')
-  if (!(await exists(jsonPath))) return false
-  const meta = JSON.parse(await readFile(jsonPath, 'utf8')) as { className: string; specs: tf.io.WeightsManifestEntry[] }
-  const cls = (optimizer.constructor as unknown as { className: string }).className
-  if (meta.className !== cls) throw new Error(`The checkpoint's optimizer is ${meta.className} but this run uses ${cls}; resume with the same optimizer.`)
-  const b = await readFile(join(dir, 'optimizer.bin'))
-  const map = tf.io.decodeWeights(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, meta.specs)
-  const named = meta.specs.map((s) => ({ name: s.name, tensor: map[s.name] }))
-  await optimizer.setWeights(named)
-  tf.dispose(Object.values(map))
-  return true
+/** Copies the weights of a saved checkpoint into `model` (same architecture; see readCheckpointWeights). */
+export async function loadCheckpointWeightsInto(dir: string, model: tf.LayersModel): Promise<void> {
+  const ws = await readCheckpointWeights(dir, model)
+  try {
+    model.setWeights(ws)
+  } finally {
+    tf.dispose(ws)
+  }
 }
 
-export async function readCheckpointState<T>(dir: string): Promise<T | null> {
+/** Whether loadOptimizerWeights put the saved state back, and if not, why. */
+export type OptimizerRestore = { restored: true } | { restored: false; reason: string }
+
+/**
+ * Restores optimizer state written by writeCheckpoint into an optimizer of the same kind that
+ * updates `variables` (their originalNames, in the order the optimizer is given them). Slots are
+ * put back on the variable they belong to, by name when the checkpoint recorded the names.
+ * A state that does not fit is not loaded: the reason is returned (the run can continue with a
+ * fresh optimizer, Adam's moments being rebuilt within a few steps).
+ */
+export async function loadOptimizerWeights(dir: string, optimizer: tf.Optimizer, variables?: string[]): Promise<OptimizerRestore> {
+  const jsonPath = join(dir, 'optimizer.json')
+  if (!(await exists(jsonPath))) return { restored: false, reason: 'the checkpoint has no optimizer state' }
+  let meta: { className: string; specs: tf.io.WeightsManifestEntry[]; variables?: string[] }
+  let map: tf.NamedTensorMap
   try {
-    return JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as T
-  } catch {
-    return null
+    meta = JSON.parse(await readFile(jsonPath, 'utf8')) as typeof meta
+    const b = await readFile(join(dir, 'optimizer.bin'))
+    const want = meta.specs.reduce((a, s) => a + (specBytes(s) ?? 0), 0)
+    if (b.byteLength !== want) return { restored: false, reason: `optimizer.bin is ${b.byteLength} bytes where its manifest needs ${want}` }
+    map = tf.io.decodeWeights(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, meta.specs)
+  } catch (e) {
+    return { restored: false, reason: `its optimizer state cannot be read (${(e as Error).message})` }
+  }
+  try {
+    const cls = (optimizer.constructor as unknown as { className: string }).className
+    if (meta.className !== cls) return { restored: false, reason: `the checkpoint's optimizer is ${meta.className} but this run uses ${cls}` }
+    let named = meta.specs.map((s) => ({ name: s.name, tensor: map[s.name] }))
+    const iter = named.filter((n) => n.name === 'iter')
+    const slots = named.filter((n) => n.name !== 'iter')
+    if (variables) {
+      const n = variables.length
+      if (slots.length > 0 && (n === 0 || slots.length % n !== 0)) return { restored: false, reason: `it holds ${slots.length} slot tensors for the ${n} variables this run trains` }
+      const saved = meta.variables
+      if (saved && saved.length !== n && slots.length > 0) return { restored: false, reason: `it was saved for ${saved.length} variables and this run trains ${n}` }
+      const pos = saved ? variables.map((v) => saved.indexOf(v)) : []
+      if (saved && slots.length > 0 && pos.every((p) => p >= 0) && new Set(pos).size === n) {
+        // Slot groups (Adam: first moments, then second moments) each list the variables in the saved order.
+        const groups = slots.length / n
+        const reordered: typeof slots = []
+        for (let g = 0; g < groups; g++) for (const p of pos) reordered.push(slots[g * n + p])
+        named = [...iter, ...reordered]
+      }
+      // Otherwise (no saved names, or layers auto-named in another session) the same number of
+      // variables in the model's order, which is the order they were saved in.
+    }
+    await optimizer.setWeights(named)
+    return { restored: true }
+  } finally {
+    tf.dispose(Object.values(map))
+  }
+}
+
+/** The loop state saved with a `last` checkpoint; null when the checkpoint has none. Throws when it is unreadable. */
+export async function readCheckpointState<T>(dir: string): Promise<T | null> {
+  let text: string
+  try {
+    text = await readFile(join(dir, 'state.json'), 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw damagedCheckpoint(dir, `state.json cannot be read (${(e as Error).message})`)
+  }
+  try {
+    return JSON.parse(text) as T
+  } catch (e) {
+    throw damagedCheckpoint(dir, `state.json is not valid JSON (${(e as Error).message})`)
   }
 }

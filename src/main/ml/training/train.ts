@@ -6,14 +6,15 @@ import { createFeatureExtractor, initBackend, type BackendPreference, type Featu
 import { augmentBatch } from './augment'
 import { loadBaseWeights, preprocessForWeights } from './base-weights'
 import { balancedClassWeights } from './callbacks'
-import { checkpointDir, loadCheckpointModel, loadCheckpointWeightsInto, loadOptimizerWeights, readCheckpointState, writeCheckpoint } from './checkpoint'
+import { AppError } from '../../../shared/errors'
+import { checkpointDir, damagedCheckpoint, loadCheckpointModel, loadCheckpointWeightsInto, loadOptimizerWeights, readCheckpointState, readCheckpointWeights, writeCheckpoint } from './checkpoint'
 import type { DataSource, RawBatch } from './data'
 import { cachedBatches, ensureFeatureCache, featureCacheKey } from './feature-cache'
 import { fitLoop, type BatchStream, type LoopState, type ReadyBatch } from './loop'
 import { splitAtFrozenBottom, type FrozenSplit } from './frozen-split'
 import { findBase, fineTuneStartIndex, freezeBase, makeOptimizer, pooledHead, unfreezeTop } from './recipes'
 import { deriveSeed, withSeededMathRandom } from './rng'
-import { appendMetrics, appendRunLog, checkpointsDir, createRunDir, listRuns, loadRun, loadRunModel, newRunId, writeMetrics, writeRunStatus, type RunConfig } from './runs'
+import { appendMetrics, appendRunLog, checkpointsDir, createRunDir, listRuns, loadRun, loadRunModel, newRunId, writeMetrics, writeRunStatus, type LoadedRun, type RunConfig } from './runs'
 
 export interface BackendInfo {
   name: string
@@ -97,14 +98,37 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
 
   let runId: string
   let resumeConfig: RunConfig | null = null
+  let prev: LoadedRun | null = null
+  /** The resumed run's `last` checkpoint (null: it stopped before finishing an epoch). */
+  let lastDir: string | null = null
   if (opts.resumeRunId) {
-    const prev = await loadRun(projectDir, opts.resumeRunId)
+    prev = await loadRun(projectDir, opts.resumeRunId)
     resumeConfig = prev.config
     runId = prev.config.runId
     // A resume repeats the run's own options; only the number of epochs may be changed.
     const raw = (input ?? {}) as { epochs?: unknown }
     opts = { ...prev.config.options, resumeRunId: runId, ...(typeof raw.epochs === 'number' ? { epochs: opts.epochs } : {}) }
+    lastDir = await checkpointDir(checkpointsDir(projectDir, runId), 'last')
   } else runId = newRunId(opts.recipe)
+
+  /** status.json for a state of the loop (null: no finished epoch). */
+  const statusOf = (status: 'running' | 'stopped' | 'completed' | 'failed', st: LoopState | null) => {
+    const b = st ? st.checkpoint.bestEpoch : -1
+    return { status, backend: backend.name, epochsDone: st?.epochsDone ?? 0, best: st && b >= 0 ? { epoch: b + 1, valAccuracy: st.history[b]?.valAccuracy ?? null } : null, stoppedEarly: st?.stoppedEarly ?? false }
+  }
+  const resultOf = (st: LoopState | null, stopped: boolean): TrainResult => {
+    const b = st ? st.checkpoint.bestEpoch : -1
+    const monitor = st?.monitor ?? (opts.earlyStop ? opts.earlyStop.monitor : opts.checkpointMonitor)
+    return {
+      runId,
+      backend: backend.name,
+      recipe: opts.recipe,
+      epochs: st?.history ?? [],
+      best: { epoch: b + 1, valAccuracy: st && b >= 0 ? (st.history[b]?.valAccuracy ?? null) : null, monitor, value: st?.checkpoint.best ?? null },
+      stoppedEarly: st?.stoppedEarly ?? false,
+      stopped,
+    }
+  }
 
   const pending: string[] = []
   let runReady = false
@@ -119,6 +143,10 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   const numClasses = labels.length
   if (numClasses < 2) throw Object.assign(new Error(`Training needs at least 2 classes; the dataset has ${numClasses}.`), { code: 'INVALID_INPUT', hint: 'Import images of at least two labels (one folder per label).' })
   const imageShape = data.imageShape
+  if (resumeConfig && resumeConfig.labels.join('\u0000') !== labels.join('\u0000'))
+    throw new AppError('INVALID_INPUT', `Run ${runId} was trained on labels [${resumeConfig.labels.join(', ')}] but the dataset now has [${labels.join(', ')}], so it cannot continue.`, 'Start a new run on the current labels (the stopped run stays as it is).')
+  if (resumeConfig && resumeConfig.imageShape.join('x') !== imageShape.join('x'))
+    throw new AppError('INVALID_INPUT', `Run ${runId} was trained on ${resumeConfig.imageShape.join('x')} images but the project's images are now ${imageShape.join('x')}, so it cannot continue.`, 'Start a new run at the current input size (the stopped run stays as it is).')
   const { optimizer: optName, learningRate } = resolvedOptimizer(opts)
 
   const startTensors = tf.memory().numTensors
@@ -129,6 +157,11 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   let bottomExtractor: FeatureExtractor | null = null
   let split: FrozenSplit | null = null
   let resumeBest: tf.Tensor[] | null = null
+  let resumeState: LoopState | null = null
+  /** The loop state after the latest checkpointed epoch (what status.json reports on failure). */
+  let lastState: LoopState | null = null
+  /** Whether this session has checkpointed an epoch (a resume that fails before leaves the run as it was). */
+  let progressed = false
   try {
     // ---- model for the recipe -------------------------------------------------------------
     if (opts.recipe === 'cnn') {
@@ -143,7 +176,8 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       const make = deps.buildTransfer ?? ((b, o) => buildTransferModel(b, o))
       const t = withSeededMathRandom(opts.seed, () => make(opts.base, { inputShape, numClasses }))
       builderHead = t.head ?? null
-      const baseWeights = resumeConfig ? resumeConfig.baseWeights : await (deps.loadBaseWeights ?? loadBaseWeights)(t.base, opts.base, opts.baseWeights, log)
+      // A resume with a checkpoint takes every weight (the base's too) from it.
+      const baseWeights = resumeConfig && lastDir ? resumeConfig.baseWeights : await (deps.loadBaseWeights ?? loadBaseWeights)(t.base, opts.base, opts.baseWeights, log)
       freezeBase(t.base)
       built = { model: t.model, base: t.base, preprocess: resumeConfig?.preprocess ?? preprocessForWeights(opts.base, baseWeights ?? ''), baseWeights, fromRunId: null }
     } else {
@@ -154,8 +188,13 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
           throw Object.assign(new Error('Fine-tuning continues from a transfer-learning run, and this project has none with saved weights.'), { code: 'NOT_FOUND', hint: 'Train the head first: classifier-studio train <project> --recipe transfer.' })
         fromRunId = candidates[0].runId
       }
-      const src = await loadRunModel(projectDir, fromRunId, 'best')
-      const srcRun = await loadRun(projectDir, fromRunId)
+      // A resume continues from its own last checkpoint (the whole model), so the run it started
+      // from may since have been deleted.
+      const ownLast = resumeConfig && lastDir
+      const src = ownLast
+        ? { model: await loadCheckpointModel(lastDir!).catch((e: Error) => Promise.reject(e instanceof AppError ? e : damagedCheckpoint(lastDir!, e.message))), labels: resumeConfig!.labels, preprocess: resumeConfig!.preprocess }
+        : await loadRunModel(projectDir, fromRunId, 'best')
+      const srcRun: { config: Pick<RunConfig, 'recipe' | 'options' | 'baseWeights'> } = ownLast ? { config: resumeConfig! } : await loadRun(projectDir, fromRunId)
       if (src.labels.join('\u0000') !== labels.join('\u0000')) {
         src.model.dispose()
         throw Object.assign(new Error(`Run ${fromRunId} was trained on labels [${src.labels.join(', ')}] but the dataset now has [${labels.join(', ')}].`), { code: 'INVALID_INPUT', hint: 'Train a new transfer run on the current labels first.' })
@@ -165,7 +204,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
         src.model.dispose()
         throw new Error(`Run ${fromRunId} has no pretrained base to fine-tune (recipe ${srcRun.config.recipe}).`)
       }
-      opts = { ...opts, base: srcRun.config.options.base }
+      if (!ownLast) opts = { ...opts, base: srcRun.config.options.base }
       built = { model: src.model, base, preprocess: src.preprocess, baseWeights: srcRun.config.baseWeights, fromRunId }
       const start = fineTuneStartIndex(base, opts.fineTuneFrom)
       const unfrozen = unfreezeTop(base, start)
@@ -174,47 +213,43 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     const model = built.model
     const base = built.base
 
-    // ---- run folder ---------------------------------------------------------------------------
-    const config: RunConfig = resumeConfig ?? {
-      runId,
-      createdAt: new Date().toISOString(),
-      recipe: opts.recipe,
-      options: opts,
-      labels,
-      imageShape,
-      preprocess: built.preprocess,
-      settings: deps.settings ?? null,
-      fromRunId: built.fromRunId,
-      baseWeights: built.baseWeights,
+    // ---- resume: everything is read and checked before the run folder is touched ------------
+    if (resumeConfig && lastDir) {
+      resumeState = await readCheckpointState<LoopState>(lastDir)
+      if (!resumeState || !Array.isArray(resumeState.history) || typeof resumeState.epochsDone !== 'number') throw damagedCheckpoint(lastDir, 'it has no readable training state (state.json)')
+      // (A fine-tune resume built its model from this checkpoint already.)
+      if (opts.recipe !== 'finetune') await loadCheckpointWeightsInto(lastDir, model)
+      const bestDir = await checkpointDir(checkpointsDir(projectDir, runId), 'best')
+      if (bestDir && opts.earlyStop && opts.earlyStop.restoreBestWeights) resumeBest = await readCheckpointWeights(bestDir, model)
     }
+
+    // ---- run folder ---------------------------------------------------------------------------
+    const config: RunConfig = resumeConfig
+      ? { ...resumeConfig, options: { ...resumeConfig.options, epochs: opts.epochs } }
+      : {
+          runId,
+          createdAt: new Date().toISOString(),
+          recipe: opts.recipe,
+          options: opts,
+          labels,
+          imageShape,
+          preprocess: built.preprocess,
+          settings: deps.settings ?? null,
+          fromRunId: built.fromRunId,
+          baseWeights: built.baseWeights,
+        }
     await createRunDir(projectDir, config)
     runReady = true
     await appendRunLog(projectDir, runId, `backend: ${backend.name} (${backend.reason})`)
     for (const m of pending) await appendRunLog(projectDir, runId, m)
-    await writeRunStatus(projectDir, runId, { status: 'running', backend: backend.name, epochsDone: 0, best: null, stoppedEarly: false })
     const ck = checkpointsDir(projectDir, runId)
-
-    // ---- resume -----------------------------------------------------------------------------
+    if (resumeState) {
+      lastState = resumeState
+      await writeMetrics(projectDir, runId, resumeState.history)
+      log(`Resuming run ${runId} after epoch ${resumeState.epochsDone} of ${opts.epochs} (weights, learning rate ${resumeState.lr.toExponential(2)} and callbacks restored).`)
+    } else if (resumeConfig) log(`Run ${runId} has no finished epoch to resume from; starting it from the beginning.`)
+    await writeRunStatus(projectDir, runId, statusOf('running', resumeState))
     optimizer = makeOptimizer(optName, learningRate)
-    let resumeState: LoopState | null = null
-    if (resumeConfig) {
-      const lastDir = await checkpointDir(ck, 'last')
-      if (lastDir) {
-        await loadCheckpointWeightsInto(lastDir, model)
-        await loadOptimizerWeights(lastDir, optimizer)
-        resumeState = await readCheckpointState<LoopState>(lastDir)
-        if (resumeState) {
-          await writeMetrics(projectDir, runId, resumeState.history)
-          const bestDir = await checkpointDir(ck, 'best')
-          if (bestDir && opts.earlyStop && opts.earlyStop.restoreBestWeights) {
-            const saved = await loadCheckpointModel(bestDir)
-            resumeBest = saved.getWeights().map((w) => w.clone())
-            saved.dispose()
-          }
-          log(`Resuming run ${runId} after epoch ${resumeState.epochsDone} of ${opts.epochs} (weights, optimizer state and callbacks restored).`)
-        }
-      } else log(`Run ${runId} has no finished epoch to resume from; starting it from the beginning.`)
-    }
 
     emit({ type: 'start', runId, backend: backend.name, reason: backend.reason, recipe: opts.recipe, epochs: opts.epochs, resumedFromEpoch: resumeState?.epochsDone ?? 0 })
     log(`Recipe ${opts.recipe}${opts.recipe === 'cnn' ? ` (${opts.model})` : ` on ${opts.base}`}, ${numClasses} classes, images ${imageShape.join('x')}, ${opts.epochs} epochs, batch ${opts.batchSize}, ${optName} lr ${learningRate}, augmentation ${formatAugment(opts.augment)}${opts.labelSmoothing > 0 ? `, label smoothing ${opts.labelSmoothing}` : ''}, seed ${opts.seed}.`)
@@ -327,6 +362,13 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       stream = { trainCount: trainLabels.length, valCount: valLabels.length, train: trainGen, validation: valGen }
     }
 
+    const optimizerVariables = trainModel.trainableWeights.map((w) => w.originalName)
+    if (resumeState && lastDir) {
+      const r = await loadOptimizerWeights(lastDir, optimizer, optimizerVariables)
+      if (r.restored) log(`Optimizer state restored (${optName}).`)
+      else log(`The optimizer state was not restored (${r.reason}); continuing with a fresh ${optName} at learning rate ${resumeState.lr.toExponential(2)}.`)
+    }
+
     const classWeights = opts.classWeights === 'auto' ? balancedClassWeights(trainLabels, numClasses) : null
     if (classWeights) log(`Class weights (balanced): ${labels.map((l, i) => `${l}=${classWeights[i].toFixed(3)}`).join(', ')}.`)
 
@@ -350,9 +392,10 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       hooks: {
         saveBest: (epoch) => writeCheckpoint(ck, 'best', { model, metadata: { runId, epoch, labels, preprocess } }),
         saveLast: async (state) => {
-          await writeCheckpoint(ck, 'last', { model, optimizer: optimizer!, state, metadata: { runId, epoch: state.epochsDone, labels, preprocess } })
-          const b = state.checkpoint.bestEpoch
-          await writeRunStatus(projectDir, runId, { status: 'running', backend: backend.name, epochsDone: state.epochsDone, best: b >= 0 ? { epoch: b + 1, valAccuracy: state.history[b]?.valAccuracy ?? null } : null, stoppedEarly: state.stoppedEarly })
+          await writeCheckpoint(ck, 'last', { model, optimizer: optimizer!, optimizerVariables, state, metadata: { runId, epoch: state.epochsDone, labels, preprocess } })
+          lastState = structuredClone(state)
+          progressed = true
+          await writeRunStatus(projectDir, runId, statusOf('running', state))
         },
         onEpoch: async (m) => {
           await appendMetrics(projectDir, runId, m)
@@ -366,32 +409,48 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     })
     resumeBest = null // owned (and disposed) by fitLoop
     const state = fit.state
-    const bestIdx = state.checkpoint.bestEpoch
-    const bestMetrics = bestIdx >= 0 ? state.history[bestIdx] : undefined
-    const result: TrainResult = {
-      runId,
-      backend: backend.name,
-      recipe: opts.recipe,
-      epochs: state.history,
-      best: { epoch: bestIdx + 1, valAccuracy: bestMetrics?.valAccuracy ?? null, monitor: state.monitor, value: state.checkpoint.best },
-      stoppedEarly: state.stoppedEarly,
-      stopped: fit.stopped,
-    }
-    await writeRunStatus(projectDir, runId, {
-      status: fit.stopped ? 'stopped' : 'completed',
-      backend: backend.name,
-      epochsDone: state.epochsDone,
-      best: bestIdx >= 0 ? { epoch: bestIdx + 1, valAccuracy: bestMetrics?.valAccuracy ?? null } : null,
-      stoppedEarly: state.stoppedEarly,
-    })
-    log(fit.stopped ? `Stopped after ${state.epochsDone} epoch(s); resume with --resume ${runId}.` : `Finished: best epoch ${bestIdx + 1} (${state.monitor} ${state.checkpoint.best?.toFixed(4) ?? '-'}).`)
+    const result = resultOf(state, fit.stopped)
+    await writeRunStatus(projectDir, runId, statusOf(fit.stopped ? 'stopped' : 'completed', state))
+    log(fit.stopped ? `Stopped after ${state.epochsDone} epoch(s); resume with --resume ${runId}.` : `Finished: best epoch ${result.best.epoch} (${state.monitor} ${state.checkpoint.best?.toFixed(4) ?? '-'}).`)
     emit({ type: 'done', result })
     return result
   } catch (err) {
+    const e = err as Error & { hint?: string; code?: string }
+    // Stop pressed before the first epoch of this session (while the base's features were being
+    // computed): a stop like any other, not a failure. The run resumes from where it was.
+    if (runReady && ctl.signal?.aborted && e.name === 'AbortError') {
+      const result = resultOf(lastState, true)
+      await writeRunStatus(projectDir, runId, statusOf('stopped', lastState))
+      log(`Stopped after ${lastState?.epochsDone ?? 0} epoch(s) (${e.message.replace(/\.$/, '')}); resume with --resume ${runId}.`)
+      emit({ type: 'done', result })
+      return result
+    }
+    if (prev && !progressed) {
+      // A resume that failed before finishing an epoch: the run is left as it was (stopped or
+      // interrupted, with its checkpoints and metrics), so it can be resumed again.
+      const before = prev.info.status === 'running' ? 'interrupted' : prev.info.status
+      const was = prev.status
+      {
+        // The run folder exists (it is the resumed run's): its log and status say what went wrong.
+        await appendRunLog(projectDir, runId, `resume failed: ${e.name}: ${e.message}`).catch(() => undefined)
+        await writeRunStatus(projectDir, runId, {
+          status: before,
+          backend: was?.backend ?? backend.name,
+          epochsDone: prev.info.epochsDone,
+          best: was?.best ?? null,
+          stoppedEarly: was?.stoppedEarly ?? false,
+          error: { name: e.name, message: e.message },
+        }).catch(() => undefined)
+      }
+      throw new AppError(
+        e.code === 'INVALID_INPUT' || e.code === 'NOT_FOUND' || e.code === 'PROJECT_DAMAGED' ? e.code : 'INTERNAL',
+        `Could not resume run ${runId}: ${e.message}`,
+        `${e.hint ? e.hint + ' ' : ''}The run was left as it was (${before}, ${prev.info.epochsDone} of ${prev.info.epochsPlanned} epochs done).`,
+      )
+    }
     if (runReady) {
-      const e = err as Error
       await appendRunLog(projectDir, runId, `failed: ${e.name}: ${e.message}`).catch(() => undefined)
-      await writeRunStatus(projectDir, runId, { status: 'failed', backend: backend.name, epochsDone: 0, best: null, stoppedEarly: false, error: { name: e.name, message: e.message } }).catch(() => undefined)
+      await writeRunStatus(projectDir, runId, { ...statusOf('failed', lastState), error: { name: e.name, message: e.message } }).catch(() => undefined)
     }
     throw err
   } finally {

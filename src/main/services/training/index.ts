@@ -179,7 +179,7 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
         } else {
           settled = true
           const e = m.error
-          const code = e.code && ['INVALID_INPUT', 'NOT_FOUND', 'PROJECT_LOCKED', 'CANCELLED', 'BAD_REQUEST'].includes(e.code) ? (e.code as 'INVALID_INPUT') : 'INTERNAL'
+          const code = e.code && ['INVALID_INPUT', 'NOT_FOUND', 'PROJECT_LOCKED', 'PROJECT_DAMAGED', 'CANCELLED', 'BAD_REQUEST'].includes(e.code) ? (e.code as 'INVALID_INPUT') : 'INTERNAL'
           const err = new AppError(code, e.message, e.hint)
           if (e.stack) err.stack = e.stack
           reject(err)
