@@ -85,7 +85,7 @@ describe('kill -9 during export', () => {
     expect(exportState(out)?.format).toBe('onnx')
 
     const rnd = mulberry32(20240916)
-    const reps = 5
+    const reps = 4
     let prev = new Set<string>()
     const kills: string[] = []
     for (let i = 0; i < reps; i++) {

@@ -193,13 +193,16 @@ describe('export.run with overwrite through the dispatcher (the web bridge and t
     expect(leftovers(root)).toEqual([])
   }, 60_000)
 
-  it('two concurrent exports to one folder: one after the other, the second refused clearly without overwrite', async () => {
+  it('concurrent exports to one folder run one after the other: without overwrite the later one is refused clearly', async () => {
     const out = join(root, 'concurrent')
-    const results = await Promise.allSettled([run(out, false), run(out, false, 'tfjs'), run(out, true, 'h5')])
-    expect(results[0].status).toBe('fulfilled')
-    expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'INVALID_INPUT', message: expect.stringMatching(/the folder exists and is not empty \(an earlier onnx export/) } })
-    expect(results[2].status).toBe('fulfilled')
-    expect(isCompleteExport(out, 'h5')).toBe(true)
+    const first = await Promise.allSettled([run(out, false, 'onnx'), run(join(root, '.', 'concurrent'), false, 'tfjs')])
+    expect(first.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+    const refused = first.find((r) => r.status === 'rejected') as PromiseRejectedResult
+    expect(refused.reason).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/the folder exists and is not empty \(an earlier (onnx|tfjs) export/), hint: expect.stringMatching(/pass overwrite/) })
+    const both = await Promise.allSettled([run(out, true, 'h5'), run(out, true, 'onnx')])
+    expect(both.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled'])
+    const m = JSON.parse(readFileSync(join(out, EXPORT_MANIFEST), 'utf8')) as { format: string }
+    expect(isCompleteExport(out, m.format)).toBe(true)
     expect(leftovers(root)).toEqual([])
     expect(statSync(out).isDirectory()).toBe(true)
   }, 60_000)

@@ -60,10 +60,11 @@ export function pathError(err: unknown, path: string, what: string): unknown {
   if (err instanceof AppError) return err
   const code = codeOf(err)
   if (code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE' || /null bytes/i.test(String((err as Error)?.message)))
-    return new AppError('INVALID_INPUT', `${what} ${JSON.stringify(path)} is not a valid path (it contains a NUL byte).`, 'Type the folder path again without control characters.')
-  if (code === 'ENAMETOOLONG') return new AppError('INVALID_INPUT', `${what} ${path} is too long for the file system (ENAMETOOLONG).`, 'Choose a shorter folder path.')
-  if (code === 'ELOOP') return new AppError('INVALID_INPUT', `${what} ${path} goes through a loop of symbolic links (ELOOP).`, 'Choose a folder path without that symbolic link.')
-  if (code === 'EACCES' || code === 'EPERM') return new AppError('FORBIDDEN', `${what} ${path} cannot be read (${code}: permission denied).`, 'Choose a folder you can read and write, or change its permissions.')
+    return new AppError('INVALID_INPUT', `${what} ${JSON.stringify(path)}: it is not a valid path (it contains a NUL byte).`, 'Type the folder path again without control characters.')
+  const shown = path.length > 200 ? `${path.slice(0, 120)}…${path.slice(-60)} (${path.length} characters)` : path
+  if (code === 'ENAMETOOLONG') return new AppError('INVALID_INPUT', `${what} ${shown}: the path is too long for the file system (ENAMETOOLONG).`, 'Choose a shorter folder path.')
+  if (code === 'ELOOP') return new AppError('INVALID_INPUT', `${what} ${shown}: the path goes through a loop of symbolic links (ELOOP).`, 'Choose a folder path without that symbolic link.')
+  if (code === 'EACCES' || code === 'EPERM') return new AppError('FORBIDDEN', `${what} ${shown}: a folder on the way cannot be read (${code}: permission denied).`, 'Choose a folder you can read and write, or change its permissions.')
   return err
 }
 
@@ -226,6 +227,14 @@ export async function classifyFolder(real: string): Promise<FolderKind> {
  * folder without `overwrite`. Symlinks are resolved first, so a second path to any of those is refused too.
  */
 export async function checkExportDestination(out: string, overwrite: boolean): Promise<{ real: string; kind: 'absent' | 'empty' | 'export' }> {
+  try {
+    return await checkDestination(out, overwrite)
+  } catch (err) {
+    throw pathError(err, resolve(out), 'Cannot export to')
+  }
+}
+
+async function checkDestination(out: string, overwrite: boolean): Promise<{ real: string; kind: 'absent' | 'empty' | 'export' }> {
   const what = 'Cannot export to'
   const r = await realPathOf(out, what)
   const via = r.real !== r.path ? ` (${r.path} is ${r.real})` : ''
@@ -340,38 +349,47 @@ export async function cleanExportLeftovers(real: string): Promise<LeftoverReport
   }
   const legacyRe = new RegExp(`^\\.${escapeRe(basename(real))}\\.(partial|old)-[0-9a-f]{8}$`)
   const olds: { path: string; mtime: number }[] = []
+  // Best effort: a leftover that cannot be removed (permissions, a busy file) stays and is reported as kept.
   for (const n of names) {
-    if (legacyRe.test(n)) {
-      await cleanLegacyLeftover(join(parent, n), real, report)
-      continue
-    }
-    const m = re.exec(n)
-    if (!m) continue
     const p = join(parent, n)
-    const st = await lstat(p).catch(() => null)
-    if (!st?.isDirectory() || !ownerGone(Number(m[2]), p)) continue
-    const manifest = await readExportManifest(p)
-    if (m[1] === 'partial') {
-      // The writer's marker is its first file: same pid as the name, this host. Killed before the
-      // marker was (fully) written, the folder holds nothing else: removing it deletes nothing of anyone's.
-      const bare = !manifest && (await readdir(p).catch(() => ['?'])).every((e) => e === EXPORT_MANIFEST)
-      if (!bare && (!manifest || manifest.pid !== Number(m[2]) || manifest.host !== hostname())) {
-        report.kept.push(p)
+    try {
+      if (legacyRe.test(n)) {
+        await cleanLegacyLeftover(p, real, report)
         continue
       }
-      await rm(p, { recursive: true, force: true })
-      report.removed.push(p)
-    } else olds.push({ path: p, mtime: st.mtimeMs })
+      const m = re.exec(n)
+      if (!m) continue
+      const st = await lstat(p).catch(() => null)
+      if (!st?.isDirectory() || !ownerGone(Number(m[2]), p)) continue
+      const manifest = await readExportManifest(p)
+      if (m[1] === 'partial') {
+        // The writer's marker is its first file: same pid as the name, this host. Killed before the
+        // marker was (fully) written, the folder holds nothing else: removing it deletes nothing of anyone's.
+        const bare = !manifest && (await readdir(p).catch(() => ['?'])).every((e) => e === EXPORT_MANIFEST)
+        if (!bare && (!manifest || manifest.pid !== Number(m[2]) || manifest.host !== hostname())) {
+          report.kept.push(p)
+          continue
+        }
+        await rm(p, { recursive: true, force: true })
+        report.removed.push(p)
+      } else olds.push({ path: p, mtime: st.mtimeMs })
+    } catch {
+      report.kept.push(p)
+    }
   }
   olds.sort((a, b) => b.mtime - a.mtime)
   for (const o of olds) {
-    if (!report.restored && (await classifyFolder(o.path)).kind === 'export' && !(await exists(real))) {
-      await rename(o.path, real)
-      report.restored = o.path
-      continue
+    try {
+      if (!report.restored && (await classifyFolder(o.path)).kind === 'export' && !(await exists(real))) {
+        await rename(o.path, real)
+        report.restored = o.path
+        continue
+      }
+      if (await removeExportFolder(o.path)) report.removed.push(o.path)
+      else report.kept.push(o.path)
+    } catch {
+      report.kept.push(o.path)
     }
-    if (await removeExportFolder(o.path)) report.removed.push(o.path)
-    else report.kept.push(o.path)
   }
   return report
 }
