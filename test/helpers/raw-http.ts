@@ -49,7 +49,7 @@ function dechunk(buf: Buffer): Buffer | null {
  * Sends raw bytes to 127.0.0.1:port and reads one HTTP answer (Content-Length, chunked, or up
  * to the close; a 101 ends at its head). Never rejects: a timeout or a socket error is reported.
  */
-export function rawRequest(port: number, data: Buffer | string, timeoutMs = 5000): Promise<RawReply> {
+export function rawRequest(port: number, data: Buffer | string, timeoutMs = 5000, opts: { head?: boolean; halfClose?: boolean } = {}): Promise<RawReply> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1')
     let buf: Buffer = Buffer.alloc(0)
@@ -67,10 +67,16 @@ export function rawRequest(port: number, data: Buffer | string, timeoutMs = 5000
       resolve({ status: sep >= 0 ? head.status : null, headers: head.headers, body: body.toString('utf8'), timedOut, error })
     }
     const complete = (): boolean => {
+      // Interim answers (100 Continue) come before the real one: drop them.
+      for (;;) {
+        const sep = buf.indexOf('\r\n\r\n')
+        if (sep < 0 || !/^HTTP\/1\.[01] 1(?!01)\d\d/.test(buf.subarray(0, 12).toString('latin1'))) break
+        buf = buf.subarray(sep + 4)
+      }
       const sep = buf.indexOf('\r\n\r\n')
       if (sep < 0) return false
       const { status, headers } = parseHead(buf.subarray(0, sep).toString('latin1'))
-      if (status === 101) return true
+      if (status === 101 || opts.head) return true
       const rest = buf.subarray(sep + 4)
       if (headers['content-length'] !== undefined) return rest.length >= Number(headers['content-length'])
       if (headers['transfer-encoding'] === 'chunked') return dechunk(rest) !== null
@@ -86,7 +92,8 @@ export function rawRequest(port: number, data: Buffer | string, timeoutMs = 5000
     })
     socket.on('close', () => finish(false))
     socket.on('connect', () => {
-      socket.write(data, () => undefined)
+      if (opts.halfClose) socket.end(data)
+      else socket.write(data, () => undefined)
     })
   })
 }

@@ -235,7 +235,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     try {
       const e = translateError(err)
       const status = httpStatus(e.code)
-      if (status >= 500) console.error(`Classifier Studio web bridge: ${req.method} ${shown(req.url ?? '')} failed (${e.code}):`, err)
+      if (status >= 500) console.error(`Classifier Studio web bridge: ${req.method} ${shown((req.url ?? '').split('?')[0])} failed (${e.code}):`, err) // no query: it may hold the token
       const hint = e.hint ?? (e.code === 'INTERNAL' ? 'This is a failure inside Classifier Studio; the server log (the terminal running `classifier-studio serve`) has the details.' : undefined)
       send(res, status, errorBody(e.code, e.message, hint))
     } catch (again) {
