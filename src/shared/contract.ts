@@ -259,34 +259,55 @@ export function methodNames<D extends Domain>(domain: D): MethodName<D>[] {
 /** A readable name for an argument's place: `source`, `paths.1`, `arguments`. */
 const place = (path: (string | number)[]) => path.join('.') || 'arguments'
 
+/** The most objects and arrays one call's arguments may hold (bounds the walk below and the schema's). */
+const MAX_CONTAINERS = 100_000
+
 /**
- * Refuses, before any schema runs, arguments nested deeper than MAX_NESTING and NUL bytes in
- * any string (paths, names) or key: no file system accepts them, and Node would fail on them
- * later with a raw error. Iterative, so hostile nesting cannot overflow the stack.
+ * Refuses, before any schema runs, arguments nested deeper than MAX_NESTING or holding more
+ * than MAX_CONTAINERS objects and arrays, and NUL bytes in any string (paths, names) or key:
+ * no file system accepts them, and Node would fail on them later with a raw error. Iterative,
+ * so hostile nesting cannot overflow the stack; bounded, so shared or cyclic values (IPC) end.
  */
 function checkArgs(where: string, args: unknown): void {
-  const nul = (path: (string | number)[]) =>
-    new AppError('INVALID_INPUT', `Invalid arguments for ${where}: ${place(path)} contains a NUL byte (\\0), which no path or name may hold.`, `Remove the NUL character from ${place(path)}.`)
-  const todo: [object, (string | number)[]][] = []
-  const seen = new Set<object>()
-  const visit = (v: unknown, path: (string | number)[]) => {
+  // Nodes are kept flat (value, depth, parent, key) so a path is only built for an error message.
+  const values: object[] = []
+  const depths: number[] = []
+  const parents: number[] = []
+  const keys: (string | number)[] = []
+  const pathOf = (parent: number, key: string | number | null): (string | number)[] => {
+    const path = key === null ? [] : [key]
+    for (let i = parent; i > 0; i = parents[i]) path.unshift(keys[i])
+    return path
+  }
+  const nul = (parent: number, key: string | number | null) => {
+    const at = place(pathOf(parent, key))
+    return new AppError('INVALID_INPUT', `Invalid arguments for ${where}: ${at} contains a NUL byte (\\0), which no path or name may hold.`, `Remove the NUL character from ${at}.`)
+  }
+  const visit = (v: unknown, depth: number, parent: number, key: string | number | null) => {
     if (typeof v === 'string') {
-      if (v.includes('\0')) throw nul(path)
-    } else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v) && !seen.has(v)) {
-      seen.add(v)
-      if (path.length >= MAX_NESTING)
+      if (v.includes('\0')) throw nul(parent, key)
+    } else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) {
+      if (depth > MAX_NESTING)
         throw new AppError('BAD_REQUEST', `Invalid arguments for ${where}: nested deeper than ${MAX_NESTING} levels.`, `Send flatter data: at most ${MAX_NESTING} levels of nested objects or arrays.`)
-      todo.push([v, path])
+      if (values.length >= MAX_CONTAINERS)
+        throw new AppError('BAD_REQUEST', `Invalid arguments for ${where}: more than ${MAX_CONTAINERS} objects and arrays.`, 'Send fewer values in one call.')
+      values.push(v)
+      depths.push(depth)
+      parents.push(parent)
+      keys.push(key ?? '')
     }
   }
-  visit(args, [])
-  while (todo.length > 0) {
-    const [v, path] = todo.pop()!
-    if (Array.isArray(v)) v.forEach((x, i) => visit(x, [...path, i]))
+  visit(args, 1, 0, null)
+  // Index 0 is the root; children record their parent's index, so the walk is a queue.
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]
+    const d = depths[i] + 1
+    if (Array.isArray(v)) for (let j = 0; j < v.length; j++) visit(v[j], d, i, j)
     else
-      for (const [k, x] of Object.entries(v)) {
-        if (k.includes('\0')) throw nul([...path, k])
-        visit(x, [...path, k])
+      for (const k in v) {
+        if (!Object.hasOwn(v, k)) continue
+        if (k.includes('\0')) throw nul(i, k)
+        visit((v as Record<string, unknown>)[k], d, i, k)
       }
   }
 }

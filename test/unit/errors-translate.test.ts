@@ -140,4 +140,14 @@ describe('validateCall refuses NUL bytes and deep nesting in every argument', ()
     expect(e.code).toBe('BAD_REQUEST')
     expect(e.message).toMatch(/nested deeper than 64/)
   })
+  it('cyclic, widely shared or huge arguments (possible over IPC) end in a bounded refusal', () => {
+    const cyclic: Record<string, unknown> = { dir: '/p', key: 'k' }
+    cyclic.value = cyclic
+    expect(code(() => validateCall('projects', 'saveState', cyclic))).toBe('BAD_REQUEST')
+    let shared: unknown = 'leaf'
+    for (let i = 0; i < 40; i++) shared = [shared, shared] // 2^40 paths through 40 arrays
+    expect((thrown(() => validateCall('projects', 'saveState', { dir: '/p', key: 'k', value: shared })) as Error).message).toMatch(/more than 100000 objects/)
+    const many = Array.from({ length: 200_000 }, () => ({}))
+    expect(code(() => validateCall('projects', 'saveState', { dir: '/p', key: 'k', value: many }))).toBe('BAD_REQUEST')
+  })
 })
