@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
-import { appendFile, mkdir, readFile, readdir, stat } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, readdir, rename, rm, rmdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { PreprocessSpec } from '../../../shared/models'
@@ -220,4 +220,86 @@ export async function loadRunModel(projectDir: string, runId?: string, which: 'b
   if (!dir) throw Object.assign(new Error(`Run ${id} has no saved model (it stopped before finishing an epoch).`), { code: 'NOT_FOUND', hint: 'Resume it or pick another run with --run.' })
   const model = await loadCheckpointModel(dir)
   return { model, labels: run.config.labels, preprocess: run.config.preprocess, settings: run.config.settings, imageShape: run.config.imageShape, runId: id, which: used }
+}
+
+// ---- leftovers of interrupted trainings ---------------------------------------------------------
+// Only names the app itself gives are matched: a file a person put into the project stays.
+
+/** writeFileAtomic's temporary files of the files a training writes into its run folder. */
+const RUN_TEMP_RE = /^\.(config\.json|labels\.json|preprocess\.json|status\.json|metrics\.jsonl)\.[0-9a-f]{12}\.tmp$/
+/** writeCheckpoint's temporary and replaced checkpoint folders. */
+const CHECKPOINT_TEMP_RE = /^\.(best|last)\.tmp-[0-9a-f]{8}$/
+const CHECKPOINT_OLD_RE = /^\.(best|last)\.old-[0-9a-f]{8}$/
+/** The training lock's temporary file (services/training), named after the pid that wrote it. */
+const LOCK_TEMP_RE = /^\.training\.lock\.(\d+)\.[0-9a-f]{8}$/
+/** An interrupted feature-cache build (feature-cache.ts). */
+const FEATURE_TEMP_RE = /^\.features-[0-9a-f]{16}\.tmp-[0-9a-f]{8}$/
+/** newRunId's shape. */
+const RUN_ID_RE = /^\d{8}-\d{6}-[a-z]+-[0-9a-f]{4}$/
+
+const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false)
+
+/**
+ * Cleans what trainings killed mid-way (kill -9, a crash, power loss) left in the project, at the
+ * start of the next training (its lock held, so no training is writing): temporary files and
+ * checkpoint folders, a checkpoint swap cut in half (the complete one is kept), run folders that
+ * died before their config.json, and feature caches that were being computed. A run whose
+ * process is gone but whose status still says "running" is marked interrupted (resumable).
+ * Returns what it removed or repaired, for the run log.
+ */
+export async function removeRunLeftovers(projectDir: string): Promise<string[]> {
+  const done: string[] = []
+  const root = runsDir(projectDir)
+  const remove = async (p: string) => {
+    await rm(p, { recursive: true, force: true })
+    done.push(`removed ${p}`)
+  }
+  for (const e of await readdir(root).catch(() => [] as string[])) {
+    const lockTmp = LOCK_TEMP_RE.exec(e)
+    if (lockTmp) {
+      const pid = Number(lockTmp[1])
+      if (pid !== process.pid && !isProcessAlive(pid)) await remove(join(root, e))
+      continue
+    }
+    if (!RUN_ID_RE.test(e)) continue
+    const dir = join(root, e)
+    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) continue
+    for (const f of await readdir(dir).catch(() => [] as string[])) if (RUN_TEMP_RE.test(f)) await remove(join(dir, f))
+    const ck = join(dir, 'checkpoints')
+    const entries = await readdir(ck).catch(() => [] as string[])
+    for (const f of entries) if (CHECKPOINT_TEMP_RE.test(f)) await remove(join(ck, f))
+    for (const f of entries) {
+      const m = CHECKPOINT_OLD_RE.exec(f)
+      if (!m) continue
+      const final = join(ck, m[1])
+      if (await isFile(join(final, 'model.json'))) await remove(join(ck, f))
+      else if (await isFile(join(ck, f, 'model.json'))) {
+        // Killed between moving the old checkpoint aside and moving the new one in: keep the old.
+        await rm(final, { recursive: true, force: true })
+        await rename(join(ck, f), final)
+        done.push(`restored ${final}`)
+      } else await remove(join(ck, f))
+    }
+    if (!(await isFile(join(dir, 'config.json')))) {
+      // Killed before its config was written: nothing of it can be shown or resumed. Only empty
+      // folders are removed (rmdir), so anything else in it stays.
+      const gone = await rmdir(ck).then(() => rmdir(dir)).then(() => true, () => false)
+      if (gone) done.push(`removed ${dir}`)
+      continue
+    }
+    let status: RunStatusFile | null = null
+    try {
+      status = JSON.parse(await readFile(join(dir, 'status.json'), 'utf8')) as RunStatusFile
+    } catch {
+      status = null
+    }
+    if (status?.status === 'running' && status.pid !== process.pid && !isProcessAlive(status.pid)) {
+      const { updatedAt: _u, pid: _p, ...rest } = status
+      await writeRunStatus(projectDir, e, { ...rest, status: 'interrupted' })
+      done.push(`marked run ${e} interrupted (its process ${status.pid} is gone)`)
+    }
+  }
+  const cache = join(projectDir, 'cache')
+  for (const e of await readdir(cache).catch(() => [] as string[])) if (FEATURE_TEMP_RE.test(e)) await remove(join(cache, e))
+  return done
 }

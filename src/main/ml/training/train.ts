@@ -14,7 +14,7 @@ import { fitLoop, type BatchStream, type LoopState, type ReadyBatch } from './lo
 import { splitAtFrozenBottom, type FrozenSplit } from './frozen-split'
 import { findBase, fineTuneStartIndex, freezeBase, makeOptimizer, pooledHead, unfreezeTop } from './recipes'
 import { deriveSeed, withSeededMathRandom } from './rng'
-import { appendMetrics, appendRunLog, checkpointsDir, createRunDir, listRuns, loadRun, loadRunModel, newRunId, writeMetrics, writeRunStatus, type LoadedRun, type RunConfig } from './runs'
+import { appendMetrics, appendRunLog, checkpointsDir, createRunDir, listRuns, loadRun, loadRunModel, newRunId, removeRunLeftovers, writeMetrics, writeRunStatus, type LoadedRun, type RunConfig } from './runs'
 
 export interface BackendInfo {
   name: string
@@ -94,6 +94,8 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   const deps = ctl.deps ?? {}
   let opts = TrainOptions.parse(input)
   const emit = (e: TrainEvent) => ctl.onEvent?.(e)
+  // What trainings killed mid-way left (temporary files, a half-swapped checkpoint): see runs.ts.
+  for (const m of await removeRunLeftovers(projectDir)) emit({ type: 'log', message: `Cleaned after an interrupted training: ${m}.` })
   const backend = await (deps.backend ?? defaultBackend)()
 
   let runId: string

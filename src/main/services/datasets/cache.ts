@@ -73,25 +73,60 @@ export async function loadDatasetIndexShared(projectDir: string): Promise<Datase
 
 /** Writes the index atomically: chunk files it names are already on disk and synced. */
 export async function saveDatasetIndex(projectDir: string, idx: DatasetIndex): Promise<void> {
-  await writeFileAtomic(join(datasetDir(projectDir), INDEX_FILE), JSON.stringify(idx))
+  const file = join(datasetDir(projectDir), INDEX_FILE)
+  try {
+    await writeFileAtomic(file, JSON.stringify(idx))
+  } catch (err) {
+    throw new DatasetWriteError(file, err)
+  }
 }
 
-/** Removes chunk files no index names (left behind by a crash mid-import). */
-export async function removeOrphanChunks(projectDir: string, idx: DatasetIndex | null): Promise<void> {
-  const dir = join(datasetDir(projectDir), 'chunks')
-  let names: string[]
-  try {
-    names = await readdir(dir)
-  } catch {
-    return
+/** Names the app gives its own files in dataset/: chunk files, and the index's temporary file. */
+export const CHUNK_FILE_RE = /^c\d{6}\.bin$/
+const INDEX_TEMP_RE = /^\.index\.json\.[0-9a-f]{12}\.tmp$/
+
+/** A write into the dataset cache failed; `file` is the file being written. */
+export class DatasetWriteError extends Error {
+  constructor(
+    readonly file: string,
+    readonly cause: unknown,
+  ) {
+    super(`${(cause as Error)?.message ?? String(cause)} (writing ${file})`)
+    this.name = 'DatasetWriteError'
   }
+  get code(): string | undefined {
+    return (this.cause as NodeJS.ErrnoException | undefined)?.code
+  }
+}
+
+/**
+ * Removes what an interrupted import left in dataset/: chunk files no index names and the
+ * index's temporary files. Only names the app itself gives (c000123.bin, .index.json.<hex>.tmp)
+ * are touched, so a file a person put there stays. Call it with the import lock held.
+ */
+export async function removeOrphanChunks(projectDir: string, idx: DatasetIndex | null): Promise<string[]> {
+  const removed: string[] = []
   const keep = new Set((idx?.chunks ?? []).map((c) => c.file))
-  for (const n of names) if (!keep.has(n)) await rm(join(dir, n), { force: true })
+  const dir = join(datasetDir(projectDir), 'chunks')
+  for (const n of await readdir(dir).catch(() => [] as string[])) {
+    if (!CHUNK_FILE_RE.test(n) || keep.has(n)) continue
+    await rm(join(dir, n), { force: true })
+    removed.push(join(dir, n))
+  }
+  for (const n of await readdir(datasetDir(projectDir)).catch(() => [] as string[])) {
+    if (!INDEX_TEMP_RE.test(n)) continue
+    await rm(join(datasetDir(projectDir), n), { force: true })
+    removed.push(join(datasetDir(projectDir), n))
+  }
+  return removed
 }
 
 /**
  * Appends fixed-size items into chunk files of about `chunkBytes`. Memory: one chunk buffer.
  * A chunk file is written and fsynced when full (or on flush); only then is it listed in `done`.
+ * After a failed write every later append and drain throws the same DatasetWriteError; `discard`
+ * removes every file this writer created (complete or partial), so a failed import leaves the
+ * disk as it was.
  */
 export class ChunkWriter {
   private buf: Uint8Array
@@ -100,6 +135,8 @@ export class ChunkWriter {
   readonly done: { file: string; count: number }[] = []
   private nextNo: number
   private queue: Promise<void> = Promise.resolve()
+  private created: string[] = []
+  private error: DatasetWriteError | null = null
 
   constructor(
     private projectDir: string,
@@ -112,8 +149,14 @@ export class ChunkWriter {
     this.nextNo = firstChunkNo
   }
 
+  /** The write error that stopped this writer, if any. */
+  get failed(): DatasetWriteError | null {
+    return this.error
+  }
+
   /** Where the next appended item lands: [chunk number, slot]. Call append right after, synchronously. */
   append(px: Uint8Array): { chunk: number; slot: number } {
+    if (this.error) throw this.error
     if (px.length !== this.itemBytes) throw new Error(`item has ${px.length} bytes, expected ${this.itemBytes}`)
     this.buf.set(px, this.n * this.itemBytes)
     const at = { chunk: this.nextNo, slot: this.n }
@@ -130,18 +173,26 @@ export class ChunkWriter {
     this.n = 0
     this.buf = new Uint8Array(this.perChunk * this.itemBytes)
     this.queue = this.queue.then(async () => {
-      const file = `c${String(no).padStart(6, '0')}.bin`
+      const file = chunkFileName(no)
       const p = chunkPath(this.projectDir, file)
-      await mkdir(join(datasetDir(this.projectDir), 'chunks'), { recursive: true })
-      const fh = await open(p, 'w')
       try {
-        await fh.writeFile(data)
-        await fh.sync()
-      } finally {
-        await fh.close()
+        await mkdir(join(datasetDir(this.projectDir), 'chunks'), { recursive: true })
+        const fh = await open(p, 'w')
+        this.created.push(p)
+        try {
+          await fh.writeFile(data)
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
+      } catch (err) {
+        this.error ??= new DatasetWriteError(p, err)
+        throw this.error
       }
       this.done.push({ file, count })
     })
+    // The failure is reported by the next append, drain, flush or discard; never as unhandled.
+    this.queue.catch(() => undefined)
   }
 
   /** Resolves when pending writes are on disk (lets producers wait, bounding memory). */
@@ -150,8 +201,16 @@ export class ChunkWriter {
   }
 
   async flush(): Promise<void> {
+    if (this.error) throw this.error
     if (this.n > 0) this.rotate()
     await this.queue
+  }
+
+  /** Waits for pending writes, then removes every chunk file this writer created. */
+  async discard(): Promise<void> {
+    await this.queue.catch(() => undefined)
+    for (const p of this.created.splice(0)) await rm(p, { force: true }).catch(() => undefined)
+    this.done.length = 0
   }
 
   /** Number of chunk files written or queued (including the one being filled). */

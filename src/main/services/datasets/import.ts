@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
+import { readFile, rmdir, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { z } from 'zod'
 import { AppError } from '../../../shared/errors'
 import { ImportOptions, type ImportOptionsParsed, type ImportProgress, type ImportSummary, type SkippedFile, type SourceKind } from '../../../shared/datasets'
 import type { ProjectSettings, Split } from '../../../shared/project'
-import { readProject, updateProject } from '../projects/store'
+import { PROJECT_FILE, readProject, updateProject } from '../projects/store'
 import { projectKey } from '../projects/identity'
-import { ChunkWriter, emptyIndex, loadDatasetIndex, removeOrphanChunks, saveDatasetIndex, type DatasetIndex } from './cache'
+import { ChunkWriter, datasetDir, DatasetWriteError, emptyIndex, loadDatasetIndex, removeOrphanChunks, saveDatasetIndex, type DatasetIndex } from './cache'
 import { findCsvFiles, readCsv } from './csv'
 import { decodeImage, fitRaw, SkipError } from './decode'
 import { classCounts, datasetHealth, splitCounts } from './health'
@@ -95,10 +95,66 @@ export async function importDataset(projectDir: string, source: string, options:
       throw new AppError('INVALID_INPUT', `Import options are not valid: ${err.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}.`, 'Fix the named options and try again.')
     throw err
   }
-  return withDatasetLock(projectDir, () => runImport(resolve(projectDir), resolve(source), opts, ctl))
+  return withDatasetLock(projectDir, () => importOrUndo(resolve(projectDir), resolve(source), opts, ctl))
 }
 
-async function runImport(projectDir: string, source: string, opts: ImportOptionsParsed, ctl: ImportControl): Promise<ImportSummary> {
+/** What an import wrote before its commit, so that a failed one is undone. */
+interface Undo {
+  writer: ChunkWriter | null
+  /** Puts project.json's settings back (first import only). */
+  restoreSettings: (() => Promise<unknown>) | null
+  /** The index names the new chunks: from here on the import stands. */
+  committed: boolean
+}
+
+const exists = (p: string) => stat(p).then(() => true, () => false)
+
+/**
+ * Runs an import; if it fails before its commit (a full disk, a read-only folder, a crash of a
+ * write), removes every file it wrote, so the index, project.json and the disk are as before.
+ * What a killed import left behind is removed by the next import (removeOrphanChunks).
+ */
+async function importOrUndo(projectDir: string, source: string, opts: ImportOptionsParsed, ctl: ImportControl): Promise<ImportSummary> {
+  const dataDir = datasetDir(projectDir)
+  const chunksDir = join(dataDir, 'chunks')
+  const had = { data: await exists(dataDir), chunks: await exists(chunksDir) }
+  const undo: Undo = { writer: null, restoreSettings: null, committed: false }
+  try {
+    return await runImport(projectDir, source, opts, ctl, undo)
+  } catch (err) {
+    if (!undo.committed) {
+      await undo.writer?.discard()
+      await undo.restoreSettings?.().catch(() => undefined)
+      // Folders this import created, when they are empty again (rmdir never removes content).
+      if (!had.chunks) await rmdir(chunksDir).catch(() => undefined)
+      if (!had.data) await rmdir(dataDir).catch(() => undefined)
+    }
+    throw undo.committed ? err : writeFailure(err)
+  }
+}
+
+/** A failed write as a message for people: which file, what happened, that nothing was added. */
+function writeFailure(err: unknown): unknown {
+  if (!(err instanceof DatasetWriteError)) return err
+  const outcome = 'nothing was added; the files this import had written were removed, so the dataset and the disk are as they were before it'
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT')
+    return new AppError('INTERNAL', `The disk is full while writing ${err.file}: ${outcome}.`, 'Free some space on that disk (or move the project to a larger one) and import again.')
+  if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS')
+    return new AppError('FORBIDDEN', `Cannot write ${err.file} (${err.code}: the folder is read-only or you lack permission): ${outcome}.`, 'Make the project folder writable, then import again.')
+  return new AppError('INTERNAL', `Writing ${err.file} failed (${(err.cause as Error)?.message ?? err.message}): ${outcome}.`, 'Check the disk, then import again.')
+}
+
+/** Runs a write of `file`, naming the file in the error when it fails for a file-system reason. */
+async function writing<T>(file: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    if (typeof (err as NodeJS.ErrnoException)?.code === 'string' && !(err instanceof AppError)) throw new DatasetWriteError(file, err)
+    throw err
+  }
+}
+
+async function runImport(projectDir: string, source: string, opts: ImportOptionsParsed, ctl: ImportControl, undo: Undo): Promise<ImportSummary> {
   const t0 = Date.now()
   const { signal } = ctl
   signal?.throwIfAborted()
@@ -150,6 +206,7 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
   const unchangedIds: number[] = []
   const nextChunk = idx.chunks.reduce((m, c) => Math.max(m, parseInt(c.file.slice(1), 10) + 1), 0)
   const writer = new ChunkWriter(projectDir, idx.itemBytes, nextChunk)
+  undo.writer = writer
   const toRedo = new Set<string>() // source files whose old items become stale
   const activeHashes = () => {
     const m = new Map<string, string>()
@@ -183,7 +240,8 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
     let done = 0
     const workers = Math.max(2, availableParallelism()) * 2
     const worker = async () => {
-      while (next < work.length) {
+      // A failed chunk write (a full disk) stops every worker: the import is undone.
+      while (next < work.length && !writer.failed) {
         if (signal?.aborted) {
           aborted = true
           return
@@ -221,6 +279,7 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
           fileUpdates[f.path] = { size: f.size, mtimeMs: f.mtimeMs, orders: [order] }
           if (at.slot === writer.perChunk - 1) await writer.drain()
         } catch (err) {
+          if (err instanceof DatasetWriteError) throw err
           if (err instanceof SkipError) skipped.push({ path: f.path, reason: err.message })
           else skipped.push({ path: f.path, reason: `cannot be imported (${(err as Error).message})` })
         }
@@ -228,7 +287,10 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
         prog.tick(done)
       }
     }
-    await Promise.all(Array.from({ length: workers }, worker))
+    // Every worker settles before the first failure is reported, so none writes after the undo.
+    const ends = await Promise.allSettled(Array.from({ length: workers }, worker))
+    const failed = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected')
+    if (failed) throw failed.reason
     prog.tick(done, true)
   } else {
     // IDX / CSV: records streamed from container files; decoding is a copy (or a resize).
@@ -299,7 +361,7 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
           }
         }
       } catch (err) {
-        if (err instanceof AppError) throw err
+        if (err instanceof AppError || err instanceof DatasetWriteError) throw err
         throw new AppError('INVALID_INPUT', `Cannot import ${c.path}: ${(err as Error).message}`, 'Check that the file is a complete IDX / CSV-of-pixels file.')
       }
       if (!aborted) fileUpdates[c.path] = { size: st.size, mtimeMs: st.mtimeMs, orders }
@@ -340,8 +402,15 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
   idx.lastSkipped = skipped
   idx.imports.push({ source, kind, at: new Date().toISOString(), added: newItems.length, skipped: skipped.length, seed: opts.seed })
   idx.settings = settings
+  // project.json first (put back if the index cannot be written), so a crash between the two
+  // never leaves images whose settings project.json does not have; the index write commits.
+  if (first) {
+    const before = project.settings
+    await writing(join(projectDir, PROJECT_FILE), updateProject(projectDir, (p) => void (p.settings = settings)))
+    undo.restoreSettings = () => updateProject(projectDir, (p) => void (p.settings = before))
+  }
   await saveDatasetIndex(projectDir, idx)
-  if (first) await updateProject(projectDir, (p) => void (p.settings = settings))
+  undo.committed = true
   ctl.onProgress?.({ phase: 'commit', done: 1, total: 1, rate: 0, etaSeconds: 0 })
   if (aborted)
     throw new AppError('CANCELLED', `Import cancelled: ${newItems.length} images decoded so far were kept, the rest were not imported.`, 'Run the same import again to continue; images already imported are not decoded twice.')
