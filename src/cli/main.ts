@@ -1,4 +1,4 @@
-import { type Command, helpText, parse } from './command'
+import { closest, type Command, helpText, parse } from './command'
 import newCmd from './commands/new'
 import importCmd from './commands/import'
 import serve from './commands/serve'
@@ -34,7 +34,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const cmd = commands.find((c) => c.name === name)
   const json = rest.includes('--json')
-  if (!cmd) return reportError(new UsageError(`Unknown command "${name}".\n\n${usage()}`), json)
+  if (!cmd) {
+    const guess = closest(name, commands.map((c) => c.name))
+    return reportError(new UsageError(`Unknown command "${name}".${guess ? ` Did you mean \`classifier-studio ${guess}\`?` : ''}\n\n${usage()}`), json)
+  }
   try {
     const { values, positionals } = parse(cmd, rest)
     if (values.help) {

@@ -1,6 +1,6 @@
 import { closeProject, createProject } from '../../main/services/projects'
 import { EXAMPLE_NAMES, getExample } from '../../shared/examples'
-import { defineCommand, needArg } from '../command'
+import { defineCommand, needArg, noExtraArgs } from '../command'
 import { UsageError } from '../output'
 
 /** What the recipe changes when training will use the offline weights (the project was made for them). */
@@ -25,7 +25,11 @@ export default defineCommand({
   options: { name: { type: 'string' }, example: { type: 'string' }, source: { type: 'string' } },
   async run(pos, values, out) {
     const dir = needArg(pos, 0, 'the project folder', this)
+    noExtraArgs(pos, 1, this)
     const example = values.example as string | undefined
+    const name = values.name as string | undefined
+    if (name !== undefined && (name.trim() === '' || name.length > 200))
+      throw new UsageError(`--name expects a display name of 1 to 200 characters, got ${name.trim() === '' ? 'an empty one' : `${name.length} characters`}. Leave --name out to use the folder name.`)
     if (!example) {
       if (values.source) throw new UsageError('--source only applies with --example NAME.')
       const project = await createProject(dir, values.name as string | undefined)

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { withOpenProject } from '../project'
-import { defineCommand, needArg, num } from '../command'
+import { defineCommand, needArg, num, outputFile } from '../command'
 
 export default defineCommand({
   name: 'predict',
@@ -15,16 +15,19 @@ export default defineCommand({
   ],
   options: { top: { type: 'string' }, threshold: { type: 'string' }, run: { type: 'string' }, csv: { type: 'string' } },
   async run(pos, v, out) {
-    const { predict, toPredictionsCsv } = await import('../../main/services/evaluation')
-    const { useBestBackend } = await import('../../main/services/backend')
     const dir = needArg(pos, 0, 'the project folder', this)
     needArg(pos, 1, 'at least one image file or folder', this)
     const inputs = pos.slice(1).map((p) => resolve(p))
+    const top = num(v.top, '--top', { min: 1, int: true, example: '3' })
+    const threshold = num(v.threshold, '--threshold', { min: 0, max: 1, example: '0.5' })
+    const csv = outputFile(v.csv, '--csv', 'predictions.csv')
+    const { predict, toPredictionsCsv } = await import('../../main/services/evaluation')
+    const { useBestBackend } = await import('../../main/services/backend')
     const results = await withOpenProject(dir, async (project, signal) => {
       await useBestBackend()
-      return predict(project.dir, inputs, { top: num(v.top, '--top', { min: 1, int: true }), threshold: num(v.threshold, '--threshold', { min: 0, max: 1 }), runId: v.run as string | undefined }, { signal, onProgress: (p) => out.progress(p) })
+      return predict(project.dir, inputs, { top, threshold, runId: v.run as string | undefined }, { signal, onProgress: (p) => out.progress(p) })
     })
-    if (v.csv) await writeFile(String(v.csv), toPredictionsCsv(results))
+    if (csv) await writeFile(csv, toPredictionsCsv(results))
     const text = results.map((r) => (r.error ? `${r.file}: error: ${r.error}` : `${r.file}: ${r.label} (${(r.confidence * 100).toFixed(1)}%)  ${r.top.map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(', ')}`))
     out.result(results, text.join('\n') || 'No images found.')
     return results.length > 0 && results.every((r) => r.error) ? 1 : 0

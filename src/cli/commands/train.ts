@@ -1,6 +1,7 @@
 import type { TrainEvent, TrainOptionsInput } from '../../shared/training'
 import { withOpenProject } from '../project'
-import { defineCommand, needArg, num } from '../command'
+import { choice, defineCommand, needArg, noExtraArgs } from '../command'
+import { trainOptions } from '../train-options'
 import { UsageError } from '../output'
 
 const pct = (v: number | null) => (v === null ? '–' : `${(v * 100).toFixed(2)}%`)
@@ -13,7 +14,7 @@ export default defineCommand({
     '--recipe R           transfer (default: frozen ImageNet base + new head) | finetune (unfreeze the top of',
     '                     the base, continue from the latest transfer run) | cnn (a custom CNN from scratch)',
     '--base NAME          mobilenetv2 (default) | vgg16',
-    '--model PRESET       CNN preset for --recipe cnn: fashion-mnist-cnn, sign-mnist-cnn, cats-dogs-cnn(-bn)',
+    '--model PRESET       CNN preset for --recipe cnn (implied): fashion-mnist-cnn, sign-mnist-cnn, cats-dogs-cnn(-bn)',
     '--epochs N           epochs (default 10)',
     '--batch B            batch size (default 32)',
     '--lr X               learning rate (default 1e-3; fine-tuning 1e-5)',
@@ -24,7 +25,7 @@ export default defineCommand({
     '--reduce-lr P        divide the learning rate by 10 after P epochs on a plateau',
     '--label-smoothing S  soften the one-hot targets to y(1-S)+S/classes (Keras label_smoothing, e.g. 0.1)',
     '--class-weights W    auto (balanced, for imbalanced data) | none (default)',
-    '--base-weights PATH  a Keras .h5 or TF.js model.json holding the base\'s ImageNet weights',
+    '--base-weights PATH  transfer: a Keras .h5 or TF.js model.json holding the base\'s ImageNet weights',
     '--seed S             seed of shuffling, augmentation and initialisation (default 42)',
     '--resume RUN_ID      continue a stopped or crashed run after its last finished epoch, with its own',
     '                     settings (only --epochs, a new total, may change); Ctrl+C a run, then resume it',
@@ -56,38 +57,17 @@ export default defineCommand({
     backend: { type: 'string' },
   },
   async run(pos, v, out) {
-    const { train } = await import('../../main/services/train-session')
     const dir = needArg(pos, 0, 'the project folder', this)
+    noExtraArgs(pos, 1, this)
     if (v.resume !== undefined) {
       // A resume repeats the run's own settings (that is what makes it the same run).
       const extra = Object.keys(v).filter((k) => v[k] !== undefined && !['resume', 'epochs', 'backend', 'json', 'help'].includes(k))
       if (extra.length) throw new UsageError(`--resume continues run ${String(v.resume)} with the settings it was started with; only --epochs (a new total) and --backend can go with it, not ${extra.map((k) => `--${k}`).join(', ')}.`)
     }
-    const from = v['fine-tune-from'] as string | undefined
-    const options: Record<string, unknown> = {
-      recipe: v.recipe,
-      base: v.base,
-      model: v.model,
-      epochs: num(v.epochs, '--epochs', { min: 1, int: true }),
-      batch: num(v.batch, '--batch', { min: 1, int: true }),
-      lr: num(v.lr, '--lr', { min: 0 }),
-      optimizer: v.optimizer,
-      fineTuneFrom: from === undefined ? undefined : /^\d+$/.test(from) ? Number(from) : from,
-      augment: v.augment,
-      earlyStop: num(v['early-stop'], '--early-stop', { min: 0, int: true }),
-      reduceLrOnPlateau: num(v['reduce-lr'], '--reduce-lr', { min: 0, int: true }),
-      labelSmoothing: num(v['label-smoothing'], '--label-smoothing', { min: 0, max: 1 }),
-      classWeights: v['class-weights'],
-      baseWeights: v['base-weights'],
-      seed: num(v.seed, '--seed', { min: 0, int: true }),
-      resume: v.resume,
-      fromRunId: v['from-run'],
-      featureCache: v['no-feature-cache'] ? false : undefined,
-      frozenSplit: v['no-frozen-split'] ? false : undefined,
-    }
+    const options = trainOptions(v)
+    const { train } = await import('../../main/services/train-session')
     if (v.backend !== undefined) {
-      if (!['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(String(v.backend))) throw new UsageError(`--backend expects auto, tensorflow-gpu, tensorflow, wasm or cpu, got "${String(v.backend)}".`)
-      process.env.CLASSIFIER_STUDIO_BACKEND = String(v.backend)
+      process.env.CLASSIFIER_STUDIO_BACKEND = choice(v.backend, '--backend', ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const)
     }
     const onEvent = (e: TrainEvent) => {
       if (e.type === 'start') out.log(`Run ${e.runId}: ${e.recipe}, ${e.epochs} epoch(s) on ${e.backend} (${e.reason})${e.resumedFromEpoch ? `, resumed after epoch ${e.resumedFromEpoch}` : ''}`)

@@ -10,7 +10,9 @@
  * owner's readKerasH5 / assignWeights (nested-model groups split per sublayer here).
  */
 import * as tf from '@tensorflow/tfjs'
+import { closeSync, openSync, rmSync } from 'node:fs'
 import * as h5wasm from 'h5wasm/node'
+import { hdf5Call } from './hdf5-quiet'
 import { readKerasH5 } from '../weights/h5'
 import { assignWeights, type StoredWeight } from '../weights/assign'
 
@@ -93,51 +95,73 @@ function ensureGroup(parent: h5wasm.Group, path: string): h5wasm.Group {
   return g
 }
 
-/** Writes `model` as a Keras 2 .h5 file at `file` (overwritten). */
+/**
+ * Writes `model` as a Keras 2 .h5 file at `file` (overwritten). A failure (a full disk, a folder
+ * that cannot be written) throws one error naming the file, with the errno as `code`; HDF5's own
+ * diagnostics never reach the terminal.
+ */
 export async function writeKerasH5(model: tf.LayersModel, file: string): Promise<{ layers: number; weights: number }> {
   await h5()
-  const f = new h5wasm.File(file, 'w')
-  let count = 0
+  // Node creates the file first, so an unwritable place fails here with its errno (EACCES,
+  // EROFS, ENOENT, …) before HDF5 is involved.
+  closeSync(openSync(file, 'w'))
   try {
-    f.create_attribute('backend', 'tensorflow')
-    f.create_attribute('keras_version', KERAS_VERSION)
-    f.create_attribute('model_config', JSON.stringify(kerasModelConfig(model)))
-    const mw = f.create_group('model_weights')
-    mw.create_attribute('backend', 'tensorflow')
-    mw.create_attribute('keras_version', KERAS_VERSION)
-    bytesAttr(mw, 'layer_names', model.layers.map((l) => l.name))
-    for (const layer of model.layers) {
-      const g = mw.create_group(layer.name)
-      const ws = kerasLayerWeights(layer)
-      bytesAttr(g, 'weight_names', ws.map((w) => w.name))
-      for (const w of ws) {
-        const slash = w.name.lastIndexOf('/')
-        const parent = ensureGroup(g, w.name.slice(0, slash))
-        const t = w.variable.read()
-        parent.create_dataset({ name: w.name.slice(slash + 1), data: t.dataSync() as Float32Array, shape: t.shape.slice() })
-        count++
-      }
-    }
-    f.flush()
-  } finally {
-    f.close()
+    return writeH5File(model, file)
+  } catch (err) {
+    rmSync(file, { force: true }) // a half-written file is no model
+    throw err
   }
-  return { layers: model.layers.length, weights: count }
+}
+
+function writeH5File(model: tf.LayersModel, file: string): { layers: number; weights: number } {
+  return hdf5Call(file, 'write', () => {
+    const f = new h5wasm.File(file, 'w')
+    if (Number(f.file_id) < 0) throw new Error(`HDF5 could not create ${file}.`)
+    let count = 0
+    try {
+      f.create_attribute('backend', 'tensorflow')
+      f.create_attribute('keras_version', KERAS_VERSION)
+      f.create_attribute('model_config', JSON.stringify(kerasModelConfig(model)))
+      const mw = f.create_group('model_weights')
+      mw.create_attribute('backend', 'tensorflow')
+      mw.create_attribute('keras_version', KERAS_VERSION)
+      bytesAttr(mw, 'layer_names', model.layers.map((l) => l.name))
+      for (const layer of model.layers) {
+        const g = mw.create_group(layer.name)
+        const ws = kerasLayerWeights(layer)
+        bytesAttr(g, 'weight_names', ws.map((w) => w.name))
+        for (const w of ws) {
+          const slash = w.name.lastIndexOf('/')
+          const parent = ensureGroup(g, w.name.slice(0, slash))
+          const t = w.variable.read()
+          parent.create_dataset({ name: w.name.slice(slash + 1), data: t.dataSync() as Float32Array, shape: t.shape.slice() })
+          count++
+        }
+      }
+      f.flush()
+    } finally {
+      f.close()
+    }
+    return { layers: model.layers.length, weights: count }
+  })
 }
 
 /** Reads model_config from a Keras .h5 file. */
 export async function readH5ModelConfig(file: string): Promise<{ class_name: string; config: Json }> {
   await h5()
-  const f = new h5wasm.File(file, 'r')
-  try {
-    const attr = f.attrs['model_config']
-    if (!attr) throw new Error(`${file} has no model_config attribute: it holds weights only, not a whole Keras model.`)
-    const v = attr.value
-    const text = typeof v === 'string' ? v : Array.isArray(v) ? String(v[0]) : new TextDecoder().decode(v as Uint8Array)
-    return JSON.parse(text)
-  } finally {
-    f.close()
-  }
+  const text = hdf5Call(file, 'read', () => {
+    const f = new h5wasm.File(file, 'r')
+    if (Number(f.file_id) < 0) throw new Error(`HDF5 could not open ${file}.`)
+    try {
+      const attr = f.attrs['model_config']
+      if (!attr) throw new Error(`${file} has no model_config attribute: it holds weights only, not a whole Keras model.`)
+      const v = attr.value
+      return typeof v === 'string' ? v : Array.isArray(v) ? String(v[0]) : new TextDecoder().decode(v as Uint8Array)
+    } finally {
+      f.close()
+    }
+  })
+  return JSON.parse(text)
 }
 
 /**

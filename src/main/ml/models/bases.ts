@@ -96,8 +96,11 @@ export function buildMobileNetV2(opts: BaseOptions = {}): tf.LayersModel {
     throw invalidModel(`MobileNetV2 alpha must be one of 0.35, 0.5, 0.75, 1.0 (the widths with ImageNet weights); received ${alpha}.`)
   if (!Number.isInteger(size) || size < 96 || size > 224)
     throw invalidModel(
-      `MobileNetV2 input size must be an integer from 96 to 224; received ${size}.`,
-      `Set the project's input size to one of ${MOBILENET_SIZES.join(', ')} (sizes with ImageNet weights).`,
+      `MobileNetV2 takes square images of 96 to 224 pixels; these are ${size}x${size}.`,
+      size < 96
+        ? `A project's image size is fixed by its first import, so for these images train a CNN from scratch instead (CLI: --recipe cnn, e.g. --model fashion-mnist-cnn; in the app: a CNN preset in the Model view), ` +
+            `or create a new project and import the images into it with --size 96 or larger (${MOBILENET_SIZES.join(', ')} have ImageNet weights; small images are upscaled).`
+        : `A project's image size is fixed by its first import: create a new project and import the images with --size 224 or smaller (${MOBILENET_SIZES.join(', ')} have ImageNet weights), or train a CNN from scratch (CLI: --recipe cnn) or use --base vgg16, which take larger images.`,
     )
   const input = tf.input({ shape: [size, size, 3], name: 'input_1' })
   const first = makeDivisible(32 * alpha, 8)

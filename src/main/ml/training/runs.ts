@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { PreprocessSpec } from '../../../shared/models'
 import type { EpochMetrics, Recipe, RunInfo, RunStatus, TrainOptions } from '../../../shared/training'
+import { AppError } from '../../../shared/errors'
 import { writeFileAtomic } from '../../services/projects/store'
 import { checkpointDir, loadCheckpointModel } from './checkpoint'
 import { isProcessAlive } from '../../pid'
@@ -58,7 +59,7 @@ export function newRunId(recipe: Recipe, now = new Date()): string {
 }
 
 function assertRunId(runId: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/.test(runId)) throw new Error(`"${runId}" is not a run id (expected something like 20250101-120000-transfer-ab12).`)
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/.test(runId)) throw new AppError('INVALID_INPUT', `"${runId}" is not a run id (expected something like 20250101-120000-transfer-ab12).`, 'Run ids are the names of the folders in the project\'s runs/ folder (the Train view lists them too).')
 }
 
 export async function createRunDir(projectDir: string, config: RunConfig): Promise<string> {
@@ -116,6 +117,53 @@ async function readJson<T>(path: string): Promise<T | null> {
 }
 
 
+/** Run folders of a project (names only; nothing is validated). */
+async function runNames(projectDir: string): Promise<string[]> {
+  const names = await readdir(runsDir(projectDir)).catch(() => [] as string[])
+  return names.filter((n) => !n.startsWith('.')).sort().reverse()
+}
+
+/**
+ * A run's config.json. A run that does not exist is NOT_FOUND with the runs there are; a run
+ * whose folder exists but whose config.json is missing or damaged is PROJECT_DAMAGED naming the
+ * file: it is written once when the run starts and cannot be rebuilt, but the run's checkpoints
+ * and metrics are still there.
+ */
+async function readRunConfig(projectDir: string, runId: string): Promise<RunConfig> {
+  const dir = runDir(projectDir, runId)
+  const file = join(dir, 'config.json')
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const isDir = await stat(dir).then((s) => s.isDirectory(), () => false)
+    if (!isDir) {
+      const others = await runNames(projectDir)
+      throw new AppError(
+        'NOT_FOUND',
+        `No run "${runId}" in ${runsDir(projectDir)}.`,
+        others.length ? `Runs in this project (newest first): ${others.slice(0, 8).join(', ')}${others.length > 8 ? ', …' : ''}. Give one of them, or leave the run out to use the latest.` : 'This project has no runs yet: train one first (classifier-studio train <project>, or the Train view).',
+      )
+    }
+    if (code !== 'ENOENT') throw err
+    throw new AppError('PROJECT_DAMAGED', `Run "${runId}" exists but its ${file} is missing, so the run cannot be used (it was interrupted before it started, or the file was deleted).`, `Use another run (--run ID), or move the folder ${dir} out of runs/ to hide it.`)
+  }
+  let config: RunConfig
+  try {
+    config = JSON.parse(text) as RunConfig
+  } catch (err) {
+    throw new AppError(
+      'PROJECT_DAMAGED',
+      `Run "${runId}" exists but its ${file} is damaged: ${(err as Error).message}.`,
+      `It is written once when the run starts and cannot be rebuilt: restore it from a backup, or use another run (--run ID) and move the folder ${dir} out of runs/ to hide this one. Its checkpoints are untouched.`,
+    )
+  }
+  if (!config || typeof config !== 'object' || !Array.isArray(config.labels) || !config.options || !config.recipe)
+    throw new AppError('PROJECT_DAMAGED', `Run "${runId}" exists but its ${file} does not hold a run configuration (recipe, options and labels are missing).`, `Restore it from a backup, or use another run (--run ID) and move the folder ${dir} out of runs/ to hide this one.`)
+  return config
+}
+
 export interface LoadedRun {
   config: RunConfig
   status: RunStatusFile | null
@@ -126,8 +174,7 @@ export interface LoadedRun {
 export async function loadRun(projectDir: string, runId: string): Promise<LoadedRun> {
   assertRunId(runId)
   const dir = runDir(projectDir, runId)
-  const config = await readJson<RunConfig>(join(dir, 'config.json'))
-  if (!config) throw Object.assign(new Error(`No run "${runId}" in ${runsDir(projectDir)}.`), { code: 'NOT_FOUND' })
+  const config = await readRunConfig(projectDir, runId)
   const status = await readJson<RunStatusFile>(join(dir, 'status.json'))
   const metrics = await readMetrics(projectDir, runId)
   const ck = join(dir, 'checkpoints')

@@ -2,6 +2,7 @@ import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ProjectSettings } from '../../../shared/project'
 import type { DatasetItem, SkippedFile, SourceKind } from '../../../shared/datasets'
+import { AppError } from '../../../shared/errors'
 import { writeFileAtomic } from '../projects/store'
 import { projectKey } from '../projects/identity'
 
@@ -48,9 +49,39 @@ export async function loadDatasetIndex(projectDir: string): Promise<DatasetIndex
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
-  const idx = JSON.parse(text) as DatasetIndex
-  if (idx.version !== INDEX_VERSION) throw new Error(`${join(datasetDir(projectDir), INDEX_FILE)} has version ${idx.version}; this app reads version ${INDEX_VERSION}. Re-import the data into a new project.`)
+  const file = join(datasetDir(projectDir), INDEX_FILE)
+  let idx: DatasetIndex
+  try {
+    idx = JSON.parse(text) as DatasetIndex
+  } catch (err) {
+    throw await damagedIndex(projectDir, `it is not valid JSON (${(err as Error).message}; cut short by a crash or a full disk?)`)
+  }
+  if (!idx || typeof idx !== 'object' || !Array.isArray(idx.items) || !Array.isArray(idx.chunks) || !idx.settings || typeof idx.files !== 'object')
+    throw await damagedIndex(projectDir, 'it does not hold a dataset index (items, chunks, settings and files are missing)')
+  if (idx.version !== INDEX_VERSION)
+    throw new AppError('PROJECT_DAMAGED', `${file} has version ${String(idx.version)}; this app reads version ${INDEX_VERSION}.`, 'Open the project with the app version that made it, or import the source folders into a new project.')
   return idx
+}
+
+/**
+ * dataset/index.json cannot be read: which file, why, and how to get the dataset back. The
+ * cached pixels are useless without it, but the source folders are untouched, so moving the
+ * index aside and importing them again rebuilds it (the old chunk files are then cleaned up).
+ */
+async function damagedIndex(projectDir: string, why: string): Promise<AppError> {
+  const file = join(datasetDir(projectDir), INDEX_FILE)
+  let size = ''
+  try {
+    const p = JSON.parse(await readFile(join(projectDir, 'project.json'), 'utf8')) as { settings?: { inputSize?: unknown } }
+    if (typeof p.settings?.inputSize === 'number') size = ` --size ${p.settings.inputSize}`
+  } catch {
+    /* the size is a convenience in the hint */
+  }
+  return new AppError(
+    'PROJECT_DAMAGED',
+    `The dataset index ${file} is damaged: ${why}. The imported images cannot be listed without it; your source folders and the project's runs are not affected.`,
+    `To rebuild it, move the damaged file aside (e.g. rename it to index.json.damaged), then import the same source folder(s) again: classifier-studio import ${projectDir} <source>${size} (or Import in the Data view). Training runs stay; imported with the same options (--val, --test, --seed) the images get the same splits as before.`,
+  )
 }
 
 const shared = new Map<string, { ino: number; mtimeMs: number; size: number; idx: DatasetIndex }>()

@@ -369,6 +369,12 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
     prog.tick(done, true)
   }
 
+  // Nothing usable in the source (an empty folder, files without class sub-folders, no readable
+  // image): an error naming the folder and the layouts, not "Imported 0 images". A re-import of
+  // an unchanged folder, or images all already in the project, found images: not this case.
+  if (!aborted && newItems.length === 0 && unchanged === 0 && !skipped.some((s) => s.reason.startsWith('already in the project')))
+    throw noImagesFound(source, kind, skipped)
+
   // Commit: chunk files first (synced), then the index in one atomic write.
   ctl.onProgress?.({ phase: 'commit', done: 0, total: 1, rate: 0, etaSeconds: null })
   await writer.flush()
@@ -432,4 +438,22 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
     settings,
     seconds: (Date.now() - t0) / 1000,
   }
+}
+
+/** The layouts an import understands, for messages about a source that has none of them. */
+export const IMPORT_LAYOUTS =
+  'a folder with one sub-folder per class (e.g. cats/*.jpg and dogs/*.jpg); the same under train/, validation/ (or val/) and test/; Fashion-MNIST IDX files (train-images-idx3-ubyte.gz with train-labels-idx1-ubyte.gz, optionally t10k-*); or a CSV of pixels with the label in the first column (.csv or .csv.gz)'
+
+/** The error for a source that gave no images at all, saying what was found there instead. */
+function noImagesFound(source: string, kind: SourceKind, skipped: SkippedFile[]): AppError {
+  const hint = `Classifier Studio imports ${IMPORT_LAYOUTS}. Arrange the images that way (or pick the folder above them) and import again.`
+  if (kind !== 'folder') return new AppError('INVALID_INPUT', `No images were imported from ${source}: its ${kind === 'idx' ? 'IDX' : 'CSV'} file(s) hold no readable records${skipped.length ? ` (${skipped.length} skipped, e.g. ${skipped[0].path}: ${skipped[0].reason})` : ''}.`, hint)
+  const visible = skipped.filter((s) => !s.reason.startsWith('hidden '))
+  if (visible.length === 0)
+    return new AppError('INVALID_INPUT', `No images found in ${source}: neither it nor its sub-folders hold any files${skipped.length ? ` (only ${skipped.length} hidden one(s), which are never imported)` : ''}.`, hint)
+  const outside = visible.filter((s) => s.reason.startsWith('not inside a class folder'))
+  const examples = visible.slice(0, 3).map((s) => `${s.path}: ${s.reason}`).join('; ')
+  if (outside.length === visible.length)
+    return new AppError('INVALID_INPUT', `No images were imported from ${source}: its ${outside.length} file(s) lie directly in the folder, not in class sub-folders (e.g. ${outside[0].path}).`, `Move the images into one sub-folder per class (the folder name is the label), e.g. ${source}/cats/ and ${source}/dogs/, then import again. ${hint}`)
+  return new AppError('INVALID_INPUT', `No images were imported from ${source}: none of its ${visible.length} file(s) could be used (${examples}${visible.length > 3 ? '; …' : ''}).`, hint)
 }
