@@ -125,13 +125,22 @@ export function normaliseArgs(cmd: Command, argv: string[]): string[] {
 
 export function parse(cmd: Command, argv: string[]) {
   const args = normaliseArgs(cmd, argv)
+  let parsed: ReturnType<typeof parseArgs>
   try {
-    return parseArgs({ args, options: { ...common, ...cmd.options }, allowPositionals: true, strict: true })
+    parsed = parseArgs({ args, options: { ...common, ...cmd.options }, allowPositionals: true, strict: true })
   } catch (err) {
     // normaliseArgs catches what parseArgs refuses; this is a safety net with the same shape.
     const message = (err as Error).message.replace(/To specify a positional argument.*$/s, '').trim()
     throw new UsageError(`${message}\n${usageTail(cmd)}`)
   }
+  // An empty value (--run "", an unset shell variable) would silently mean "the default".
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (typeof value === 'string' && value.trim() === '') {
+      const line = helpLine(cmd, name)
+      throw new UsageError(`--${name} was given an empty value.${line ? `\n  ${line}` : ''}\nGive a value, or leave --${name} out for the default.`)
+    }
+  }
+  return parsed
 }
 
 export function helpText(cmd: Command): string {

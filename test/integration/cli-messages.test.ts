@@ -178,6 +178,10 @@ describe('CLI messages: flags a recipe would ignore', () => {
     expectMessage(await runCli(['train', p, '--from-run', 'x', '--recipe', 'cnn'], env), 2, '--from-run applies to --recipe finetune only')
     expectMessage(await runCli(['train', p, '--model', 'resnet'], env), 2, '--model expects fashion-mnist-cnn, sign-mnist-cnn, cats-dogs-cnn or cats-dogs-cnn-bn, got "resnet"')
     expectMessage(await runCli(['train', p, '--augment', 'wobble'], env), 2, '--augment "wobble": ', 'flip,rotate=15')
+    // --model alone means --recipe cnn (it used to train MobileNetV2 and ignore it): on 32 px images, where transfer cannot run.
+    const cnn = await runCli(['train', join(tmp.dir, 'small'), '--model', 'fashion-mnist-cnn', '--epochs', '1', '--json'], env)
+    expect(cnn.code, cnn.stderr).toBe(0)
+    expect(cnn.json().recipe).toBe('cnn')
   })
 
   it('other commands: output paths checked before the work, sizes and URLs that would be ignored or fail raw', async () => {
@@ -190,7 +194,9 @@ describe('CLI messages: flags a recipe would ignore', () => {
     expectMessage(await runCli(['weights', 'download', 'mobilenetv2', '--size', '64'], env), 2, '--size expects an integer >= 96 and <= 224, got 64')
     expectMessage(await runCli(['weights', 'download', 'mobilenetv2', '--base-url', 'notaurl'], env), 2, '--base-url expects an http:// or https:// URL', 'got "notaurl"')
     const named = join(tmp.dir, 'named')
-    expectMessage(await runCli(['new', named, '--name', ''], env), 2, '--name expects a display name of 1 to 200 characters, got an empty one', 'Leave --name out')
+    expectMessage(await runCli(['new', named, '--name', ''], env), 2, '--name was given an empty value', 'leave --name out for the default')
     expect(existsSync(named)).toBe(false)
+    // An empty --run would silently mean "the latest run".
+    expectMessage(await runCli(['evaluate', p, '--run', ''], env), 2, '--run was given an empty value', '--run ID')
   })
 })
