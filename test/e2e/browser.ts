@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { ensureWebUi } from '../../src/cli/web-ui'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const SCREENSHOT_DIR = join(ROOT, 'test/e2e/screenshots')
@@ -13,11 +13,9 @@ export function chromiumMissing(): string | null {
   return existsSync(CHROMIUM) ? null : `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH).`
 }
 
-/** Builds the web studio into out/web when it is missing (npm test builds it first). */
+/** Builds the web studio into out/web when it is missing or older than its sources (npm test builds it first). */
 export function ensureWebBuild(): void {
-  if (existsSync(join(ROOT, 'out/web/index.html'))) return
-  const r = spawnSync('npx', ['vite', 'build', '--config', 'vite.web.config.ts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' })
-  if (r.status !== 0) throw new Error('Building the web studio failed (npx vite build --config vite.web.config.ts).')
+  ensureWebUi({ root: ROOT, log: (line) => console.log(line) })
 }
 
 /** One headless Debian chromium per test file. */

@@ -61,3 +61,24 @@ export function bytes(n: number | null | undefined): string {
 export function when(iso: string): string {
   return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })
 }
+
+/** An axis tick as people write it: 1.7, not 1.7000000000000002 (floating-point tick steps). */
+export function axisTick(v: string | number): string {
+  const n = Number(v)
+  if (!Number.isFinite(n)) return String(v)
+  return String(Number(n.toPrecision(6)))
+}
+
+/** A fixed number of decimals, as scikit-learn's text report prints them ("0.64", "1.00", "0.50"). */
+export function fixed(x: number | null | undefined, digits = 2): string {
+  if (x == null || !Number.isFinite(x)) return '–'
+  return x.toFixed(digits)
+}
+
+/** A compact date and time for tables: "Dec 4, 5:36 PM", with the year only when it is not this one. */
+export function shortWhen(iso: string, now = new Date()): string {
+  const d = new Date(iso)
+  if (!Number.isFinite(d.getTime())) return '–'
+  const sameYear = d.getFullYear() === now.getFullYear()
+  return d.toLocaleString(undefined, { month: 'short', day: 'numeric', ...(sameYear ? {} : { year: 'numeric' }), hour: 'numeric', minute: '2-digit' })
+}

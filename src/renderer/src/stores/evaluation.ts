@@ -36,7 +36,7 @@ export function cellItems(items: EvaluatedItem[], trueIndex: number, predIndex: 
 export const useEvaluationStore = defineStore('evaluation', () => {
   const projects = useProjectsStore()
   const dir = computed(() => projects.current?.dir ?? null)
-  const split = ref<EvalSplit>('validation')
+  const split = ref<EvalSplit>(defaultSplit())
   const runId = ref<string | null>(null)
   const result = ref<EvaluationResult | null>(null)
   const task = createTask()
@@ -50,7 +50,15 @@ export const useEvaluationStore = defineStore('evaluation', () => {
   const gallery = computed(() => (result.value && cell.value ? cellItems(result.value.items, cell.value.trueIndex, cell.value.predIndex) : []))
   const confusions = computed(() => (result.value ? topConfusions(result.value.confusionMatrix, result.value.labels) : []))
 
+  /** The split a project opens on: its example's tutorial split (e.g. a test set), else validation. */
+  function defaultSplit(): EvalSplit {
+    const ex = projects.current?.state?.example as { evaluateSplit?: unknown } | undefined
+    return ex?.evaluateSplit === 'test' ? 'test' : 'validation'
+  }
+
   function reset() {
+    // Each project starts on its own default split: one project's choice must not carry over.
+    split.value = defaultSplit()
     result.value = null
     cell.value = null
     runId.value = null

@@ -2,7 +2,7 @@ import { defineStore } from 'pinia'
 import { computed, reactive, ref, watch } from 'vue'
 import type { RecipeDoneEvent, RecipeStep } from '../../../shared/contract'
 import { ExampleState } from '../../../shared/examples'
-import { ReduceLrSpec, type EpochMetrics, type RunInfo, type TrainOptionsInput } from '../../../shared/training'
+import { formatAugment, ReduceLrSpec, type AugmentSpec, type EpochMetrics, type RunInfo, type TrainOptionsInput } from '../../../shared/training'
 import { useApi } from '../bridge'
 import { toUiError, useProjectsStore, type UiError } from './projects'
 import { useModelsStore } from './models'
@@ -81,6 +81,89 @@ export function formFromExample(state: Record<string, unknown> | undefined): Tra
   return f
 }
 
+/**
+ * The form a run was started with, from its saved options (config.json's `options`, defaults
+ * filled), so a reloaded page shows what is really running. Null when unreadable.
+ */
+export function formFromRunOptions(options: unknown): TrainForm | null {
+  if (!options || typeof options !== 'object') return null
+  const o = options as Record<string, unknown>
+  const f = defaultForm()
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
+  if (o.recipe === 'transfer' || o.recipe === 'finetune' || o.recipe === 'cnn') f.recipe = o.recipe
+  if (o.base === 'mobilenetv2' || o.base === 'vgg16') f.base = o.base
+  f.epochs = num(o.epochs) ?? f.epochs
+  f.batch = num(o.batchSize) ?? num(o.batch) ?? f.batch
+  f.lr = num(o.learningRate) ?? num(o.lr) ?? null
+  if (typeof o.augment === 'string') f.augment = o.augment === 'none' ? '' : o.augment
+  else if (o.augment && typeof o.augment === 'object') {
+    const text = formatAugment(o.augment as AugmentSpec)
+    f.augment = text === 'none' ? '' : text
+  }
+  const es = o.earlyStop
+  if (es === false || es === undefined || es === null) f.earlyStop = false
+  else if (typeof es === 'number') Object.assign(f, { earlyStop: true, patience: es })
+  else if (typeof es === 'object') Object.assign(f, { earlyStop: true, patience: num((es as { patience?: unknown }).patience) ?? 3 })
+  f.baseWeights = typeof o.baseWeights === 'string' ? o.baseWeights : ''
+  f.optimizer = o.optimizer === 'adam' || o.optimizer === 'rmsprop' || o.optimizer === 'sgd' ? o.optimizer : null
+  return f
+}
+
+/** "Computing base features: 120/2000 images" (the transfer recipe's one pass over the frozen base). */
+export function parseFeatureProgress(message: string): { done: number; total: number } | null {
+  const m = /^Computing base features: (\d+)\/(\d+) images/.exec(message)
+  return m ? { done: Number(m[1]), total: Number(m[2]) } : null
+}
+
+/**
+ * A steady ETA from the loop's batch events: an exponential moving average of seconds per
+ * batch (the loop's own estimate restarts every epoch, so it jumps), plus the time each epoch
+ * spends beyond its batches (validation, checkpoints), learned from the epoch events.
+ */
+export class EtaEstimator {
+  private spb: number | null = null
+  private overhead = 0
+  private last: BatchProgress | null = null
+  constructor(private readonly alpha = 0.2) {}
+
+  reset() {
+    this.spb = null
+    this.overhead = 0
+    this.last = null
+  }
+
+  /** Batches left in the run after this batch event. */
+  static remainingBatches(b: BatchProgress, planned: number): number {
+    return Math.max(0, b.batches - b.batch) + Math.max(0, planned - b.epoch) * b.batches
+  }
+
+  batch(b: BatchProgress, planned: number) {
+    this.last = b
+    const rem = EtaEstimator.remainingBatches(b, planned)
+    if (rem <= 0 || !Number.isFinite(b.etaSeconds) || b.etaSeconds <= 0) return
+    // The loop's estimate covers the rest of the run at this epoch's average rate.
+    const s = b.etaSeconds / rem
+    this.spb = this.spb == null ? s : this.spb + this.alpha * (s - this.spb)
+  }
+
+  epoch(e: EpochMetrics) {
+    const b = this.last
+    if (!b || this.spb == null || !(e.seconds > 0)) return
+    const extra = Math.max(0, e.seconds - b.batches * this.spb)
+    this.overhead = this.overhead === 0 ? extra : this.overhead + 0.5 * (extra - this.overhead)
+  }
+
+  /** Seconds left, never below 1 while work remains; null before the first estimate. */
+  seconds(planned: number): number | null {
+    const b = this.last
+    if (!b || this.spb == null || planned <= 0) return null
+    const rem = EtaEstimator.remainingBatches(b, planned)
+    // This epoch's validation is still ahead, then every later epoch's.
+    const epochsLeft = Math.max(0, planned - b.epoch) + 1
+    return Math.max(1, rem * this.spb + epochsLeft * this.overhead)
+  }
+}
+
 /** Stage options the form has fields for (the model preset is the Models store's). */
 const FORM_KEYS = new Set(['recipe', 'base', 'model', 'epochs', 'batchSize', 'batch', 'learningRate', 'lr', 'augment', 'earlyStop', 'baseWeights', 'optimizer'])
 
@@ -131,17 +214,14 @@ export const useTrainingStore = defineStore('training', () => {
   /** The example recipe the form started from (its first stage), if any. */
   const example = ref<{ title: string; stage: string; stages: number; form: TrainForm; extras: ReturnType<typeof exampleExtras>; inputSize: { size: number; why: string } | null } | null>(null)
 
+  /** The transfer recipe's feature pass (before the first epoch), from its log lines. */
+  const features = ref<{ done: number; total: number } | null>(null)
+  const eta = new EtaEstimator()
+  const etaValue = ref<number | null>(null)
+
   const lastEpoch = computed(() => epochs.value[epochs.value.length - 1] ?? null)
-  const etaSeconds = computed(() => {
-    const b = batch.value
-    const e = lastEpoch.value
-    if (!running.value) return null
-    if (b) {
-      const perEpoch = e?.seconds ?? (b.batches * (b.etaSeconds / Math.max(1, b.batches - b.batch)))
-      return b.etaSeconds + Math.max(0, epochsPlanned.value - b.epoch) * perEpoch
-    }
-    return e ? e.seconds * Math.max(0, epochsPlanned.value - e.epoch) : null
-  })
+  /** Smoothed seconds left (never 0 while running); null when unknown or idle. */
+  const etaSeconds = computed(() => (running.value ? etaValue.value : null))
   const resumable = computed(() => runs.value.find((r) => (r.status === 'stopped' || r.status === 'interrupted') && r.hasLast) ?? null)
 
   function clearLive() {
@@ -155,6 +235,9 @@ export const useTrainingStore = defineStore('training', () => {
     epochsPlanned.value = 0
     recipe.value = null
     recipeResult.value = null
+    features.value = null
+    eta.reset()
+    etaValue.value = null
   }
 
   function reset() {
@@ -167,6 +250,13 @@ export const useTrainingStore = defineStore('training', () => {
     shown.value = []
   }
   watch(dir, reset)
+  // Nothing to stop once nothing runs: a stale "Stopping…" would block Stop in the next run.
+  watch(running, (r) => {
+    if (!r) {
+      stopping.value = false
+      features.value = null
+    }
+  })
 
   /** Listens to this project's training events (once per store). */
   function subscribe() {
@@ -184,20 +274,36 @@ export const useTrainingStore = defineStore('training', () => {
           backend.value = event.backend
           backendReason.value = event.reason
           epochsPlanned.value = event.epochs
+          batch.value = null
+          features.value = null
+          eta.reset()
+          etaValue.value = null
           if (event.resumedFromEpoch === 0) epochs.value = []
+          // The form shows what really runs (a resumed run's or a recipe stage's saved settings).
+          void syncFormFromRun(event.runId, event.resumedFromEpoch)
           break
         case 'batch':
+          features.value = null
           batch.value = { epoch: event.epoch, batch: event.batch, batches: event.batches, imagesPerSecond: event.imagesPerSecond, etaSeconds: event.etaSeconds, loss: event.loss, accuracy: event.accuracy }
+          // The estimate needs the planned epochs (a reloaded page learns them from the run's config).
+          if (epochsPlanned.value > 0) eta.batch(batch.value, epochsPlanned.value)
+          etaValue.value = eta.seconds(epochsPlanned.value)
           break
         case 'epoch': {
           const { type: _t, ...m } = event
           void _t
           epochs.value = [...epochs.value.filter((x) => x.epoch !== m.epoch), m]
+          eta.epoch(m)
+          etaValue.value = eta.seconds(epochsPlanned.value)
           break
         }
-        case 'log':
+        case 'log': {
           log.value = [...log.value.slice(-49), event.message]
+          const fp = parseFeatureProgress(event.message)
+          if (fp) features.value = fp.done < fp.total ? fp : null
+          else if (/^Using cached base features|^Training the head on cached/.test(event.message)) features.value = null
           break
+        }
         case 'done':
           running.value = more && !event.result.stopped
           if (!running.value) stopping.value = false
@@ -217,10 +323,42 @@ export const useTrainingStore = defineStore('training', () => {
           batch.value = null
           // A recipe stopped by the user ends with a CANCELLED error after its 'done' (stopped): not an error.
           if (event.error.code !== 'CANCELLED') error.value = { message: event.error.message, hint: event.error.hint }
-          void loadRuns()
+          // A run that failed before its first epoch (e.g. a resume) leaves the latest run's curves on screen.
+          void loadRuns().then(showLatestIfEmpty)
           break
       }
     })
+  }
+
+  /** Sets the form from a run's saved options (what is running, after a reload or on its start). */
+  async function syncFormFromRun(id: string | null, resumedFromEpoch = 0) {
+    if (!dir.value || !id) return
+    try {
+      const detail = await useApi().training.run({ dir: dir.value, runId: id })
+      if (runId.value !== id) return
+      if (detail.run.epochsPlanned) epochsPlanned.value = detail.run.epochsPlanned
+      // A resumed run: the epochs it had before the stop are part of its curves.
+      if (resumedFromEpoch > 0) {
+        const earlier = detail.epochs.filter((e) => e.epoch <= resumedFromEpoch && !epochs.value.some((x) => x.epoch === e.epoch))
+        epochs.value = [...earlier, ...epochs.value].sort((a, b) => a.epoch - b.epoch)
+      }
+      const fromRun = formFromRunOptions((detail.config as { options?: unknown } | null)?.options)
+      if (fromRun) {
+        formDir = dir.value
+        Object.assign(form, fromRun)
+      }
+    } catch {
+      // Its config may not be written yet; the form keeps what started it.
+    }
+  }
+
+  /** With no live curves, shows the latest run's (after a reload, or a run that failed to start). */
+  async function showLatestIfEmpty() {
+    if (running.value || epochs.value.length > 0 || runs.value.length === 0) return
+    // The latest run with curves (one stopped or failed before its first epoch has none to show).
+    const byDate = [...runs.value].sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+    const latest = byDate.find((r) => r.epochsDone > 0) ?? byDate[0]
+    await showRun(latest.runId, true)
   }
 
   async function loadRuns() {
@@ -267,15 +405,18 @@ export const useTrainingStore = defineStore('training', () => {
         backend.value = st.backend
         epochs.value = st.epochs
         recipe.value = st.recipe
+        // The running run's real settings and planned epochs (its saved options), not the defaults.
+        const extra = st as { epochsPlanned?: number; options?: unknown }
+        if (extra.epochsPlanned) epochsPlanned.value = extra.epochsPlanned
+        const fromStatus = formFromRunOptions(extra.options)
+        if (fromStatus) Object.assign(form, fromStatus)
+        if (!fromStatus || !extra.epochsPlanned) await syncFormFromRun(st.runId)
       }
     } catch (err) {
       error.value = toUiError(err)
     }
     await loadRuns()
-    if (!running.value && epochs.value.length === 0 && runs.value.length > 0) {
-      const latest = [...runs.value].sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]
-      await showRun(latest.runId, true)
-    }
+    await showLatestIfEmpty()
   }
 
   /** Loads a past run's curves; `asMain` shows it as the main chart (e.g. after a reload). */
@@ -305,6 +446,7 @@ export const useTrainingStore = defineStore('training', () => {
     subscribe()
     error.value = null
     clearLive()
+    stopping.value = false
     running.value = true
     epochsPlanned.value = planned
     try {
@@ -313,6 +455,8 @@ export const useTrainingStore = defineStore('training', () => {
     } catch (err) {
       running.value = false
       error.value = toUiError(err)
+      await loadRuns()
+      await showLatestIfEmpty()
     }
   }
 
@@ -336,7 +480,8 @@ export const useTrainingStore = defineStore('training', () => {
   }
 
   async function stop() {
-    if (!dir.value) return
+    // Only a running job can be stopped; pressing it otherwise must not leave "Stopping…" behind.
+    if (!dir.value || !running.value || stopping.value) return
     stopping.value = true
     try {
       await useApi().training.stop({ dir: dir.value })
@@ -346,5 +491,5 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
-  return { dir, form, example, setupForm, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
+  return { dir, form, example, setupForm, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, features, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
 })
