@@ -185,6 +185,7 @@ describe('exportModel', () => {
       }
       const err = await exportModel('/unused', { format: 'tfjs', out }, {}, deps(fashionRun, golden(2, 28, 1), { writeFile: fullAfter3 })).catch((e) => e)
       expect(err).toBeInstanceOf(AppError)
+      expect(err.code).toBe('DISK_FULL') // HTTP 507 on the web bridge: the machine's condition, not a bug
       expect(err.message).toMatch(/^Cannot export to .*full: the disk is full \(ENOSPC while writing preprocessing\.json\)\. The partial export was removed\.$/)
       expect(err.hint).toMatch(/Free some space/)
       expect(writes).toBe(4)

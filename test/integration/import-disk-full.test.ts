@@ -129,6 +129,7 @@ describe('import on a full disk', () => {
 
     await expect(importDataset(project, src.fits, { size: 224 })).rejects.toMatchObject({
       name: 'AppError',
+      code: 'DISK_FULL',
       message: expect.stringMatching(/^The disk is full while writing \S+(index\.json|project\.json): nothing was added/),
       hint: expect.stringContaining('Free some space'),
     })

@@ -1,10 +1,12 @@
 import { describe, it, expect } from 'vitest'
 import sharp from 'sharp'
-import { mkdir, mkdtemp, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, realpath, rename, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { importDataset, loadDatasetIndex, batches, readItems, setExcluded, thumbnail, stratifiedSplit } from '../../src/main/services/datasets'
 import type { ImportProgress } from '../../src/shared/datasets'
+import { DatasetWriteError } from '../../src/main/services/datasets/cache'
+import { translateError } from '../../src/shared/errors'
 import { gz, idxBytes } from '../fixtures/datasets/make'
 
 async function newProject(): Promise<string> {
@@ -238,5 +240,45 @@ describe('split helper', () => {
     const rev = [...items].reverse()
     const b = stratifiedSplit(rev, 0.2, 0.1, 1).reverse()
     expect(a).toEqual(b)
+  })
+})
+
+describe('sources inside the project are refused by real path', () => {
+  it('refuses a folder inside the project, directly or through a symbolic link from outside, and adds nothing', async () => {
+    const p = await newProject()
+    const src = await makeFolder({ cat: 2, dog: 2 })
+    const inside = join(p, 'pictures')
+    await rename(src, inside)
+    await expect(importDataset(p, inside, { size: 8 })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('inside the project folder') })
+    // A link outside the project that points into it: `resolve` alone would call it outside.
+    const outside = await mkdtemp(join(tmpdir(), 'ds-link-'))
+    const link = join(outside, 'pics')
+    await symlink(inside, link, 'dir')
+    const err = await importDataset(p, link, { size: 8 }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'INVALID_INPUT', hint: expect.stringContaining('outside the project') })
+    expect((err as Error).message).toBe(`Cannot import ${link}: its real path ${await realpath(inside)} (through a symbolic link) is inside the project folder ${await realpath(p)}.`)
+    // The project itself through a link is refused too.
+    await symlink(p, join(outside, 'proj'), 'dir')
+    await expect(importDataset(p, join(outside, 'proj'), { size: 8 })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
+    expect(await loadDatasetIndex(p)).toBeNull()
+    // The same folder moved out of the project imports.
+    await rename(inside, join(outside, 'moved'))
+    expect((await importDataset(p, join(outside, 'moved'), { size: 8 })).added).toBe(4)
+  })
+
+  it('a failed index write outside an import (exclude on a full disk) is DISK_FULL naming the file', () => {
+    const file = '/data/p/dataset/index.json'
+    const e = translateError(new DatasetWriteError(file, Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' })))
+    expect(e).toMatchObject({ code: 'DISK_FULL', message: `The disk is full: could not write ${file} (ENOSPC).`, hint: expect.stringContaining('Free some space') })
+  })
+
+  it('a chunk file cut short is PROJECT_DAMAGED naming the file, not a raw error', async () => {
+    const p = await newProject()
+    await importDataset(p, await makeFolder({ a: 3, b: 3 }), { size: 8 })
+    const idx = (await loadDatasetIndex(p))!
+    const chunk = join(p, 'dataset', 'chunks', idx.chunks[0].file)
+    await truncate(chunk, idx.itemBytes) // only the first item is left
+    const err = await readItems(p, [idx.items.length - 1]).catch((e: unknown) => e)
+    expect(err).toMatchObject({ name: 'AppError', code: 'PROJECT_DAMAGED', message: expect.stringContaining(chunk), hint: expect.stringContaining('import the source folders again') })
   })
 })

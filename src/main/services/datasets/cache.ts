@@ -128,6 +128,13 @@ export class DatasetWriteError extends Error {
   get code(): string | undefined {
     return (this.cause as NodeJS.ErrnoException | undefined)?.code
   }
+  /** The file being written, so translateError names it (a full disk is DISK_FULL "could not write <file>"). */
+  get path(): string {
+    return this.file
+  }
+  get syscall(): string {
+    return 'write'
+  }
 }
 
 /**
@@ -290,7 +297,12 @@ export class ChunkReader {
         const it = items[i]
         const fh = await this.handle(it.chunk)
         const { bytesRead } = await fh.read(out, i * ib, ib, it.slot * ib)
-        if (bytesRead !== ib) throw new Error(`dataset cache chunk ${chunkFileName(it.chunk)} is damaged (item ${it.id}); re-import the data.`)
+        if (bytesRead !== ib)
+          throw new AppError(
+            'PROJECT_DAMAGED',
+            `The dataset cache file ${chunkPath(this.projectDir, chunkFileName(it.chunk))} is cut short: item ${it.id} is not in it (a crash, a full disk or a copy that did not finish?).`,
+            `Move ${datasetDir(this.projectDir)} aside and import the source folders again; the images in them are untouched.`,
+          )
       }),
     )
   }

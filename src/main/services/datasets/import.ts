@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto'
 import { readFile, rmdir, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join, resolve, sep } from 'node:path'
 import { z } from 'zod'
 import { AppError } from '../../../shared/errors'
 import { ImportOptions, type ImportOptionsParsed, type ImportProgress, type ImportSummary, type SkippedFile, type SourceKind } from '../../../shared/datasets'
 import type { ProjectSettings, Split } from '../../../shared/project'
 import { PROJECT_FILE, readProject, updateProject } from '../projects/store'
-import { projectKey } from '../projects/identity'
+import { projectKey, projectPath } from '../projects/identity'
 import { ChunkWriter, datasetDir, DatasetWriteError, emptyIndex, loadDatasetIndex, removeOrphanChunks, saveDatasetIndex, type DatasetIndex } from './cache'
 import { findCsvFiles, readCsv } from './csv'
 import { decodeImage, fitRaw, SkipError } from './decode'
@@ -138,7 +138,7 @@ function writeFailure(err: unknown): unknown {
   if (!(err instanceof DatasetWriteError)) return err
   const outcome = 'nothing was added; the files this import had written were removed, so the dataset and the disk are as they were before it'
   if (err.code === 'ENOSPC' || err.code === 'EDQUOT')
-    return new AppError('INTERNAL', `The disk is full while writing ${err.file}: ${outcome}.`, 'Free some space on that disk (or move the project to a larger one) and import again.')
+    return new AppError('DISK_FULL', `The disk is full while writing ${err.file}: ${outcome}.`, 'Free some space on that disk (or move the project to a larger one) and import again.')
   if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS')
     return new AppError('FORBIDDEN', `Cannot write ${err.file} (${err.code}: the folder is read-only or you lack permission): ${outcome}.`, 'Make the project folder writable, then import again.')
   return new AppError('INTERNAL', `Writing ${err.file} failed (${(err.cause as Error)?.message ?? err.message}): ${outcome}.`, 'Check the disk, then import again.')
@@ -164,8 +164,15 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
   } catch {
     throw new AppError('NOT_FOUND', `Cannot import ${source}: it does not exist or cannot be read.`, 'Pick an existing folder of images (one sub-folder per class), IDX files or a CSV of pixels.')
   }
-  if (resolve(source).startsWith(resolve(projectDir) + '/') || resolve(source) === resolve(projectDir))
-    throw new AppError('INVALID_INPUT', `Cannot import ${source}: it is inside the project folder.`, 'Import from a folder outside the project.')
+  // Compared by identity (real paths, case folded where the file system ignores case): a source
+  // reached through a symbolic link into the project is inside it too.
+  const sourceKey = projectKey(source)
+  const projectKeyDir = projectKey(projectDir)
+  if (sourceKey === projectKeyDir || sourceKey.startsWith(projectKeyDir.endsWith(sep) ? projectKeyDir : projectKeyDir + sep)) {
+    const real = projectPath(source)
+    const what = real !== resolve(source) ? `its real path ${real} (through a symbolic link) is` : 'it is'
+    throw new AppError('INVALID_INPUT', `Cannot import ${source}: ${what} inside the project folder ${projectPath(projectDir)}.`, 'Import from a folder outside the project (the project keeps its own copy of every imported image).')
+  }
   const kind = await detectKind(source).catch((err: Error) => {
     throw new AppError('INVALID_INPUT', err.message)
   })

@@ -103,7 +103,7 @@ function destinationError(err: unknown, out: string, action: string): unknown {
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
     return new AppError('FORBIDDEN', `Cannot export to ${out}: ${action} was refused (${code}: the folder is read-only or you lack permission). Nothing was written.`, 'Choose a folder you can write to, or change its permissions.')
   if (code === 'ENOSPC' || code === 'EDQUOT')
-    return new AppError('INTERNAL', `Cannot export to ${out}: the disk is full (${code} while ${action}). The partial export was removed.`, 'Free some space or choose another disk, then export again.')
+    return new AppError('DISK_FULL', `Cannot export to ${out}: the disk is full (${code} while ${action}). The partial export was removed.`, 'Free some space or choose another disk, then export again.')
   if (code === 'ENOTEMPTY' || code === 'EEXIST')
     return new AppError('INVALID_INPUT', `Cannot export to ${out}: something else (another export or program) wrote that folder at the same time (${code} while ${action}). Nothing was replaced.`, 'Wait for the other export to finish, then export again (with overwrite to replace an earlier export).')
   if (code === 'ENOTDIR')
