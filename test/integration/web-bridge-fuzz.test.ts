@@ -96,7 +96,7 @@ describe('web bridge fuzz (seeded, loopback, bounded)', () => {
     const t = tmp.dir
 
     const dirs = [project, join(t, 'empty'), join(t, 'damaged'), join(t, 'afile.txt'), join(t, 'afile.txt', 'sub'), join(t, 'missing', 'x'), join(t, 'userfolder'), `${t}/a\u0000b`, join(t, 'n'.repeat(300)), join(t, `${'d'.repeat(200)}/`.repeat(25)), '', '.', '..', '/etc', '/proc/self', 'relative/dir', '🌸', ' ', '\u202e']
-    /** Folders that must not be handed to methods that would start real work (training, recipes, builds). */
+    /** Folders that must not be handed to methods that would start real work (recipes, evaluation, builds). */
     const notProject = dirs.filter((d) => d !== project)
     const bad = [null, 42, -1, 1e308, true, false, [], {}, '', 'x\u0000y', 'a'.repeat(5000), deepObj(70), [1, 'two', null], { __proto__: { polluted: true } }, '🌸', '../../etc/passwd']
     const names = ['Fuzz base', 'Fuzz A', 'Fuzz B', '', '.', '..', 'a/b', 'a\\b', 'x\u0000y', 'n'.repeat(300), 'CON', ' lead', '🌸 Blumen', '.hidden']
@@ -159,7 +159,8 @@ describe('web bridge fuzz (seeded, loopback, bounded)', () => {
           a.spec = pick([{}, { type: 'nope' }, { type: 'cnn', layers: 'x' }, { type: 'transfer', base: 'nope' }, null, deepObj(70)])
           break
         case 'training.start':
-          a.dir = safeDir()
+          // The real project too: it has no images, which training.start answers before starting a process.
+          a.dir = dir()
           if (chance(0.5)) a.options = pick([{ epochs: -1 }, { lr: 'fast' }, { recipe: 'nope' }, { baseWeights: '/etc/passwd' }, null])
           break
         case 'training.run':

@@ -9,7 +9,7 @@ import { projectPath } from './identity'
 
 export const LOCK_FILE = '.lock'
 
-interface LockInfo {
+export interface LockInfo {
   pid: number
   host: string
   since: string
@@ -50,6 +50,14 @@ function me(): LockInfo {
   const start = processStartTime(process.pid)
   const boot = bootId()
   return { pid: process.pid, host: hostname(), since: new Date().toISOString(), ...(start ? { start } : {}), ...(boot ? { boot } : {}) }
+}
+
+/**
+ * Who this process is, as a lock file records it (pid, host, since, and on Linux its start time
+ * and boot), for other lock files (the training lock) to be checked with `holderAlive`.
+ */
+export function lockHolder(): LockInfo {
+  return me()
 }
 
 /** Whether the lock's holder is this very process (same pid and, where recorded, same start time). */

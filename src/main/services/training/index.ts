@@ -8,8 +8,9 @@ import { AppError } from '../../../shared/errors'
 import { TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
 import { isFromTrainer, type FromTrainer, type ToTrainer } from '../../worker/protocol'
 import { runsDir } from '../../ml/training/runs'
-import { isProcessAlive } from '../../pid'
+import { loadDatasetIndexShared } from '../datasets/cache'
 import { projectKey } from '../projects/identity'
+import { holderAlive, lockHolder, type LockInfo } from '../projects/lock'
 
 export { listRuns, loadRun, loadRunModel, readMetrics, type RunModel, type LoadedRun, type RunConfig } from '../../ml/training/runs'
 export { parseAugment, formatAugment, TrainOptions } from '../../../shared/training'
@@ -71,34 +72,86 @@ const starting = new Set<string>()
 const LOCK_FILE = '.training.lock'
 
 
-/** One training per project across processes (CLI, studio, app): a lock file with the owner's pid. */
+/**
+ * One training per project across processes (CLI, studio, app): runs/.training.lock records its
+ * holder as the project lock does (pid, host, start time, boot), so a lock whose pid was reused
+ * by another process, or that was written before a reboot, is stale (services/projects/lock.ts
+ * `holderAlive`), not "training forever". A refusal names the lock file and how to recover.
+ */
 async function acquireLock(projectDir: string): Promise<() => Promise<void>> {
   const dir = runsDir(projectDir)
   await mkdir(dir, { recursive: true })
   const file = join(dir, LOCK_FILE)
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const mine = lockHolder()
+  for (let attempt = 0; attempt < 3; attempt++) {
     // Written in full under a temporary name, then hard-linked into place: the lock file appears
     // atomically with its pid, so a concurrent starter never reads an empty one and takes it as stale.
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`
-    await writeFile(tmp, JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() }))
+    await writeFile(tmp, JSON.stringify({ ...mine, startedAt: mine.since }))
     try {
       await link(tmp, file)
       return () => rm(file, { force: true })
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-      let pid = 0
+      const text = await readFile(file, 'utf8').catch(() => '')
+      let held: Partial<LockInfo> & { startedAt?: string } = {}
       try {
-        pid = (JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid
+        held = JSON.parse(text) as typeof held
       } catch {
-        /* torn lock file: treat as stale */
+        /* torn or damaged lock file: stale */
       }
-      if (pid && isProcessAlive(pid)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${projectDir} (process ${pid}).`, 'Wait for it to finish or stop it first; one training per project at a time.')
-      await rm(file, { force: true })
+      const since = held?.since ?? held?.startedAt ?? 'an unknown time'
+      if (held && typeof held.host === 'string' && held.host !== mine.host && Number.isInteger(held.pid))
+        throw new AppError(
+          'PROJECT_LOCKED',
+          `A training of ${projectDir} is running on another computer (${held.host}, process ${held.pid}, since ${since}); its lock is ${file}.`,
+          `Wait for it to finish or stop it there. If it is not running any more (that computer crashed), delete ${file} and start the training again.`,
+        )
+      // This process's own lock is stale here: its in-process claims (active/starting) already
+      // refused a second training of this project.
+      const own = held?.pid === process.pid && (!held.start || !mine.start || held.start === mine.start)
+      if (held && typeof held.pid === 'number' && !own && holderAlive({ pid: held.pid, start: held.start, boot: held.boot }))
+        throw new AppError(
+          'PROJECT_LOCKED',
+          `A training is already running for ${projectDir}: process ${held.pid} has held its lock ${file} since ${since}.`,
+          `Wait for it to finish or stop it (Stop in the Train view, or Ctrl+C where classifier-studio train runs); one training per project at a time. If no training is running (process ${held.pid} is not Classifier Studio), delete ${file} and start again.`,
+        )
+      // Stale: remove it unless it changed meanwhile (another starter took it over first).
+      if ((await readFile(file, 'utf8').catch(() => '')) === text) await rm(file, { force: true })
     } finally {
       await rm(tmp, { force: true })
     }
   }
-  throw new AppError('PROJECT_LOCKED', `Could not take the training lock of ${projectDir}.`, 'Try again.')
+  throw new AppError('PROJECT_LOCKED', `Could not take the training lock ${file} of ${projectDir}: another process keeps taking it.`, `Stop other trainings of this project and try again. If none is running, delete ${file}.`)
+}
+
+/**
+ * What every training needs from the dataset, checked here in milliseconds before a training
+ * process is started (which takes seconds): imported images, at least 2 classes, and images in
+ * the training split. (No validation images is allowed: the run then monitors the training loss
+ * and says so in its log.)
+ */
+async function checkTrainable(dir: string): Promise<void> {
+  const idx = await loadDatasetIndexShared(dir)
+  const importHint = `Import a folder of images first (one sub-folder per class): classifier-studio import ${dir} <folder>, or Import in the Data view.`
+  if (!idx || idx.items.length === 0) throw new AppError('INVALID_INPUT', `The project at ${dir} has no images to train on.`, importHint)
+  let usable = 0
+  const perSplit = { train: 0, validation: 0, test: 0 }
+  for (const it of idx.items)
+    if (!it.excluded && !it.stale) {
+      usable++
+      perSplit[it.split]++
+    }
+  if (usable === 0)
+    throw new AppError('INVALID_INPUT', `All ${idx.items.length} images of the project at ${dir} are excluded from training (or their source files changed since the import).`, 'Include some images again in the Data view (or classifier-studio import the changed folder again), then train.')
+  if (idx.classes.length < 2)
+    throw new AppError('INVALID_INPUT', `Training needs at least 2 classes; the dataset of ${dir} has ${idx.classes.length}${idx.classes.length ? ` (${idx.classes.join(', ')})` : ''}.`, 'Import images of at least two labels (one sub-folder per label) into this project, then train.')
+  if (perSplit.train === 0)
+    throw new AppError(
+      'INVALID_INPUT',
+      `None of the ${usable} images of ${dir} is in the training split (validation ${perSplit.validation}, test ${perSplit.test}), so there is nothing to train on.`,
+      'Import into a new project with smaller --val/--test shares (their sum below 1), or put images into a train/ folder of the source.',
+    )
 }
 
 export function isTraining(projectDir: string): boolean {
@@ -139,6 +192,7 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
   let release: () => Promise<void>
   let proc: TrainerProcess
   try {
+    await checkTrainable(dir)
     release = await acquireLock(dir)
     try {
       proc = spawnImpl()

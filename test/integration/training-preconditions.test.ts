@@ -1,0 +1,168 @@
+/**
+ * training.start answers what the dataset lacks in milliseconds, before any training process is
+ * started (which takes seconds): no images, fewer than 2 classes, nothing in the training split.
+ * The training lock (runs/.training.lock) tells a reused pid from its holder by start time, and a
+ * refusal names the lock file to delete.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { closeProject, createProject } from '../../src/main/services/projects'
+import { importDataset } from '../../src/main/services/datasets'
+import { processStartTime } from '../../src/main/services/projects/lock'
+import { setTrainerSpawner, spawnTrainer, startTraining, type TrainerProcess } from '../../src/main/services/training'
+import type { FromTrainer, ToTrainer } from '../../src/main/worker/protocol'
+import { writePngs } from '../helpers/dataset-check'
+import { isolatedHome, tempDir } from '../helpers/env'
+
+let tmp: ReturnType<typeof tempDir>
+let home: ReturnType<typeof isolatedHome>
+let spawned = 0
+let sleeper: ChildProcess | null = null
+const hasProcStat = existsSync('/proc/self/stat')
+
+/** A trainer that answers at once with an empty result (the lock tests need a start that gets through). */
+function fakeTrainer(): TrainerProcess {
+  spawned++
+  let onMsg: (m: FromTrainer) => void = () => {}
+  return {
+    pid: 1,
+    send: (m: ToTrainer) => {
+      if (m.type === 'train')
+        setImmediate(() =>
+          onMsg({ id: m.id, type: 'result', result: { runId: 'fake', backend: 'cpu', recipe: 'cnn', epochs: [], best: { epoch: 0, valAccuracy: null, monitor: 'val_loss', value: null }, stoppedEarly: false, stopped: false, stillImproving: false, weightsNote: null } }),
+        )
+    },
+    onMessage: (cb) => (onMsg = cb),
+    onExit: () => {},
+    stderrTail: () => '',
+    kill: () => {},
+  }
+}
+
+async function project(name: string, classes: string[] | null, layout: 'flat' | 'validation-only' = 'flat'): Promise<string> {
+  const p = (await createProject(join(tmp.dir, name))).dir
+  if (classes) {
+    const src = join(tmp.dir, `${name}-src`)
+    await writePngs(layout === 'flat' ? src : join(src, 'validation'), classes, 4, 8, 1)
+    await importDataset(p, src, { size: 8 })
+  }
+  await closeProject(p)
+  return p
+}
+
+beforeAll(() => {
+  tmp = tempDir('cs-train-pre-')
+  home = isolatedHome()
+  setTrainerSpawner(fakeTrainer)
+})
+afterAll(() => {
+  setTrainerSpawner(spawnTrainer)
+  tmp.cleanup()
+  home.cleanup()
+})
+afterEach(() => {
+  sleeper?.kill()
+  sleeper = null
+})
+
+describe('training preconditions, before a process is started', () => {
+  it('no images, one class, nothing in the training split: INVALID_INPUT in milliseconds with a hint, no process', async () => {
+    const empty = await project('empty', null)
+    const one = await project('one', ['cats'])
+    const valOnly = await project('val-only', ['a', 'b'], 'validation-only')
+    spawned = 0
+    const t0 = performance.now()
+    await expect(startTraining(empty, { recipe: 'cnn' })).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      message: `The project at ${empty} has no images to train on.`,
+      hint: expect.stringContaining(`Import a folder of images first (one sub-folder per class): classifier-studio import ${empty} <folder>`),
+    })
+    await expect(startTraining(one, { recipe: 'cnn' })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: `Training needs at least 2 classes; the dataset of ${one} has 1 (cats).`, hint: expect.stringContaining('at least two labels') })
+    await expect(startTraining(valOnly, {})).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/^None of the 8 images of .* is in the training split \(validation 8, test 0\)/) })
+    // A resume needs the images too.
+    await expect(startTraining(empty, { resume: '20260101-000000-cnn-abcd' })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
+    expect(performance.now() - t0).toBeLessThan(1000)
+    expect(spawned).toBe(0)
+    // No lock or run folder was left behind.
+    expect(existsSync(join(empty, 'runs', '.training.lock'))).toBe(false)
+  })
+
+  it('a damaged dataset index is PROJECT_DAMAGED naming the file, before a process is started', async () => {
+    const p = await project('damaged', ['a', 'b'])
+    writeFileSync(join(p, 'dataset', 'index.json'), '{"version": 1, "items": [')
+    spawned = 0
+    await expect(startTraining(p, {})).rejects.toMatchObject({ code: 'PROJECT_DAMAGED', message: expect.stringContaining(join(p, 'dataset', 'index.json')) })
+    expect(spawned).toBe(0)
+  })
+
+  it('a project with images of 2 classes gets through to the training process', async () => {
+    const p = await project('ok', ['a', 'b'])
+    spawned = 0
+    await expect(startTraining(p, { recipe: 'cnn' })).resolves.toMatchObject({ runId: 'fake' })
+    expect(spawned).toBe(1)
+    expect(existsSync(join(p, 'runs', '.training.lock'))).toBe(false)
+  })
+})
+
+describe('training lock', () => {
+  /** A live process that is not Classifier Studio: the pid a stale lock may now point to. */
+  const liveOtherProcess = (): number => {
+    sleeper = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
+    return sleeper.pid!
+  }
+
+  it('refuses a lock held by a live training process, naming the lock file to delete', async () => {
+    const p = await project('held', ['a', 'b'])
+    const pid = liveOtherProcess()
+    const lock = join(p, 'runs', '.training.lock')
+    mkdirSync(join(p, 'runs'), { recursive: true })
+    writeFileSync(lock, JSON.stringify({ pid, host: hostname(), since: '2026-01-01T00:00:00Z', ...(hasProcStat ? { start: processStartTime(pid) } : {}) }))
+    spawned = 0
+    const err = await startTraining(p, {}).catch((e: { code: string; message: string; hint: string }) => e)
+    expect(err).toMatchObject({ code: 'PROJECT_LOCKED', message: `A training is already running for ${p}: process ${pid} has held its lock ${lock} since 2026-01-01T00:00:00Z.` })
+    expect((err as { hint: string }).hint).toContain(`delete ${lock} and start again`)
+    expect(spawned).toBe(0)
+    expect(JSON.parse(readFileSync(lock, 'utf8')).pid).toBe(pid) // left alone
+  })
+
+  it.skipIf(!hasProcStat)('takes over a lock whose pid is alive but was reused (start time differs), and records its own start time', async () => {
+    const p = await project('reused', ['a', 'b'])
+    const pid = liveOtherProcess()
+    const lock = join(p, 'runs', '.training.lock')
+    mkdirSync(join(p, 'runs'), { recursive: true })
+    writeFileSync(lock, JSON.stringify({ pid, host: hostname(), since: '2026-01-01T00:00:00Z', start: String(Number(processStartTime(pid)) + 12345) }))
+    // Seen while the training runs: this process's pid and start time.
+    let held: unknown = null
+    setTrainerSpawner(() => {
+      held = JSON.parse(readFileSync(lock, 'utf8'))
+      return fakeTrainer()
+    })
+    try {
+      await expect(startTraining(p, {})).resolves.toMatchObject({ runId: 'fake' })
+    } finally {
+      setTrainerSpawner(fakeTrainer)
+    }
+    expect(held).toMatchObject({ pid: process.pid, host: hostname(), start: processStartTime(process.pid) })
+    expect(existsSync(lock)).toBe(false)
+  })
+
+  it('takes over a lock of a dead process or a damaged lock file; an old {pid, startedAt} lock still works', async () => {
+    const p = await project('dead', ['a', 'b'])
+    const lock = join(p, 'runs', '.training.lock')
+    mkdirSync(join(p, 'runs'), { recursive: true })
+    const dead = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' })
+    await new Promise((r) => dead.on('exit', r))
+    writeFileSync(lock, JSON.stringify({ pid: dead.pid, startedAt: '2026-01-01T00:00:00Z' }))
+    await expect(startTraining(p, {})).resolves.toMatchObject({ runId: 'fake' })
+    writeFileSync(`${lock}.x`, '{"pid": 12')
+    renameSync(`${lock}.x`, lock)
+    await expect(startTraining(p, {})).resolves.toMatchObject({ runId: 'fake' })
+    // An old lock of a live process is still refused (no start time recorded: the pid is all there is).
+    const pid = liveOtherProcess()
+    writeFileSync(lock, JSON.stringify({ pid, startedAt: '2026-01-01T00:00:00Z' }))
+    await expect(startTraining(p, {})).rejects.toMatchObject({ code: 'PROJECT_LOCKED', message: expect.stringContaining(`since 2026-01-01T00:00:00Z`) })
+  })
+})
