@@ -209,6 +209,11 @@ export const useTrainingStore = defineStore('training', () => {
   const recipe = ref<RecipeStep | null>(null)
   const recipeResult = ref<RecipeDoneEvent['evaluation'] | null>(null)
   let unsubscribe: (() => void) | null = null
+  /**
+   * Whether the user typed a number of epochs since the form was last set (by a project, a run or
+   * a start): only then does Resume send a new total; otherwise the run keeps its own.
+   */
+  const epochsEdited = ref(false)
   /** The project whose settings the form was last set up for. */
   let formDir: string | null = null
   /** The example recipe the form started from (its first stage), if any. */
@@ -346,6 +351,7 @@ export const useTrainingStore = defineStore('training', () => {
       if (fromRun) {
         formDir = dir.value
         Object.assign(form, fromRun)
+        epochsEdited.value = false
       }
     } catch {
       // Its config may not be written yet; the form keeps what started it.
@@ -381,6 +387,7 @@ export const useTrainingStore = defineStore('training', () => {
     const inputSize = (size.success && size.data) || null
     example.value = fromExample ? { title: String(st?.name ?? 'example'), stage: String(st?.stages?.[0]?.title ?? ''), stages: st?.stages?.length ?? 1, form: { ...fromExample }, extras: exampleExtras(projects.current?.state), inputSize } : null
     Object.assign(form, fromExample ?? defaultForm())
+    epochsEdited.value = false
   }
   // The example's optimizer belongs to its recipe: switching recipe falls back to that recipe's default.
   watch(
@@ -409,7 +416,10 @@ export const useTrainingStore = defineStore('training', () => {
         const extra = st as { epochsPlanned?: number; options?: unknown }
         if (extra.epochsPlanned) epochsPlanned.value = extra.epochsPlanned
         const fromStatus = formFromRunOptions(extra.options)
-        if (fromStatus) Object.assign(form, fromStatus)
+        if (fromStatus) {
+          Object.assign(form, fromStatus)
+          epochsEdited.value = false
+        }
         if (!fromStatus || !extra.epochsPlanned) await syncFormFromRun(st.runId)
       }
     } catch (err) {
@@ -440,12 +450,22 @@ export const useTrainingStore = defineStore('training', () => {
     shown.value = shown.value.filter((x) => x !== id)
   }
 
-  /** Starts a background job (a run or a recipe); its progress then arrives as 'training' events. */
-  async function launch(call: (dir: string) => Promise<{ runId: string | null }>, planned = 0) {
+  /**
+   * Starts a background job (a run or a recipe); its progress then arrives as 'training' events.
+   * `keep`: the run being resumed, whose curves stay on the chart (also when the resume fails).
+   */
+  async function launch(call: (dir: string) => Promise<{ runId: string | null }>, planned = 0, keep: string | null = null) {
     if (!dir.value || running.value) return
     subscribe()
     error.value = null
+    const kept = keep && runId.value === keep ? { epochs: epochs.value, backend: backend.value } : null
     clearLive()
+    if (kept) {
+      runId.value = keep
+      epochs.value = kept.epochs
+      backend.value = kept.backend
+    }
+    epochsEdited.value = false
     stopping.value = false
     running.value = true
     epochsPlanned.value = planned
@@ -475,8 +495,26 @@ export const useTrainingStore = defineStore('training', () => {
     return launch((d) => useApi().examples.run({ dir: d }))
   }
 
-  function resume(id: string) {
-    return start({ resume: id })
+  /** The total a Resume would send: the typed epochs when the user changed them, else null (the run's own). */
+  function resumeTotal(run: Pick<RunInfo, 'epochsDone' | 'epochsPlanned'>): number | null {
+    return epochsEdited.value && form.epochs !== run.epochsPlanned && form.epochs > run.epochsDone ? form.epochs : null
+  }
+
+  /**
+   * Continues a stopped or interrupted run with its own saved settings (the service repeats
+   * them): only the run id goes, plus a new total of epochs when the user typed one. Its earlier
+   * epochs stay on the chart; a resume that fails leaves the run stopped and Resume offered.
+   */
+  async function resume(id: string) {
+    if (!dir.value || running.value) return
+    const run = runs.value.find((r) => r.runId === id)
+    const total = run ? resumeTotal(run) : null
+    const options: TrainOptionsInput = total != null ? { resume: id, epochs: total } : { resume: id }
+    if (runId.value !== id || epochs.value.length === 0) await showRun(id, true)
+    // The form shows the settings the run continues with (its own), with the new total if any.
+    await syncFormFromRun(id)
+    if (total != null) form.epochs = total
+    return launch((d) => useApi().training.start({ dir: d, options: options as never }), total ?? run?.epochsPlanned ?? 0, id)
   }
 
   async function stop() {
@@ -491,5 +529,5 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
-  return { dir, form, example, setupForm, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, features, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
+  return { dir, form, epochsEdited, resumeTotal, example, setupForm, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, features, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
 })
