@@ -13,7 +13,7 @@ import { closeProject, createProject } from '../../src/main/services/projects'
 import { importDataset } from '../../src/main/services/datasets'
 import { processStartTime } from '../../src/main/services/projects/lock'
 import { setTrainerSpawner, spawnTrainer, startTraining, type TrainerProcess } from '../../src/main/services/training'
-import type { FromTrainer, ToTrainer } from '../../src/main/worker/protocol'
+import { serializeTrainError, type FromTrainer, type ToTrainer } from '../../src/main/worker/protocol'
 import { writePngs } from '../helpers/dataset-check'
 import { isolatedHome, tempDir } from '../helpers/env'
 
@@ -164,5 +164,28 @@ describe('training lock', () => {
     const pid = liveOtherProcess()
     writeFileSync(lock, JSON.stringify({ pid, startedAt: '2026-01-01T00:00:00Z' }))
     await expect(startTraining(p, {})).rejects.toMatchObject({ code: 'PROJECT_LOCKED', message: expect.stringContaining(`since 2026-01-01T00:00:00Z`) })
+  })
+})
+
+describe('errors from the training process', () => {
+  it('a raw Node error in the process is translated there (a full disk is DISK_FULL naming the file) and keeps its code here', async () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write', path: '/p/runs/r/checkpoints/.last.tmp-1/weights.bin' })
+    const sent = serializeTrainError(enospc)
+    expect(sent).toMatchObject({ code: 'DISK_FULL', message: 'The disk is full: could not write /p/runs/r/checkpoints/.last.tmp-1/weights.bin (ENOSPC).', hint: expect.stringContaining('Free some space') })
+    expect(serializeTrainError(Object.assign(new Error('no'), { code: 'INVALID_INPUT', hint: 'h' }))).toMatchObject({ code: 'INVALID_INPUT', message: 'no', hint: 'h' })
+    const p = await project('errors', ['a', 'b'])
+    for (const error of [sent, serializeTrainError(Object.assign(new Error('refused'), { code: 'FORBIDDEN' })), { name: 'Error', message: 'odd', code: 'ENOTACODE' }]) {
+      setTrainerSpawner(() => {
+        const t = fakeTrainer()
+        let onMsg: (m: FromTrainer) => void = () => {}
+        return { ...t, onMessage: (cb) => (onMsg = cb), send: (m: ToTrainer) => void (m.type === 'train' && setImmediate(() => onMsg({ id: m.id, type: 'error', error }))) }
+      })
+      try {
+        const expected = error.code === 'ENOTACODE' ? 'INTERNAL' : error.code
+        await expect(startTraining(p, {})).rejects.toMatchObject({ name: 'AppError', code: expected, message: error.message })
+      } finally {
+        setTrainerSpawner(fakeTrainer)
+      }
+    }
   })
 })

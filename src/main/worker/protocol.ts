@@ -1,4 +1,5 @@
 import type { SerializedTrainError, TrainEvent, TrainOptionsInput, TrainResult } from '../../shared/training'
+import { translateError } from '../../shared/errors'
 
 /** Parent -> training process. Every message carries the id of the training it is about. */
 export type ToTrainer =
@@ -25,8 +26,10 @@ export function isToTrainer(m: unknown): m is ToTrainer {
 
 export function serializeTrainError(err: unknown): SerializedTrainError {
   if (err instanceof Error) {
-    const e = err as Error & { code?: unknown; hint?: unknown }
-    return { name: e.name, message: e.message, stack: e.stack, code: typeof e.code === 'string' ? e.code : undefined, hint: typeof e.hint === 'string' ? e.hint : undefined }
+    // Errors with an app code keep it and their hint; a raw Node error (ENOSPC while writing a
+    // checkpoint, EACCES, …) becomes a message naming the file and the fix, with its code (DISK_FULL, …).
+    const e = translateError(err)
+    return { name: err.name, message: e.message, stack: err.stack, code: e.code, hint: e.hint }
   }
   return { name: 'Error', message: String(err) }
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
+import { AppError } from '../../../shared/errors'
 import type { EarlyStopSpec, EpochMetrics, MonitorName, ReduceLrSpec, TrainEvent } from '../../../shared/training'
 import { EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, type CheckpointState, type EarlyStoppingState, type EpochLogs, type ReduceLrState } from './callbacks'
 import { deriveSeed } from './rng'
@@ -119,7 +120,7 @@ export async function fitLoop(o: FitOptions): Promise<FitResult> {
   const { model, optimizer, stream, hooks, numClasses } = o
   const snapshotModel = o.snapshotModel ?? model
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val)
-  if (vars.length === 0) throw new Error('The model has no trainable weights: nothing to train. Unfreeze some layers or add a head.')
+  if (vars.length === 0) throw new AppError('INVALID_INPUT', 'The model has no trainable weights: nothing to train.', 'Unfreeze some layers (--fine-tune-from) or add a head.')
   const log = (message: string) => hooks.emit({ type: 'log', message })
 
   let monitor = o.earlyStop ? o.earlyStop.monitor : o.checkpointMonitor
@@ -186,7 +187,8 @@ export async function fitLoop(o: FitOptions): Promise<FitResult> {
             ) as tf.Scalar,
           )
           const [l, c] = await Promise.all([cost.data(), (correct as unknown as tf.Scalar).data()])
-          if (!Number.isFinite(l[0])) throw new Error(`The loss became ${l[0]} at epoch ${epoch + 1}, batch ${batch + 1}: training diverged. Lower the learning rate (--lr) and start again.`)
+          if (!Number.isFinite(l[0]))
+            throw new AppError('INVALID_INPUT', `The loss became ${l[0]} at epoch ${epoch + 1}, batch ${batch + 1}: training diverged.`, `Lower the learning rate (--lr, or --fine-tune-lr when fine-tuning; this run used ${o.learningRate}) and start again.`)
           lossSum += l[0] * n
           correctSum += c[0]
         } finally {
@@ -212,7 +214,7 @@ export async function fitLoop(o: FitOptions): Promise<FitResult> {
         log(`Stopped during epoch ${epoch + 1} after ${seen} of ${stream.trainCount} images; that partial epoch is discarded (resume repeats it).`)
         break
       }
-      if (seen === 0) throw new Error('The training split is empty: import images and assign some to the training split.')
+      if (seen === 0) throw new AppError('INVALID_INPUT', 'The training split is empty: there is nothing to train on.', 'Import images, with some of them in the training split (--val and --test below 1 together).')
       const trainSeconds = (performance.now() - t0) / 1000
       const logs: EpochLogs = { loss: lossSum / seen, accuracy: correctSum / seen, val_loss: null, val_accuracy: null }
       if (stream.valCount > 0) {

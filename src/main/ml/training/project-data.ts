@@ -7,7 +7,7 @@ import type { BatchOptions, DataSource, RawBatch } from './data'
 export async function projectDataSource(projectDir: string): Promise<DataSource> {
   const idx = await loadDatasetIndex(projectDir)
   if (!idx || idx.items.length === 0)
-    throw Object.assign(new Error(`The project at ${projectDir} has no images to train on.`), { code: 'NOT_FOUND', hint: 'Import a folder of images first (classifier-studio import <project> <folder>).' })
+    throw Object.assign(new Error(`The project at ${projectDir} has no images to train on.`), { code: 'INVALID_INPUT', hint: `Import a folder of images first (one sub-folder per class): classifier-studio import ${projectDir} <folder>, or Import in the Data view.` })
   const s = idx.settings
   const labelsOf = (split: Split) => Int32Array.from(splitIds(idx, split), (id) => idx.items[id].label)
   let fp: string | null = null

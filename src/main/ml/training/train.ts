@@ -204,7 +204,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       const base = findBase(src.model)
       if (!base) {
         src.model.dispose()
-        throw new Error(`Run ${fromRunId} has no pretrained base to fine-tune (recipe ${srcRun.config.recipe}).`)
+        throw new AppError('INVALID_INPUT', `Run ${fromRunId} has no pretrained base to fine-tune (recipe ${srcRun.config.recipe}).`, 'Fine-tune from a transfer-learning run (--from-run <run of --recipe transfer>), or train one first: classifier-studio train <project> --recipe transfer.')
       }
       if (!ownLast) opts = { ...opts, base: srcRun.config.options.base }
       built = { model: src.model, base, preprocess: src.preprocess, baseWeights: srcRun.config.baseWeights, fromRunId }

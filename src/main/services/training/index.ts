@@ -4,7 +4,7 @@ import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
-import { AppError } from '../../../shared/errors'
+import { AppError, ERROR_CODES, type ErrorCode } from '../../../shared/errors'
 import { TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
 import { isFromTrainer, type FromTrainer, type ToTrainer } from '../../worker/protocol'
 import { runsDir } from '../../ml/training/runs'
@@ -233,7 +233,7 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
         } else {
           settled = true
           const e = m.error
-          const code = e.code && ['INVALID_INPUT', 'NOT_FOUND', 'PROJECT_LOCKED', 'PROJECT_DAMAGED', 'CANCELLED', 'BAD_REQUEST'].includes(e.code) ? (e.code as 'INVALID_INPUT') : 'INTERNAL'
+          const code = (ERROR_CODES as readonly string[]).includes(e.code ?? '') ? (e.code as ErrorCode) : 'INTERNAL'
           const err = new AppError(code, e.message, e.hint)
           if (e.stack) err.stack = e.stack
           reject(err)
