@@ -1,4 +1,4 @@
-import { app, BrowserWindow, session, shell } from 'electron'
+import { app, BrowserWindow, dialog, session, shell } from 'electron'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { bindIpc } from './ipc'
@@ -29,7 +29,12 @@ function initializeSecurity(): void {
 function initializeServices(): void {
   setTrainerSpawner(spawnUtilityTrainer)
   void useBestBackend()
-  const dispatcher = new Dispatcher(createHandlers({ shell: 'electron', workspaceDir: join(homedir(), 'Classifier Studio Projects') }))
+  const chooseFolder = async () => {
+    const options = { properties: ['openDirectory' as const] }
+    const r = win ? await dialog.showOpenDialog(win, options) : await dialog.showOpenDialog(options)
+    return r.canceled ? null : (r.filePaths[0] ?? null)
+  }
+  const dispatcher = new Dispatcher(createHandlers({ shell: 'electron', workspaceDir: join(homedir(), 'Classifier Studio Projects'), chooseFolder }))
   bindIpc(dispatcher, () => win, isOwnUrl)
 }
 

@@ -147,6 +147,8 @@ const TrainOptionsArg = z
 export const contract = {
   app: {
     info: method<AppInfo>()(z.object({})),
+    /** The desktop app's native folder dialog: the chosen folder, or null when cancelled. The browser studio uploads a folder instead. */
+    chooseFolder: method<string | null>()(z.object({})),
   },
   projects: {
     create: method<ProjectInfo>()(z.object({ parent: Dir.optional(), name: ProjectName })),

@@ -1,12 +1,12 @@
-import { copyFileSync, mkdtempSync, rmSync, truncateSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startStudio } from '../../src/main/web/studio'
 import type { RunInfo } from '../../src/shared/training'
 import { chromiumMissing, ensureWebBuild, launchBrowser, newPage, SCREENSHOT_DIR, screenshotBoth } from './browser'
-import { TrainPage } from './pages/journey'
+import { DataPage, TrainPage } from './pages/journey'
 import { apiClient, openProject, writeClassesDataset } from './pages/fixes'
 
 /**
@@ -36,6 +36,19 @@ describe.skipIf(missing)('native input, output and resume in the web studio (chr
     process.env.CLASSIFIER_STUDIO_HOME = join(root, 'home')
     rmSync(SHOTS, { recursive: true, force: true })
     await writeClassesDataset(join(root, 'shapes'), ['circle', 'square', 'triangle'], 24)
+    // A folder to choose: two classes, plus files an upload leaves out (hidden ones).
+    await writeClassesDataset(join(root, 'to-choose'), ['daisy', 'rose'], 6)
+    writeFileSync(join(root, 'to-choose', '.DS_Store'), 'x')
+    mkdirSync(join(root, 'to-choose', '.git'))
+    writeFileSync(join(root, 'to-choose', '.git', 'HEAD'), 'x')
+    // A folder to drop, with its own train/validation split.
+    await writeClassesDataset(join(root, 'split-src'), ['cat', 'dog', 'fox'], 8)
+    for (const cls of ['cat', 'dog', 'fox'])
+      for (const [i, f] of readdirSync(join(root, 'split-src', cls)).sort().entries()) {
+        const part = i < 6 ? 'train' : 'validation'
+        mkdirSync(join(root, 'to-drop', part, cls), { recursive: true })
+        cpSync(join(root, 'split-src', cls, f), join(root, 'to-drop', part, cls, f))
+      }
     studio = await startStudio({ port: 0, workspaceDir: join(root, 'workspace') })
     api = apiClient(studio.port, studio.token)
     browser = await launchBrowser()
@@ -61,6 +74,138 @@ describe.skipIf(missing)('native input, output and resume in the web studio (chr
     }
     expect(errors).toEqual([])
   }
+
+  /** Every file below `dir`, as paths relative to it ('/'-separated). */
+  function filesBelow(dir: string): string[] {
+    const out: string[] = []
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(d, e.name))
+        else out.push(relative(dir, join(d, e.name)).split('\\').join('/'))
+      }
+    }
+    walk(dir)
+    return out.sort()
+  }
+
+  /** What the app data folder's uploads/ holds (staging folders; empty once every upload is over). */
+  const staging = () => (existsSync(join(root, 'home', 'uploads')) ? readdirSync(join(root, 'home', 'uploads')) : [])
+
+  /**
+   * Drops `dir` on the import form as a desktop drag does: a drop event whose DataTransfer item
+   * is a directory entry (webkitGetAsEntry), read in batches by readEntries. Chromium cannot
+   * make a directory DataTransfer from a script, so the entries are built in the page around
+   * real File objects with the folder's bytes.
+   */
+  async function dropFolder(page: Page, dir: string): Promise<void> {
+    const files = filesBelow(dir).map((p) => ({ path: p, base64: readFileSync(join(dir, p)).toString('base64') }))
+    const name = dir.split('/').pop()!
+    await page.getByTestId('import-drop').evaluate(
+      (zone, { name, files }) => {
+        type Node = { name: string; files: Map<string, File>; dirs: Map<string, Node> }
+        const tree: Node = { name, files: new Map(), dirs: new Map() }
+        for (const f of files) {
+          const parts = f.path.split('/')
+          let at = tree
+          for (const p of parts.slice(0, -1)) {
+            if (!at.dirs.has(p)) at.dirs.set(p, { name: p, files: new Map(), dirs: new Map() })
+            at = at.dirs.get(p)!
+          }
+          const bin = atob(f.base64)
+          const bytes = new Uint8Array(bin.length)
+          for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i)
+          at.files.set(parts[parts.length - 1], new File([bytes], parts[parts.length - 1], { type: 'image/png' }))
+        }
+        const entry = (n: Node): unknown => ({
+          isFile: false,
+          isDirectory: true,
+          name: n.name,
+          createReader() {
+            // Two entries per batch, then an empty batch: as readEntries answers for big folders.
+            const all = [...[...n.dirs.values()].map(entry), ...[...n.files.entries()].map(([fname, file]) => ({ isFile: true, isDirectory: false, name: fname, file: (ok: (f: File) => void) => ok(file) }))]
+            let at = 0
+            return { readEntries: (ok: (e: unknown[]) => void) => setTimeout(() => ok(all.slice(at, (at += 2))), 0) }
+          },
+        })
+        const dt = { items: [{ kind: 'file', webkitGetAsEntry: () => entry(tree) }] }
+        for (const type of ['dragover', 'drop']) {
+          const ev = new (globalThis as any).DragEvent(type, { bubbles: true, cancelable: true })
+          Object.defineProperty(ev, 'dataTransfer', { value: dt })
+          zone.dispatchEvent(ev)
+        }
+      },
+      { name, files },
+    )
+  }
+
+  it('a folder chosen with the folder picker is uploaded (hidden files left out) and imported; the staging folder is removed', async () => {
+    const p = await api<{ dir: string }>('projects.create', { name: 'Chosen' })
+    await withPage('choose', async (page) => {
+      await openProject(page, studio.url, p.dir, 'data')
+      await page.getByRole('heading', { level: 1, name: 'Data' }).waitFor()
+      await page.getByRole('button', { name: 'Choose folder…' }).waitFor()
+      await screenshotBoth(page, 'data-empty', 'native/')
+      await page.getByLabel('Image size in pixels').fill('64')
+      await page.getByLabel('Folder to upload and import').setInputFiles(join(root, 'to-choose'))
+      const data = new DataPage(page)
+      await data.result().waitFor({ timeout: 120_000 })
+      expect(await data.result().textContent()).toContain('Imported 12 new images')
+      await expect.poll(() => page.getByTestId('total-images').textContent()).toBe('12')
+      expect(await data.thumbnails('daisy').count()).toBeGreaterThan(0)
+      await screenshotBoth(page, 'data-chosen', 'native/')
+      const overview = await api<{ classes: { name: string; count: number }[] }>('datasets.overview', { dir: p.dir })
+      expect(overview.classes.map((c) => [c.name, c.count])).toEqual([['daisy', 6], ['rose', 6]])
+      expect(staging()).toEqual([])
+    })
+  }, 300_000)
+
+  it('an upload shows its progress in bytes and can be cancelled: nothing imported, the staging folder removed', async () => {
+    const p = await api<{ dir: string }>('projects.create', { name: 'Cancelled' })
+    await withPage('cancel', async (page) => {
+      // A slow link: every file takes a while to arrive.
+      await page.route('**/upload/file?**', async (route) => {
+        await new Promise((r) => setTimeout(r, 700))
+        await route.continue().catch(() => undefined)
+      })
+      await openProject(page, studio.url, p.dir, 'data')
+      await page.getByRole('heading', { level: 1, name: 'Data' }).waitFor()
+      await page.getByLabel('Folder to upload and import').setInputFiles(join(root, 'to-choose'))
+      const panel = page.getByRole('status', { name: 'Uploading' })
+      await panel.waitFor({ timeout: 30_000 })
+      await expect.poll(() => panel.textContent()).toMatch(/Uploading to-choose: [1-9]\d*\/12 files/)
+      expect(await panel.textContent()).toMatch(/\d+(\.\d+)? ?(B|KB|kB|MB)/)
+      await screenshotBoth(page, 'data-uploading', 'native/')
+      await panel.getByRole('button', { name: 'Cancel' }).click()
+      const error = page.getByRole('form', { name: 'Import images' }).getByRole('alert')
+      await error.waitFor({ timeout: 30_000 })
+      expect(await error.textContent()).toContain('Cancelled.')
+      await expect.poll(() => staging(), { timeout: 10_000 }).toEqual([])
+      expect((await api<{ total: number }>('datasets.overview', { dir: p.dir })).total).toBe(0)
+      await screenshotBoth(page, 'data-upload-cancelled', 'native/')
+    })
+  }, 300_000)
+
+  it('a folder dropped on the import form (directory traversal) is uploaded with its train/validation split and imported', async () => {
+    const p = await api<{ dir: string }>('projects.create', { name: 'Dropped' })
+    await withPage('drop', async (page) => {
+      await openProject(page, studio.url, p.dir, 'data')
+      await page.getByRole('heading', { level: 1, name: 'Data' }).waitFor()
+      await page.getByLabel('Image size in pixels').fill('64')
+      await dropFolder(page, join(root, 'to-drop'))
+      const data = new DataPage(page)
+      await data.result().waitFor({ timeout: 120_000 })
+      expect(await data.result().textContent()).toContain('Imported 24 new images')
+      // The folder's own split: 6 train and 2 validation images per class.
+      await expect.poll(() => page.getByTestId('split-summary').textContent()).toBe('18 / 6 / 0')
+      await screenshotBoth(page, 'data-dropped', 'native/')
+      expect(staging()).toEqual([])
+      // A typed server path still works, next to the upload.
+      await writeClassesDataset(join(root, 'more'), ['cat', 'dog', 'fox'], 2, 64, 99)
+      await data.importFolder(join(root, 'more'))
+      await expect.poll(async () => (await data.result().textContent()) ?? '', { timeout: 120_000 }).toMatch(/Imported 6 new images/)
+      await expect.poll(() => page.getByTestId('total-images').textContent()).toBe('30')
+    })
+  }, 300_000)
 
   const stopButton = (page: Page) => page.getByRole('main').getByRole('button', { name: /^Stop/ })
   const resumeButton = (page: Page) => page.getByTestId('resume')

@@ -1,4 +1,5 @@
 import pkg from '../../../package.json'
+import { AppError } from '../../shared/errors'
 import type { Handlers } from './dispatch'
 import { appDataDir } from './appdata'
 import * as projects from './projects'
@@ -16,6 +17,8 @@ export interface ShellInfo {
   shell: 'electron' | 'web'
   /** Where projects created by name (web studio) are put. */
   workspaceDir: string
+  /** The native folder dialog (Electron); absent in the browser studio, which uploads folders. */
+  chooseFolder?: () => Promise<string | null>
 }
 
 const version = pkg.version
@@ -25,6 +28,10 @@ export function createHandlers(shell: ShellInfo): Handlers {
   return {
     app: {
       info: async () => ({ version, dataDir: appDataDir(), workspaceDir: shell.workspaceDir, shell: shell.shell }),
+      chooseFolder: async () => {
+        if (!shell.chooseFolder) throw new AppError('BAD_REQUEST', 'The folder dialog is part of the desktop app.', 'In the browser studio, drop a folder on the import form or press Choose folder… (it is uploaded), or type a path on the server.')
+        return shell.chooseFolder()
+      },
     },
     projects: {
       create: ({ parent, name }) => projects.createNamedProject(parent ?? shell.workspaceDir, name),

@@ -1,5 +1,5 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { Duplex } from 'node:stream'
+import { Readable, type Duplex } from 'node:stream'
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { extname, join, normalize, sep } from 'node:path'
@@ -16,8 +16,18 @@ export interface WebServerOptions {
   port?: number
   /** Fixed token (tests); a random one per start otherwise. */
   token?: string
-  /** Extra routes served under /files (thumbnails etc.): returns null when not found. */
-  files?: (path: string, query: URLSearchParams) => Promise<{ body: Buffer; type: string } | null>
+  /**
+   * Extra routes served under /files (thumbnails, an export's zip): null when not found; an
+   * AppError other than INTERNAL is answered as the usual JSON error. A stream body is piped;
+   * `filename` makes it a download (Content-Disposition: attachment).
+   */
+  files?: (path: string, query: URLSearchParams) => Promise<{ body: Buffer | Readable; type: string; filename?: string; cache?: string } | null>
+  /**
+   * Raw-body routes under /upload (POST, behind the same Host/Origin/token checks as the rest):
+   * the handler reads the request body itself (bounded) and its result is answered as
+   * {result}; a thrown error as the usual JSON error.
+   */
+  uploads?: (path: string, query: URLSearchParams, req: IncomingMessage) => Promise<unknown>
 }
 
 export interface WebServer {
@@ -303,11 +313,43 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         if (calls.get(callId) === ac) calls.delete(callId)
       }
     }
+    if (pathname.startsWith('/upload/') && opts.uploads) {
+      if (req.method !== 'POST') return send(res, 405, errorBody('BAD_REQUEST', `Use POST for uploads, not ${shown(req.method ?? '')}.`, 'Send POST /upload/<step> with the file as the body.'), { allow: 'POST' })
+      try {
+        const result = await opts.uploads(pathname.slice('/upload/'.length), query, req)
+        return send(res, 200, { result: result ?? null })
+      } catch (err) {
+        req.resume() // a refused body is drained, so the refusal reaches the sender
+        throw err
+      }
+    }
     if (pathname.startsWith('/files/') && opts.files) {
-      const file = await opts.files(pathname.slice('/files/'.length), query).catch(() => null)
+      const file = await opts.files(pathname.slice('/files/'.length), query).catch((err: unknown) => {
+        if (err instanceof AppError && err.code !== 'INTERNAL') throw err
+        return null
+      })
       if (!file) return send(res, 404, errorBody('NOT_FOUND', 'No such file.'))
-      res.writeHead(200, { 'content-type': file.type, 'cache-control': 'max-age=600', 'x-content-type-options': 'nosniff' })
-      return res.end(file.body)
+      const headers: Record<string, string> = { 'content-type': file.type, 'cache-control': file.cache ?? 'max-age=600', 'x-content-type-options': 'nosniff' }
+      if (file.filename) headers['content-disposition'] = `attachment; filename="${file.filename.replace(/[^\w.-]+/g, '_')}"; filename*=UTF-8''${encodeURIComponent(file.filename)}`
+      if (!(file.body instanceof Readable)) {
+        res.writeHead(200, headers)
+        return res.end(file.body)
+      }
+      // A stream: its first failure (before any byte) is a JSON error; a later one cuts the download short.
+      const body = file.body
+      const first = await new Promise<Buffer | null>((resolve, reject) => {
+        body.once('error', reject)
+        body.once('end', () => resolve(null))
+        body.once('readable', () => resolve((body.read() as Buffer | null) ?? null))
+      })
+      res.writeHead(200, headers)
+      if (first) res.write(first)
+      body.removeAllListeners('error')
+      body.on('error', (err) => {
+        console.error('Classifier Studio web bridge: a download failed:', err)
+        res.destroy()
+      })
+      return body.pipe(res)
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, errorBody('BAD_REQUEST', `Method ${shown(req.method ?? '')} is not allowed here.`, 'The studio UI is read with GET.'), { allow: 'GET, HEAD' })
     const decoded = decodePath(pathname)

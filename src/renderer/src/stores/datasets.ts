@@ -5,6 +5,7 @@ import type { ImportOptions, ImportSummary } from '../../../shared/datasets'
 import { useApi } from '../bridge'
 import { toUiError, useProjectsStore, type UiError } from './projects'
 import { createTask } from './task'
+import { discardUpload, uploadFolder, type PickedFolder } from '../bridge/uploads'
 
 export const PAGE_SIZE = 200
 
@@ -75,6 +76,50 @@ export const useDatasetsStore = defineStore('datasets', () => {
       await load()
     }
     return summary
+  }
+
+  /** The running upload's abort (Cancel stops the upload as well as the import after it). */
+  let uploadAbort: AbortController | null = null
+
+  /**
+   * A folder dropped or chosen in the browser: uploaded into a staging folder the studio owns on
+   * the server (relative paths kept), imported from there with the same progress and cancel as a
+   * typed path, then the staging folder is removed (the project keeps its own copy of every image).
+   */
+  async function uploadAndImport(picked: PickedFolder, options: ImportOptions = {}) {
+    if (!dir.value) return undefined
+    const d = dir.value
+    const ac = new AbortController()
+    uploadAbort = ac
+    try {
+      const summary = await importTask.run(async (opts) => {
+        const staged = await uploadFolder(d, picked, { signal: ac.signal, onProgress: opts.onProgress })
+        try {
+          if (ac.signal.aborted) throw Object.assign(new Error('Cancelled.'), { code: 'CANCELLED' })
+          return await useApi().datasets.import({ dir: d, source: staged.source, options }, opts)
+        } finally {
+          await discardUpload(d, staged.id)
+        }
+      })
+      if (summary) {
+        lastImport.value = summary
+        pages.value = new Map()
+        pending.clear()
+        totals.value = {}
+        await load()
+      }
+      return summary
+    } finally {
+      if (uploadAbort === ac) uploadAbort = null
+    }
+  }
+
+  async function cancelImport() {
+    if (uploadAbort) {
+      importTask.state.cancelled = true
+      uploadAbort.abort()
+    }
+    await importTask.cancel()
   }
 
   /** Items of one class in [offset, offset+PAGE_SIZE): fetched once, shared by the grid. */
@@ -167,5 +212,5 @@ export const useDatasetsStore = defineStore('datasets', () => {
     }
   }
 
-  return { dir, overview, loadError, loading, importTask: importTask.state, cancelImport: importTask.cancel, lastImport, isEmpty, augment, augmentError, augmentBusy, pagesVersion, totals, excludeError, excluding, reset, load, importFrom, itemAt, ensureRange, totalOf, excludedIn, setExcluded, previewAugment }
+  return { dir, overview, loadError, loading, importTask: importTask.state, cancelImport, lastImport, isEmpty, augment, augmentError, augmentBusy, pagesVersion, totals, excludeError, excluding, reset, load, importFrom, uploadAndImport, itemAt, ensureRange, totalOf, excludedIn, setExcluded, previewAugment }
 })
