@@ -250,7 +250,7 @@ export const EXAMPLES: readonly ExampleDef[] = [
     },
     data: catsDogsData(),
     stages: [
-      { name: 'transfer', title: 'Frozen MobileNetV2, train the head', options: { recipe: 'transfer', base: 'mobilenetv2', epochs: 10, batchSize: 32, optimizer: 'adam', learningRate: 1e-4, augment: 'flip,rotate=72', checkpointMonitor: 'val_loss', seed: 42 } },
+      { name: 'transfer', title: 'Frozen MobileNetV2, train the head', options: { recipe: 'transfer', base: 'mobilenetv2', baseCut: 'full', epochs: 10, batchSize: 32, optimizer: 'adam', learningRate: 1e-4, augment: 'flip,rotate=72', checkpointMonitor: 'val_loss', seed: 42 } },
       {
         name: 'finetune',
         title: 'Fine-tune from block_11_expand_relu',

@@ -10,7 +10,10 @@ import { LayerSpec } from './models'
  * --base-weights PATH --seed --resume RUN`, so `TrainOptions.parse({ batch: 16, lr: 1e-3,
  * augment: 'flip,rotate=15', earlyStop: 3 })` is exactly what the CLI builds from its flags.
  * The long names (`batchSize`, `learningRate`, `fineTuneLearningRate`) are accepted too.
- * `TrainOptions.parse({})` gives the one-click defaults (transfer learning from MobileNetV2).
+ * `TrainOptions.parse({})` gives the one-click defaults (transfer learning from MobileNetV2):
+ * with no `epochs` given, `autoEpochs` is on (epochs chosen from the training-set size, early
+ * stopping with restore-best unless `earlyStop` says otherwise), and `baseCut: 'auto'` lets the
+ * engine cut the offline base where its features measure best (see recipes.ts).
  */
 
 export const Recipe = z.enum(['transfer', 'finetune', 'cnn'])
@@ -139,6 +142,19 @@ const TrainOptionsObject = z
     /** Recipe 'cnn': the hidden layers of a custom CNN (the Model view's layer editor); overrides `model`. */
     layers: z.array(LayerSpec).min(1).optional(),
     epochs: z.number().int().min(1).max(10_000).default(10),
+    /**
+     * Choose the number of epochs from the data (transfer recipe): on by default when `epochs`
+     * is not given. Also turns early stopping on (restore best) when `earlyStop` is not given.
+     * The chosen number is stored as the run's `epochs`.
+     */
+    autoEpochs: z.boolean().default(false),
+    /**
+     * Transfer: where the frozen base is cut (the head reads that layer's output through global
+     * average pooling). 'auto' = the best-measuring cut for the base's weights (the offline
+     * nsfwjs MobileNetV2: the output of block 16, before Conv_1; official Keras weights: the whole base);
+     * 'full' = the whole base; or a layer name of the base. A run stores the cut it used.
+     */
+    baseCut: z.string().min(1).default('auto'),
     batchSize: z.number().int().min(1).max(4096).default(32),
     /** Head / CNN learning rate. Finetune uses fineTuneLearningRate unless this is given. */
     learningRate: z.number().gt(0).max(10).optional(),
@@ -195,6 +211,11 @@ export const TrainOptions = z.preprocess((raw) => {
     if (v === undefined) continue
     out[ALIASES[k] ?? k] = v
   }
+  // `epochs: 'auto'` or no epochs at all: choose them from the data (one-click default).
+  if (out.epochs === 'auto') {
+    delete out.epochs
+    out.autoEpochs = true
+  } else if (out.autoEpochs === undefined) out.autoEpochs = out.epochs === undefined
   return out
 }, TrainOptionsObject)
 /** What callers (CLI, UI) pass. */
@@ -229,6 +250,14 @@ export interface TrainResult {
   stoppedEarly: boolean
   /** The user pressed stop (the run can be resumed). */
   stopped: boolean
+  /**
+   * The best epoch is the last one of a run that finished all its planned epochs (not stopped,
+   * not stopped early): the model was still improving, so training longer may help
+   * (`train --resume RUN --epochs N` continues it).
+   */
+  stillImproving?: boolean
+  /** Plain-words advice about the base's weights (the offline ones are partial), or null. */
+  weightsNote?: string | null
 }
 
 export interface SerializedTrainError {
@@ -240,7 +269,7 @@ export interface SerializedTrainError {
 }
 
 export type TrainEvent =
-  | { type: 'start'; runId: string; backend: string; reason: string; recipe: Recipe; epochs: number; resumedFromEpoch: number }
+  | { type: 'start'; runId: string; backend: string; reason: string; recipe: Recipe; epochs: number; resumedFromEpoch: number; weightsNote?: string | null; baseCut?: string | null }
   | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; accuracy: number; imagesPerSecond: number; etaSeconds: number }
   | ({ type: 'epoch' } & EpochMetrics)
   | { type: 'log'; message: string }

@@ -12,7 +12,9 @@ import { seededPermutation } from './rng'
  * base's pooled features are computed once per image and stored in
  * <P>/cache/features-<key>/<split>.f32 (N x dim float32, rows in the split's order) with
  * <split>.labels (int32). The key hashes the base, its weights, the preprocessing, the image
- * shape and the dataset fingerprint, so any change computes a new cache (older ones are removed).
+ * shape, the cut of the base and the dataset fingerprint, so any change computes a new cache; the
+ * newest KEEP_FEATURE_CACHES are kept (switching between a few cuts or weights recomputes nothing),
+ * older ones are removed.
  * meta.json is written last: a cache without it is incomplete and is recomputed.
  */
 
@@ -23,6 +25,9 @@ export interface FeatureCacheMeta {
   createdAt: string
   seconds: number
 }
+
+/** How many feature caches a project keeps (each is N x dim float32: 15 MB for 3,000 images at 1280). */
+export const KEEP_FEATURE_CACHES = 3
 
 export function featureCacheKey(parts: Record<string, unknown>): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16)
@@ -60,9 +65,19 @@ export async function ensureFeatureCache(o: BuildCacheOptions): Promise<{ dir: s
   if (have && have.key === o.key) return { dir, meta: have, computed: false }
   const cacheRoot = join(o.projectDir, 'cache')
   await mkdir(cacheRoot, { recursive: true })
-  // Drop stale feature caches (other keys) and leftovers of interrupted builds.
-  for (const e of await readdir(cacheRoot).catch(() => [] as string[]))
-    if (e.startsWith('features-') || e.startsWith('.features-')) await rm(join(cacheRoot, e), { recursive: true, force: true })
+  // Drop leftovers of interrupted builds, and older feature caches beyond the newest
+  // KEEP_FEATURE_CACHES - 1 (other cuts or weights of the same images stay cheap to train on).
+  const complete: { name: string; time: number }[] = []
+  for (const e of await readdir(cacheRoot).catch(() => [] as string[])) {
+    if (e.startsWith('.features-')) await rm(join(cacheRoot, e), { recursive: true, force: true })
+    else if (e.startsWith('features-')) {
+      const meta = await readFeatureCacheMeta(join(cacheRoot, e))
+      if (!meta) await rm(join(cacheRoot, e), { recursive: true, force: true })
+      else complete.push({ name: e, time: Date.parse(meta.createdAt) || 0 })
+    }
+  }
+  complete.sort((a, b) => b.time - a.time)
+  for (const old of complete.slice(KEEP_FEATURE_CACHES - 1)) await rm(join(cacheRoot, old.name), { recursive: true, force: true })
   const tmp = join(cacheRoot, `.features-${o.key}.tmp-${randomBytes(4).toString('hex')}`)
   await mkdir(tmp, { recursive: true })
   const t0 = performance.now()

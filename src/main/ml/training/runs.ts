@@ -45,6 +45,10 @@ export interface RunStatusFile {
   epochsDone: number
   best: { epoch: number; valAccuracy: number | null } | null
   stoppedEarly: boolean
+  /** The best epoch is the last of a completed run: training longer may help (see TrainResult). */
+  stillImproving?: boolean
+  /** Plain-words advice about the base's weights (see TrainResult.weightsNote). */
+  weightsNote?: string | null
   error?: { name: string; message: string }
 }
 

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs'
 import type { PreprocessSpec } from '../../../shared/models'
-import { augmentEnabled, formatAugment, resolvedOptimizer, TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
+import { augmentEnabled, EarlyStopSpec, formatAugment, resolvedOptimizer, TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
 import { applyPreprocess, buildCnn, buildTransferModel, presetSpec, RESCALE_01 } from '../models'
+import { cutTransferModel } from '../models/transfer'
 import { createFeatureExtractor, initBackend, type BackendPreference, type FeatureExtractor } from '../backend'
 import { augmentBatch } from './augment'
 import { loadBaseWeights, preprocessForWeights } from './base-weights'
@@ -12,7 +13,7 @@ import type { DataSource, RawBatch } from './data'
 import { cachedBatches, ensureFeatureCache, featureCacheKey } from './feature-cache'
 import { fitLoop, type BatchStream, type LoopState, type ReadyBatch } from './loop'
 import { splitAtFrozenBottom, type FrozenSplit } from './frozen-split'
-import { findBase, fineTuneStartIndex, freezeBase, makeOptimizer, pooledHead, unfreezeTop } from './recipes'
+import { autoSchedule, findBase, fineTuneStartIndex, freezeBase, makeOptimizer, pooledHead, resolveBaseCut, stillImproving, unfreezeTop, weightsNoteFor } from './recipes'
 import { deriveSeed, withSeededMathRandom } from './rng'
 import { appendMetrics, appendRunLog, checkpointsDir, createRunDir, listRuns, loadRun, loadRunModel, newRunId, removeRunLeftovers, writeMetrics, writeRunStatus, type LoadedRun, type RunConfig } from './runs'
 
@@ -114,9 +115,13 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   } else runId = newRunId(opts.recipe)
 
   /** status.json for a state of the loop (null: no finished epoch). */
+  /** Plain-words advice about the base's weights (set once the weights are known). */
+  let weightsNote: string | null = null
+  const improving = (st: LoopState | null, stopped: boolean) =>
+    !!st && stillImproving({ bestEpoch: st.checkpoint.bestEpoch + 1, epochsDone: st.epochsDone, epochsPlanned: opts.epochs, stopped, stoppedEarly: st.stoppedEarly })
   const statusOf = (status: 'running' | 'stopped' | 'completed' | 'failed', st: LoopState | null) => {
     const b = st ? st.checkpoint.bestEpoch : -1
-    return { status, backend: backend.name, epochsDone: st?.epochsDone ?? 0, best: st && b >= 0 ? { epoch: b + 1, valAccuracy: st.history[b]?.valAccuracy ?? null } : null, stoppedEarly: st?.stoppedEarly ?? false }
+    return { status, backend: backend.name, epochsDone: st?.epochsDone ?? 0, best: st && b >= 0 ? { epoch: b + 1, valAccuracy: st.history[b]?.valAccuracy ?? null } : null, stoppedEarly: st?.stoppedEarly ?? false, stillImproving: status === 'completed' && improving(st, false), weightsNote }
   }
   const resultOf = (st: LoopState | null, stopped: boolean): TrainResult => {
     const b = st ? st.checkpoint.bestEpoch : -1
@@ -129,6 +134,8 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       best: { epoch: b + 1, valAccuracy: st && b >= 0 ? (st.history[b]?.valAccuracy ?? null) : null, monitor, value: st?.checkpoint.best ?? null },
       stoppedEarly: st?.stoppedEarly ?? false,
       stopped,
+      stillImproving: improving(st, stopped),
+      weightsNote,
     }
   }
 
@@ -176,10 +183,20 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     } else if (opts.recipe === 'transfer') {
       const inputShape: [number, number, number] = [imageShape[0], imageShape[1], imageShape[2]]
       const make = deps.buildTransfer ?? ((b, o) => buildTransferModel(b, o))
-      const t = withSeededMathRandom(opts.seed, () => make(opts.base, { inputShape, numClasses }))
-      builderHead = t.head ?? null
+      let t = withSeededMathRandom(opts.seed, () => make(opts.base, { inputShape, numClasses }))
       // A resume with a checkpoint takes every weight (the base's too) from it.
       const baseWeights = resumeConfig && lastDir ? resumeConfig.baseWeights : await (deps.loadBaseWeights ?? loadBaseWeights)(t.base, opts.base, opts.baseWeights, log)
+      // Where the base is cut (recorded in the run, so a resume rebuilds the same model; runs
+      // from before cuts existed have none: the whole base).
+      const cut = resolveBaseCut(resumeConfig ? resumeConfig.options.baseCut : opts.baseCut, baseWeights, t.base)
+      if (cut) {
+        const full = t
+        t = withSeededMathRandom(opts.seed, () => cutTransferModel(full, cut, numClasses))
+        if (!resumeConfig) log(`Base cut at ${cut} (output ${t.base.outputs[0].shape.slice(1).join('x')}): with these weights the features of that layer measure best (bench/default-recipe.ts); the head reads them through global average pooling.`)
+      }
+      if (!resumeConfig) opts = { ...opts, baseCut: cut ?? 'full' }
+      weightsNote = weightsNoteFor(baseWeights, imageShape[0])
+      builderHead = t.head ?? null
       freezeBase(t.base)
       built = { model: t.model, base: t.base, preprocess: resumeConfig?.preprocess ?? preprocessForWeights(opts.base, baseWeights ?? ''), baseWeights, fromRunId: null }
     } else {
@@ -225,6 +242,16 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       if (bestDir && opts.earlyStop && opts.earlyStop.restoreBestWeights) resumeBest = await readCheckpointWeights(bestDir, model)
     }
 
+    // ---- one-click schedule: epochs from the data, early stopping with restore-best -----------
+    if (!resumeConfig && opts.autoEpochs && opts.recipe === 'transfer') {
+      const cached = opts.featureCache && !augmentEnabled(opts.augment)
+      const sched = autoSchedule((await data.labels('train')).length, opts.batchSize)
+      // Augmented epochs each run the base over every image: keep their number as given.
+      if (cached) opts = { ...opts, epochs: sched.epochs }
+      if (opts.earlyStop === undefined) opts = { ...opts, earlyStop: EarlyStopSpec.parse({ patience: sched.patience }) }
+      log(`Schedule chosen from the data: ${opts.epochs} epochs${cached ? ` (about ${Math.round((opts.epochs * (await data.labels('train')).length) / opts.batchSize)} steps of batch ${opts.batchSize})` : ''}, early stopping on ${opts.earlyStop ? `${opts.earlyStop.monitor} with patience ${opts.earlyStop.patience}, restoring the best epoch's weights` : 'off'}.`)
+    }
+
     // ---- run folder ---------------------------------------------------------------------------
     const config: RunConfig = resumeConfig
       ? { ...resumeConfig, options: { ...resumeConfig.options, epochs: opts.epochs } }
@@ -253,7 +280,8 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     await writeRunStatus(projectDir, runId, statusOf('running', resumeState))
     optimizer = makeOptimizer(optName, learningRate)
 
-    emit({ type: 'start', runId, backend: backend.name, reason: backend.reason, recipe: opts.recipe, epochs: opts.epochs, resumedFromEpoch: resumeState?.epochsDone ?? 0 })
+    emit({ type: 'start', runId, backend: backend.name, reason: backend.reason, recipe: opts.recipe, epochs: opts.epochs, resumedFromEpoch: resumeState?.epochsDone ?? 0, weightsNote, baseCut: opts.recipe === 'transfer' ? (opts.baseCut ?? 'full') : null })
+    if (weightsNote) log(`Note: ${weightsNote}`)
     log(`Recipe ${opts.recipe}${opts.recipe === 'cnn' ? ` (${opts.model})` : ` on ${opts.base}`}, ${numClasses} classes, images ${imageShape.join('x')}, ${opts.epochs} epochs, batch ${opts.batchSize}, ${optName} lr ${learningRate}, augmentation ${formatAugment(opts.augment)}${opts.labelSmoothing > 0 ? `, label smoothing ${opts.labelSmoothing}` : ''}, seed ${opts.seed}.`)
 
     // ---- data streams ---------------------------------------------------------------------------
@@ -285,7 +313,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       }
     }
     if (usesFeatureCache && base && ph) {
-      const key = featureCacheKey({ base: base.name, baseWeights: built.baseWeights, preprocess, imageShape, data: await data.fingerprint(), v: 1 })
+      const key = featureCacheKey({ base: base.name, baseWeights: built.baseWeights, preprocess, imageShape, data: await data.fingerprint(), v: 1, ...(opts.baseCut && opts.baseCut !== 'full' ? { cut: opts.baseCut } : {}) })
       const splits = valLabels.length ? (['train', 'validation'] as const) : (['train'] as const)
       const gap = ph.gap
       let extractor: FeatureExtractor | null = null
@@ -414,6 +442,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     const result = resultOf(state, fit.stopped)
     await writeRunStatus(projectDir, runId, statusOf(fit.stopped ? 'stopped' : 'completed', state))
     log(fit.stopped ? `Stopped after ${state.epochsDone} epoch(s); resume with --resume ${runId}.` : `Finished: best epoch ${result.best.epoch} (${state.monitor} ${state.checkpoint.best?.toFixed(4) ?? '-'}).`)
+    if (result.stillImproving) log(`Still improving: the best epoch is the last one, so training longer may give a better model (classifier-studio train <project> --resume ${runId} --epochs ${opts.epochs * 2}).`)
     emit({ type: 'done', result })
     return result
   } catch (err) {
