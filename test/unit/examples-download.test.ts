@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -220,5 +221,39 @@ describe('download', () => {
     const err = (await download({ url: srv.url, fileName: 'x.bin', sha256: sha(body).replace(/^./, '0'), cacheDir: tmp }).catch((e: unknown) => e)) as AppError
     expect(err.code).toBe('NOT_FOUND')
     expect(err.message).toMatch(/answered 404/)
+  })
+
+  it('a full disk stops the download at once with DISK_FULL naming the partial file (no retries as if the connection dropped)', async (ctx) => {
+    // A 1 MiB tmpfs as the cache (Linux, root); elsewhere skipped with the reason printed.
+    const mnt = join(tmp, 'small-disk')
+    let why = ''
+    if (process.platform !== 'linux') why = `tmpfs needs Linux (this is ${process.platform})`
+    else
+      try {
+        await mkdir(mnt)
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'pipe' })
+      } catch (err) {
+        why = `cannot mount a 1 MiB tmpfs (${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim()}); run as root on Linux to test a full disk`
+      }
+    if (why) {
+      console.warn(`skipped: ${why}`)
+      ctx.skip(why)
+    }
+    try {
+      const body = randomBytes(3 << 20)
+      srv = await serve({ body })
+      const t0 = Date.now()
+      const err = (await download({ url: srv.url, fileName: 'file.bin', sha256: sha(body), cacheDir: mnt, retryDelayMs: 2000 }).catch((e: unknown) => e)) as AppError
+      expect(err).toBeInstanceOf(AppError)
+      const part = join(cacheEntryDir(mnt, { url: srv.url, sha256: sha(body) }), 'file.bin.part')
+      expect(err.code).toBe('DISK_FULL')
+      expect(err.message.startsWith(`The disk is full: could not write ${part} while downloading ${srv.url} (ENOSPC; the `)).toBe(true)
+      expect(err.message).toMatch(/\(ENOSPC; the [\d.]+ (KiB|MiB|B) received are kept in that partial file\)\.$/)
+      expect(err.hint).toContain(`delete ${part}`)
+      expect(srv.requests.length).toBe(1) // not retried
+      expect(Date.now() - t0).toBeLessThan(2000)
+    } finally {
+      if (!why) execFileSync('umount', ['-l', mnt], { stdio: 'pipe' })
+    }
   })
 })

@@ -4,7 +4,7 @@ import { mkdir, open, rename, rm, stat, writeFile, readFile } from 'node:fs/prom
 import http from 'node:http'
 import https from 'node:https'
 import { join } from 'node:path'
-import { AppError } from '../../../shared/errors'
+import { AppError, translateError } from '../../../shared/errors'
 
 /**
  * Downloads public data-set files into a cache, with progress, resume of a `.part` file via
@@ -83,6 +83,22 @@ function cancelled(req: DownloadRequest, kept: number): AppError {
   return new AppError('CANCELLED', `Download of ${req.fileName} cancelled after ${formatBytes(kept)}.`, 'Start it again to continue: the partial file is kept and the download resumes where it stopped.')
 }
 
+/** Errors of the local disk or folder (not of the network): the download stops at once instead of retrying. */
+const LOCAL_FILE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EISDIR', 'ENOTDIR', 'EIO'])
+
+/** A failed write of the partial file: what happened, the file, what is kept and how to go on. */
+async function localFileError(req: DownloadRequest, part: string, err: NodeJS.ErrnoException): Promise<AppError> {
+  const kept = formatBytes(Math.max(0, await sizeOf(part)))
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT')
+    return new AppError(
+      'DISK_FULL',
+      `The disk is full: could not write ${part} while downloading ${req.url} (${err.code}; the ${kept} received are kept in that partial file).`,
+      `Free some space on that disk and try again: the download resumes from the partial file. Or delete ${part} to get its space back.`,
+    )
+  const t = translateError(Object.assign(err, { path: err.path ?? part }))
+  return new AppError(t.code, `${t.message.replace(/\.$/, '')} while downloading ${req.url}.`, t.hint)
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
@@ -137,6 +153,7 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
     } catch (err) {
       if (req.signal?.aborted) throw cancelled(req, await sizeOf(part))
       if (err instanceof AppError) throw err
+      if (LOCAL_FILE_ERRORS.has((err as NodeJS.ErrnoException).code ?? '')) throw await localFileError(req, part, err as NodeJS.ErrnoException)
       lastErr = err as Error
     }
     if (attempt < retries) {
@@ -264,18 +281,26 @@ function fetchInto(req: DownloadRequest, part: string, start: number, url = req.
           req.onProgress({ phase: 'download', url: req.url, fileName: req.fileName, received: from + got, total, rate, etaSeconds: total !== null && rate > 0 ? (total - from - got) / rate : null, ...(from > 0 ? { resumedFrom: from } : {}) })
         }
         tick(true)
+        let writeError: (Error & { path?: string }) | null = null
         try {
           for await (const chunk of res) {
-            await fh.write(chunk as Buffer)
+            try {
+              await fh.write(chunk as Buffer)
+            } catch (err) {
+              // The disk, not the connection (ENOSPC, EIO, ...): retrying would not help.
+              writeError = err as Error
+              break
+            }
             got += (chunk as Buffer).length
             tick()
           }
-          ended = true
+          ended = writeError === null
         } catch {
           // connection dropped mid-body: what arrived is kept, the caller resumes
         } finally {
           await fh.close()
         }
+        if (writeError) return done(() => reject(Object.assign(writeError!, { path: writeError!.path ?? part })))
         tick(true)
         const complete = ended && res.complete && (len === null || got === len)
         done(() => resolve({ transferred: got, total, complete }))
