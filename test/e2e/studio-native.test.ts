@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startStudio } from '../../src/main/web/studio'
 import type { RunInfo } from '../../src/shared/training'
 import { chromiumMissing, ensureWebBuild, launchBrowser, newPage, SCREENSHOT_DIR, screenshotBoth } from './browser'
-import { DataPage, TrainPage } from './pages/journey'
+import { DataPage, ExportPage, TrainPage } from './pages/journey'
+import { extractZip } from '../../src/main/services/examples/zip'
 import { apiClient, openProject, writeClassesDataset } from './pages/fixes'
 
 /**
@@ -206,6 +207,56 @@ describe.skipIf(missing)('native input, output and resume in the web studio (chr
       await expect.poll(() => page.getByTestId('total-images').textContent()).toBe('30')
     })
   }, 300_000)
+
+  it('an export from the browser studio ends with a download: a zip of the export folder; exporting there again names the “Replace an earlier export” checkbox', async () => {
+    const dir = await project('Export me', join(root, 'shapes'), { size: 96, val: 0.25 })
+    await api('training.start', { dir, options: { recipe: 'transfer', base: 'mobilenetv2', epochs: 1, augment: 'none' } })
+    await expect.poll(async () => (await api<{ running: boolean }>('training.status', { dir })).running, { timeout: 240_000, interval: 250 }).toBe(false)
+    await withPage('export', async (page) => {
+      await openProject(page, studio.url, dir, 'export')
+      await page.getByRole('heading', { level: 1, name: 'Export' }).waitFor()
+      const ex = new ExportPage(page)
+      const out = join(root, 'exports', 'shapes-onnx')
+      const downloaded = page.waitForEvent('download', { timeout: 240_000 })
+      await ex.export('ONNX', out)
+      const download = await downloaded
+      expect(download.suggestedFilename()).toBe('shapes-onnx.zip')
+      const zip = join(root, 'download.zip')
+      await download.saveAs(zip)
+      await ex.verdict().waitFor({ timeout: 60_000 })
+      expect(await ex.verdict().textContent()).toContain('Parity check passed')
+      // The zip holds exactly the export's files, byte for byte.
+      const listed = await page.getByRole('main').locator('ul.files li').allTextContents()
+      await extractZip(zip, join(root, 'unzipped'))
+      expect(readdirSync(join(root, 'unzipped')).sort()).toEqual([...listed].sort())
+      expect(listed).toContain('model.onnx')
+      for (const f of listed) expect(readFileSync(join(root, 'unzipped', f)).equals(readFileSync(join(out, f))), f).toBe(true)
+      // The link downloads it again.
+      const link = page.getByTestId('export-download')
+      expect(await link.textContent()).toBe('Download shapes-onnx.zip')
+      await link.scrollIntoViewIfNeeded()
+      await screenshotBoth(page, 'export-download', 'native/')
+
+      // The same folder again: the error says which checkbox replaces it; ticked, it does.
+      await page.getByRole('main').getByRole('button', { name: 'Export', exact: true }).click()
+      const error = page.getByRole('main').getByRole('alert')
+      await error.waitFor({ timeout: 60_000 })
+      expect(await error.textContent()).toMatch(/tick “Replace an earlier export”/)
+      await error.scrollIntoViewIfNeeded()
+      await screenshotBoth(page, 'export-replace-error', 'native/')
+      const again = page.waitForEvent('download', { timeout: 240_000 })
+      await page.getByRole('checkbox', { name: 'Replace an earlier export in this folder' }).check()
+      await page.getByRole('main').getByRole('button', { name: 'Export', exact: true }).click()
+      expect((await again).suggestedFilename()).toBe('shapes-onnx.zip')
+    })
+    // Only a finished export of the app, for an opened project, is served as a zip.
+    const get = (q: string) => fetch(`http://127.0.0.1:${studio.port}/files/export.zip?${q}`, { headers: { authorization: `Bearer ${studio.token}` } })
+    const notExport = await get(`dir=${encodeURIComponent(dir)}&out=${encodeURIComponent(join(root, 'shapes'))}`)
+    expect(notExport.status).toBe(404)
+    expect(((await notExport.json()) as { error: { message: string } }).error.message).toMatch(/not a finished export/)
+    expect((await get(`dir=${encodeURIComponent(join(root, 'shapes'))}&out=${encodeURIComponent(join(root, 'exports', 'shapes-onnx'))}`)).status).toBe(403)
+    expect((await fetch(`http://127.0.0.1:${studio.port}/files/export.zip?dir=${encodeURIComponent(dir)}&out=${encodeURIComponent(join(root, 'exports', 'shapes-onnx'))}`)).status).toBe(401)
+  }, 600_000)
 
   const stopButton = (page: Page) => page.getByRole('main').getByRole('button', { name: /^Stop/ })
   const resumeButton = (page: Page) => page.getByTestId('resume')

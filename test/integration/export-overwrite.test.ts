@@ -164,7 +164,7 @@ describe('export.run with overwrite through the dispatcher (the web bridge and t
     await mkdir(empty)
     await run(empty, false)
     expect(isCompleteExport(empty, 'onnx')).toBe(true)
-    await expect(run(empty, false, 'tfjs')).rejects.toMatchObject({ code: 'INVALID_INPUT', hint: expect.stringMatching(/pass overwrite/) })
+    await expect(run(empty, false, 'tfjs')).rejects.toMatchObject({ code: 'INVALID_INPUT', hint: expect.stringMatching(/tick “Replace an earlier export” \(CLI: --overwrite\)/) })
     await run(empty, true, 'tfjs')
     expect(isCompleteExport(empty, 'tfjs')).toBe(true)
     expect(leftovers(root)).toEqual([])
@@ -198,7 +198,7 @@ describe('export.run with overwrite through the dispatcher (the web bridge and t
     const first = await Promise.allSettled([run(out, false, 'onnx'), run(join(root, '.', 'concurrent'), false, 'tfjs')])
     expect(first.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
     const refused = first.find((r) => r.status === 'rejected') as PromiseRejectedResult
-    expect(refused.reason).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/the folder exists and is not empty \(an earlier (onnx|tfjs) export/), hint: expect.stringMatching(/pass overwrite/) })
+    expect(refused.reason).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/the folder exists and is not empty \(an earlier (onnx|tfjs) export/), hint: expect.stringMatching(/tick “Replace an earlier export” \(CLI: --overwrite\)/) })
     const both = await Promise.allSettled([run(out, true, 'h5'), run(out, true, 'onnx')])
     expect(both.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled'])
     const m = JSON.parse(readFileSync(join(out, EXPORT_MANIFEST), 'utf8')) as { format: string }

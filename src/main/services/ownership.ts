@@ -259,7 +259,7 @@ async function checkDestination(out: string, overwrite: boolean): Promise<{ real
       throw new AppError('FORBIDDEN', `${what} ${r.path}: it is a Classifier Studio project${via}; an export never replaces a project.`, `${fix}.`)
     case 'export':
       if (!overwrite)
-        throw new AppError('INVALID_INPUT', `${what} ${r.path}: the folder exists and is not empty (an earlier ${k.manifest.format ?? ''} export of ${k.manifest.createdAt.slice(0, 10)}).`.replace('  ', ' '), 'Choose a new or empty folder, or pass overwrite (CLI: --overwrite) to replace this earlier export.')
+        throw new AppError('INVALID_INPUT', `${what} ${r.path}: the folder exists and is not empty (an earlier ${k.manifest.format ?? ''} export of ${k.manifest.createdAt.slice(0, 10)}).`.replace('  ', ' '), 'Choose a new or empty folder, or tick “Replace an earlier export” (CLI: --overwrite) to replace this earlier export.')
       return { real: r.real, kind: 'export' }
     case 'foreign': {
       const holds = k.project ? `the project ${k.project}` : `${k.count} item(s) Classifier Studio did not make (${k.extra.join(', ')}${k.count > k.extra.length ? ', …' : ''})`

@@ -105,7 +105,7 @@ function destinationError(err: unknown, out: string, action: string): unknown {
   if (code === 'ENOSPC' || code === 'EDQUOT')
     return new AppError('DISK_FULL', `Cannot export to ${out}: the disk is full (${code} while ${action}). The partial export was removed.`, 'Free some space or choose another disk, then export again.')
   if (code === 'ENOTEMPTY' || code === 'EEXIST')
-    return new AppError('INVALID_INPUT', `Cannot export to ${out}: something else (another export or program) wrote that folder at the same time (${code} while ${action}). Nothing was replaced.`, 'Wait for the other export to finish, then export again (with overwrite to replace an earlier export).')
+    return new AppError('INVALID_INPUT', `Cannot export to ${out}: something else (another export or program) wrote that folder at the same time (${code} while ${action}). Nothing was replaced.`, 'Wait for the other export to finish, then export again (tick “Replace an earlier export”, CLI: --overwrite, to replace an earlier export).')
   if (code === 'ENOTDIR')
     return new AppError('INVALID_INPUT', `Cannot export to ${out}: a file is in the way (${code} while ${action}).`, 'Choose a folder path, not a file.')
   if (code === 'EBUSY')
@@ -455,7 +455,7 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
           unmarkOld = markLive(old)
           await deps.fs.rename(real, old)
         } else if (now.kind !== 'absent')
-          throw new AppError('INVALID_INPUT', `Cannot export to ${out}: the folder was ${now.kind === 'export' ? 'filled by another export' : 'filled by something else'} during the export; it was left as it is.`, 'Choose a new or empty folder, or export again (with overwrite to replace an earlier export).')
+          throw new AppError('INVALID_INPUT', `Cannot export to ${out}: the folder was ${now.kind === 'export' ? 'filled by another export' : 'filled by something else'} during the export; it was left as it is.`, 'Choose a new or empty folder, or export again (tick “Replace an earlier export”, CLI: --overwrite, to replace an earlier export).')
         await deps.fs.rename(tmp, real)
       } catch (err) {
         if (old) await rename(old, real).catch(() => undefined)

@@ -15,4 +15,4 @@ export function setApi(fake: Api | null): void {
   api = fake
 }
 
-export { thumbUrl } from './files'
+export { exportZipUrl, startDownload, thumbUrl } from './files'

@@ -1,7 +1,8 @@
 import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
 import type { ExportFormat, ExportResult } from '../../../shared/export'
-import { useApi } from '../bridge'
+import { exportZipUrl, startDownload, useApi } from '../bridge'
+import { useAppStore } from './app'
 import { useProjectsStore } from './projects'
 import { createTask } from './task'
 
@@ -36,9 +37,17 @@ export const useExportStore = defineStore('export', () => {
     const d = dir.value
     const dest = out.value.trim() || suggestedOut.value
     const r = await task.run((opts) => useApi().export.run({ dir: d, options: { format: format.value, out: dest, overwrite: overwrite.value || undefined, runId } }, opts))
-    if (r) result.value = r
+    if (r) {
+      result.value = r
+      // The browser studio may run on another computer: the export also arrives as a download.
+      if (downloadUrl.value) startDownload(downloadUrl.value)
+    }
     return r
   }
 
-  return { dir, format, out, overwrite, result, suggestedOut, task: task.state, cancel: task.cancel, reset, run }
+  /** The finished export as a zip, in the browser studio (the desktop app has the folder itself). */
+  const downloadUrl = computed(() => (result.value && dir.value && useAppStore().info?.shell === 'web' ? exportZipUrl(dir.value, result.value.out) : null))
+
+
+  return { dir, format, out, overwrite, result, suggestedOut, downloadUrl, task: task.state, cancel: task.cancel, reset, run }
 })
