@@ -166,6 +166,14 @@ export const contract = {
     exclude: method<DatasetOverview>()(z.object({ dir: Dir, ids: z.array(z.number().int().min(0)).min(1), excluded: z.boolean() })),
     /** PNG data URLs of augmented training samples, for the augmentation preview grid. */
     augmentPreview: method<string[]>()(z.object({ dir: Dir, augment: z.string().default('flip,rotate=15,zoom=0.1'), count: z.number().int().min(1).max(32).default(8), seed: z.number().int().default(1) })),
+    /**
+     * Training images beside one augmented version each (PNG data URLs), for the augmentation
+     * controls: the same seed picks the same images and the same random draws, so only the
+     * spec changes what is shown.
+     */
+    augmentPairs: method<{ label: string; original: string; augmented: string }[]>()(
+      z.object({ dir: Dir, augment: z.string(), count: z.number().int().min(1).max(12).default(4), seed: z.number().int().default(1) }),
+    ),
   },
   models: {
     catalog: method<ModelCatalog>()(z.object({})),

@@ -55,6 +55,11 @@ export interface DatasetHealth {
   /** Items whose original shorter side is under half the input size. */
   smallImages: number
   smallExamples: string[]
+  /**
+   * The small images themselves (the first SMALL_LIST_MAX, smallest first): id for the
+   * thumbnail, source file and original size, for the Data view's list.
+   */
+  small?: { id: number; src: string; w: number; h: number }[]
 }
 
 export interface ImportSummary {

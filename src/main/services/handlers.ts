@@ -55,6 +55,11 @@ export function createHandlers(shell: ShellInfo): Handlers {
         const preview = await augmentPreview(dir, count, { augment, variants: 1, seed })
         return preview.items.map((it) => `data:image/png;base64,${Buffer.from(it.augmented[0]).toString('base64')}`)
       },
+      augmentPairs: async ({ dir, augment, count, seed }) => {
+        const png = (b: Uint8Array) => `data:image/png;base64,${Buffer.from(b).toString('base64')}`
+        const preview = await augmentPreview(dir, count, { augment, variants: 1, seed })
+        return preview.items.map((it) => ({ label: it.label, original: png(it.original), augmented: png(it.augmented[0]) }))
+      },
     },
     models: {
       catalog: async () => modelCatalog(),

@@ -43,20 +43,32 @@ export function duplicates(idx: DatasetIndex, maxExamples = 20) {
   return { exact, crossSplit, examples: [...cross, ...examples].slice(0, maxExamples) }
 }
 
+/** How many small images the health report lists (with their ids, for thumbnails). */
+export const SMALL_LIST_MAX = 500
+
+/** The file name of a source path (POSIX or Windows separators; IDX/CSV records keep their #n). */
+function basename(src: string): string {
+  return src.split(/[\\/]/).pop() || src
+}
+
 /** Per-class counts, imbalance, duplicates/leakage and small-image warnings, in plain words. */
 export function datasetHealth(idx: DatasetIndex): DatasetHealth & { duplicates: ReturnType<typeof duplicates> } {
   const perClass = idx.classes.map((name) => ({ name, train: 0, validation: 0, test: 0 }))
   const size = idx.settings.inputSize
   let smallImages = 0
   const smallExamples: string[] = []
+  const small: { id: number; src: string; w: number; h: number }[] = []
   const active = activeItems(idx)
   for (const it of active) {
     perClass[it.label][it.split]++
     if (Math.min(it.w, it.h) < size / 2) {
       smallImages++
-      if (smallExamples.length < 10) smallExamples.push(it.src)
+      small.push({ id: it.id, src: it.src, w: it.w, h: it.h })
     }
   }
+  // smallest first: those suffer most from the enlargement
+  small.sort((a, b) => Math.min(a.w, a.h) - Math.min(b.w, b.h) || a.id - b.id)
+  for (const s of small.slice(0, 10)) smallExamples.push(s.src)
   const totals = perClass.map((c) => c.train + c.validation + c.test)
   const present = totals.filter((t) => t > 0)
   const max = present.length ? Math.max(...present) : 0
@@ -76,7 +88,12 @@ export function datasetHealth(idx: DatasetIndex): DatasetHealth & { duplicates: 
   if (dup.exact > 0) warnings.push(`${dup.exact} images are exact copies of others (same content).`)
   if (dup.crossSplit > 0)
     warnings.push(`${dup.crossSplit} images appear in more than one split (train/validation/test): this leaks training data into evaluation and makes scores look better than they are. Exclude the copies.`)
-  if (smallImages > 0)
-    warnings.push(`${smallImages} images are much smaller than the ${size}-pixel input (shorter side under ${Math.ceil(size / 2)} px): they will be enlarged and blurry.`)
-  return { warnings, perClass, imbalanceRatio, smallImages, smallExamples, duplicates: dup }
+  if (smallImages > 0) {
+    const named = small.slice(0, 3).map((s) => `${basename(s.src)} (${s.w}x${s.h})`)
+    const more = smallImages > named.length ? ` and ${smallImages - named.length} more` : ''
+    warnings.push(
+      `${smallImages} image${smallImages === 1 ? ' is' : 's are'} much smaller than the ${size}-pixel input (shorter side under ${Math.ceil(size / 2)} px): ${named.join(', ')}${more}. ${smallImages === 1 ? 'It' : 'They'} will be enlarged and blurry.`,
+    )
+  }
+  return { warnings, perClass, imbalanceRatio, smallImages, smallExamples, small: small.slice(0, SMALL_LIST_MAX), duplicates: dup }
 }
