@@ -8,6 +8,7 @@ import evaluate from './commands/evaluate'
 import predict from './commands/predict'
 import exportCmd from './commands/export'
 import weights from './commands/weights'
+import job from './commands/job'
 import { createOut, reportError, UsageError } from './output'
 
 const commands: Command[] = [
@@ -19,6 +20,7 @@ const commands: Command[] = [
   predict,
   exportCmd,
   weights,
+  job,
   serve,
 ]
 
