@@ -107,8 +107,45 @@ describe('training store', () => {
     await s.resume('r1')
     expect(s.running).toBe(false)
     expect(s.error?.message).toBe('Training is not implemented yet.')
-    expect(fake.calls[0].args).toMatchObject({ options: { resume: 'r1' } })
-    expect(TrainOptions.parse((fake.calls[0].args as { options: unknown }).options).resumeRunId).toBe('r1')
+    const start = fake.calls.find((c) => c.method === 'training.start')!
+    expect(start.args).toEqual({ dir: DIR, options: { resume: 'r1' } })
+    expect(TrainOptions.parse((start.args as { options: unknown }).options).resumeRunId).toBe('r1')
+  })
+
+  it('resume sends only the run id, whatever the form says; a total the user typed goes with it; a failed resume keeps the run’s curves', async () => {
+    const run = { runId: 'r1', status: 'stopped', hasLast: true, epochsDone: 2, epochsPlanned: 4, createdAt: '2026-01-01T00:00:00Z', recipe: 'transfer', backend: 'wasm' }
+    const metrics = [1, 2].map((epoch) => ({ epoch, loss: 1, accuracy: 0.5, valLoss: 1, valAccuracy: 0.5, lr: 1e-3, seconds: 1, imagesPerSecond: 10 }))
+    const fake = setup(
+      {
+        'training.runs': () => [run],
+        'training.run': () => ({ run, epochs: metrics, config: { options: { recipe: 'transfer', epochs: 4, batchSize: 8, augment: 'flip' } } }),
+        'training.start': () => {
+          throw appError('PROJECT_DAMAGED', 'Could not resume run r1: damaged.', 'The run was left as it was (stopped, 2 of 4 epochs done).')
+        },
+      },
+      { dir: DIR },
+    )
+    const s = useTrainingStore()
+    await s.loadRuns()
+    // A reset form (10 epochs, no augmentation) does not change the run.
+    s.form.epochs = 10
+    await s.resume('r1')
+    let starts = fake.calls.filter((c) => c.method === 'training.start')
+    expect(starts[0].args).toEqual({ dir: DIR, options: { resume: 'r1' } })
+    expect(s.running).toBe(false)
+    expect(s.error).toEqual({ message: 'Could not resume run r1: damaged.', hint: 'The run was left as it was (stopped, 2 of 4 epochs done).' })
+    expect(s.epochs.map((e) => e.epoch)).toEqual([1, 2])
+    expect(s.runId).toBe('r1')
+    // The form shows the run's own settings.
+    expect([s.form.epochs, s.form.batch, s.form.augment]).toEqual([4, 8, 'flip'])
+    expect(s.resumable?.runId).toBe('r1')
+    // The user types a new total: it goes with the run id (and the button says so).
+    s.form.epochs = 6
+    s.epochsEdited = true
+    expect(s.resumeTotal(run)).toBe(6)
+    await s.resume('r1')
+    starts = fake.calls.filter((c) => c.method === 'training.start')
+    expect(starts[1].args).toEqual({ dir: DIR, options: { resume: 'r1', epochs: 6 } })
   })
 
   it('trains the custom CNN chosen in the Model view: its layers, named explicitly', async () => {
