@@ -5,7 +5,8 @@
  *
  *   npx tsx bench/default-recipe.ts [--data ../shared/data] [--seeds 3] [--full] [--epochs 50]
  *                                   [--cuts full,block_12_add,...] [--base-weights FILE.h5]
- *                                   [--out bench/results/default-recipe.json]
+ *                                   [--first-seed 42] [--only flowers|cats120] [--out bench/results/default-recipe.json]
+ *   npx tsx bench/default-recipe.ts --summarize FILE.json...   (the table again, from saved rows)
  *
  * Data sets: the 5 flower classes (../shared/data/flowers-subset, 159 images, a seeded 80/20
  * split per seed) and a 120-image cats-vs-dogs subset (the first 60 cats and 60 dogs of
@@ -151,7 +152,33 @@ async function measure(dataset: string, source: string, seed: number, val: numbe
   }
 }
 
+/** Mean (and sample sd) of the schedules per data set and cut, from rows (recomputed from each history with the current autoSchedule). */
+function summarize(all: Row[]): void {
+  console.log('\nmean validation accuracy (%) over split seeds: old default (10 epochs, best val_loss) | new schedule (autoSchedule + early stopping) | best epoch of 50')
+  const keys = [...new Set(all.map((r) => `${r.dataset}\u0000${r.cut}`))].sort()
+  for (const k of keys) {
+    const [d, c] = k.split('\u0000')
+    const rs = all.filter((r) => r.dataset === d && r.cut === c)
+    const hist = (r: Row): EpochMetrics[] => r.history.map(([valLoss, valAccuracy], i) => ({ epoch: i + 1, valLoss, valAccuracy, loss: 0, accuracy: 0, lr: 0, seconds: 0, imagesPerSecond: 0 }))
+    const old = rs.map((r) => bestByLoss(hist(r).slice(0, 10))?.valAccuracy ?? 0)
+    const auto = rs.map((r) => {
+      const s = autoSchedule(r.train, 32)
+      return simulateEarlyStop(hist(r), s.epochs, s.patience).best?.valAccuracy ?? 0
+    })
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length
+    const sd = (v: number[]) => Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / Math.max(1, v.length - 1))
+    console.log(`${d.padEnd(15)} ${c.padEnd(28)} n=${rs.length}  ${pct(mean(old))} | ${pct(mean(auto))} (sd ${pct(sd(auto))}) | ${pct(mean(rs.map((r) => r.max)))}`)
+  }
+}
+
 async function main(): Promise<void> {
+  const files = args.includes('--summarize') ? args.slice(args.indexOf('--summarize') + 1).filter((a) => !a.startsWith('--')) : null
+  if (files) {
+    const { readFile } = await import('node:fs/promises')
+    for (const f of files) rows.push(...(JSON.parse(await readFile(f, 'utf8')) as { rows: Row[] }).rows)
+    summarize(rows)
+    return
+  }
   const b = await initBackend('auto')
   console.log(`backend ${b.name} (${b.reason}); tf ${tf.version.tfjs}; ${EPOCHS} epochs per cut; cuts ${CUTS.join(', ')}`)
   const links = await subsetLinks(join(DATA, 'cats-vs-dogs', 'train'), 60)
@@ -165,15 +192,7 @@ async function main(): Promise<void> {
   } finally {
     await rm(links, { recursive: true, force: true })
   }
-  // Summary: mean over seeds per dataset and cut.
-  console.log('\nmean validation accuracy (%) over seeds: best-of-10 (old schedule) | auto schedule | max')
-  const keys = [...new Set(rows.map((r) => `${r.dataset}\u0000${r.cut}`))]
-  for (const k of keys) {
-    const [d, c] = k.split('\u0000')
-    const rs = rows.filter((r) => r.dataset === d && r.cut === c)
-    const mean = (f: (r: Row) => number | null) => rs.reduce((a, r) => a + (f(r) ?? 0), 0) / rs.length
-    console.log(`${d.padEnd(15)} ${c.padEnd(28)} n=${rs.length}  ${pct(mean((r) => r.asIs))} | ${pct(mean((r) => r.auto))} | ${pct(mean((r) => r.max))}`)
-  }
+  summarize(rows)
 }
 
 main().catch((e) => {
