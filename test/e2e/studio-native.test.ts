@@ -8,7 +8,7 @@ import type { RunInfo } from '../../src/shared/training'
 import { chromiumMissing, ensureWebBuild, launchBrowser, newPage, SCREENSHOT_DIR, screenshotBoth } from './browser'
 import { DataPage, ExportPage, TrainPage } from './pages/journey'
 import { extractZip } from '../../src/main/services/examples/zip'
-import { apiClient, openProject, writeClassesDataset } from './pages/fixes'
+import { apiClient, openProject, spills, writeClassesDataset } from './pages/fixes'
 
 /**
  * The native journey in the browser studio: a stopped transfer run resumes from the Train view
@@ -154,6 +154,11 @@ describe.skipIf(missing)('native input, output and resume in the web studio (chr
       await expect.poll(() => page.getByTestId('total-images').textContent()).toBe('12')
       expect(await data.thumbnails('daisy').count()).toBeGreaterThan(0)
       await screenshotBoth(page, 'data-chosen', 'native/')
+      // The smallest supported window: the import form does not spill sideways.
+      await page.setViewportSize({ width: 1024, height: 700 })
+      expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).toBeLessThanOrEqual(1024)
+      expect(await spills(page.getByRole('form', { name: 'Import images' }))).toEqual([])
+      await screenshotBoth(page, 'data-chosen-1024', 'native/')
       const overview = await api<{ classes: { name: string; count: number }[] }>('datasets.overview', { dir: p.dir })
       expect(overview.classes.map((c) => [c.name, c.count])).toEqual([['daisy', 6], ['rose', 6]])
       expect(staging()).toEqual([])

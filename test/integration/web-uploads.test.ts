@@ -95,7 +95,16 @@ describe('web studio folder upload route', () => {
   it('bounds file size, upload size and file count', async () => {
     const saved = { ...UPLOAD_LIMITS }
     try {
-      Object.assign(UPLOAD_LIMITS, { fileBytes: 1000, totalBytes: 1500, files: 3 })
+      Object.assign(UPLOAD_LIMITS, { fileBytes: 1000, totalBytes: 1500, files: 3, open: 2 })
+      const held = [(await up('begin', { dir: project, name: 'one' })).result.id, (await up('begin', { dir: project, name: 'two' })).result.id]
+      expect(await up('begin', { dir: project, name: 'three' })).toMatchObject({ status: 409, error: { code: 'CONFLICT', message: expect.stringMatching(/already open/) } })
+      // An upload left idle (its page closed) is removed when a new one needs its place.
+      UPLOAD_LIMITS.idleMs = 0
+      await new Promise((r) => setTimeout(r, 5))
+      const third = await up('begin', { dir: project, name: 'three' })
+      expect(third.status).toBe(200)
+      for (const id of held) expect(existsSync(join(uploads(), id))).toBe(false)
+      await up('discard', { dir: project, id: third.result.id })
       expect((await up('begin', { dir: project, name: 'big', files: 4 })).status).toBe(400)
       expect((await up('begin', { dir: project, name: 'big', bytes: 2000 })).status).toBe(400)
       const { id, source } = (await up('begin', { dir: project, name: 'big' })).result as { id: string; source: string }

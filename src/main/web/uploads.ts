@@ -39,6 +39,10 @@ export const UPLOAD_LIMITS = {
   pathChars: 1024,
   depth: 12,
   segmentChars: 255,
+  /** Uploads open at once in one studio (each has a staging folder until it is discarded). */
+  open: 8,
+  /** An upload nothing was sent to for this long was abandoned (its page closed): removed at the next begin. */
+  idleMs: 60 * 60 * 1000,
 }
 
 interface Marker {
@@ -61,6 +65,8 @@ interface Session {
   files: number
   bytes: number
   paths: Set<string>
+  /** When the upload last received something. */
+  active: number
 }
 
 /** The segments of a relative upload path, or an INVALID_INPUT error saying what is wrong with it. */
@@ -98,6 +104,9 @@ export class UploadStaging {
     if (declared.files !== undefined && (!Number.isInteger(declared.files) || declared.files < 0 || declared.files > UPLOAD_LIMITS.files))
       throw new AppError('BAD_REQUEST', `An upload holds at most ${UPLOAD_LIMITS.files} files (this one has ${declared.files}).`, 'Import a folder this large by typing its path on the server instead.')
     if (declared.bytes !== undefined && (!Number.isFinite(declared.bytes) || declared.bytes < 0 || declared.bytes > UPLOAD_LIMITS.totalBytes)) throw tooBig('This folder', UPLOAD_LIMITS.totalBytes)
+    for (const old of [...this.sessions.values()]) if (Date.now() - old.active > UPLOAD_LIMITS.idleMs) await this.discard(old.id, old.project).catch(() => false)
+    if (this.sessions.size >= UPLOAD_LIMITS.open)
+      throw new AppError('CONFLICT', `${this.sessions.size} uploads are already open in this studio.`, 'Wait for them to finish (or reload the page that started them), then drop the folder again.')
     await this.cleanLeftovers()
     const id = randomBytes(8).toString('hex')
     const dir = join(this.root, id)
@@ -111,7 +120,7 @@ export class UploadStaging {
       await rm(dir, { recursive: true, force: true }).catch(() => undefined)
       throw translateError(err)
     }
-    const s: Session = { id, project, dir, source: join(dir, folder), files: 0, bytes: 0, paths: new Set() }
+    const s: Session = { id, project, dir, source: join(dir, folder), files: 0, bytes: 0, paths: new Set(), active: Date.now() }
     this.sessions.set(id, s)
     return { id, source: s.source }
   }
@@ -132,6 +141,7 @@ export class UploadStaging {
     if (length !== undefined && length > UPLOAD_LIMITS.fileBytes) throw tooBig(parts.join('/'), UPLOAD_LIMITS.fileBytes)
     if (length !== undefined && s.bytes + length > UPLOAD_LIMITS.totalBytes) throw tooBig('This folder', UPLOAD_LIMITS.totalBytes)
     s.paths.add(key)
+    s.active = Date.now()
     const file = join(s.source, ...parts)
     let size = 0
     const count = new Transform({
@@ -153,6 +163,7 @@ export class UploadStaging {
     }
     s.files++
     s.bytes += size
+    s.active = Date.now()
     return { files: s.files, bytes: s.bytes }
   }
 
