@@ -293,4 +293,10 @@ export interface RunInfo {
   hasBest: boolean
   hasLast: boolean
   labels: string[]
+  /** Transfer runs: where the base was cut ('full' = the whole base); null for other recipes. */
+  baseCut?: string | null
+  /** The run completed with its best epoch last: training longer may help (TrainResult.stillImproving). */
+  stillImproving?: boolean
+  /** Plain-words advice about the base's weights (TrainResult.weightsNote), or null. */
+  weightsNote?: string | null
 }

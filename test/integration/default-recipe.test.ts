@@ -7,7 +7,7 @@ import { initBackend } from '../../src/main/ml/backend'
 import { buildTransferModel } from '../../src/main/ml/models'
 import { cutTransferModel, truncateBase } from '../../src/main/ml/models/transfer'
 import { autoSchedule, OFFLINE_MOBILENETV2_CUT, offlineWeightsNote, resolveBaseCut, stillImproving } from '../../src/main/ml/training/recipes'
-import { loadRunModel } from '../../src/main/ml/training/runs'
+import { listRuns, loadRunModel } from '../../src/main/ml/training/runs'
 import { runTraining, type TrainDeps } from '../../src/main/ml/training/train'
 import { loadNsfwjsMobileNetV2Weights } from '../../src/main/ml/weights'
 import { exportModel, defaultExportDeps, type ExportRun } from '../../src/main/services/export'
@@ -118,6 +118,9 @@ describe('one-click training on the offline weights', () => {
     const expected = !r.stoppedEarly && r.best.epoch === r.epochs.length && r.epochs.length === sched.epochs
     expect(r.stillImproving).toBe(expected)
     expect(status(dir, r.runId)).toMatchObject({ status: 'completed', stillImproving: expected, weightsNote: offlineWeightsNote(96) })
+    // What the run list (the UI's runs, `runs` command) says about it.
+    const info = (await listRuns(dir)).find((x) => x.runId === r.runId)!
+    expect(info).toMatchObject({ baseCut: cfg.options.baseCut, stillImproving: expected, weightsNote: offlineWeightsNote(96), epochsPlanned: sched.epochs })
   }, 300_000)
 
   it('an explicit epoch count keeps it (no early stopping unless asked); other weights get no note and the whole base', async () => {

@@ -212,6 +212,9 @@ export async function loadRun(projectDir: string, runId: string): Promise<Loaded
       hasBest,
       hasLast,
       labels: config.labels,
+      baseCut: config.recipe === 'transfer' ? (config.options.baseCut ?? 'full') : null,
+      stillImproving: status?.stillImproving ?? false,
+      weightsNote: status?.weightsNote ?? null,
     },
   }
 }
