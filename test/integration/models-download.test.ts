@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -136,6 +137,43 @@ describe('WeightsManager (local HTTP server)', () => {
     await expect(m.ensure('test-notop', { signal: ac.signal })).rejects.toMatchObject({ code: 'CANCELLED' })
     const bad = new WeightsManager({ dir, baseUrl: baseUrl.replace('/mirror/', '/'), catalog: [{ ...testEntry, path: 'missing.bin' }] })
     await expect(bad.ensure('test-notop', { retries: 0 })).rejects.toThrow(/HTTP 404/)
+  })
+
+  it('a full disk ends the download at once with DISK_FULL naming the .part (it used to wait for "drain" forever)', async (ctx) => {
+    // A 1 MiB tmpfs as the cache with 200 KB left (Linux, root); elsewhere skipped with the reason printed.
+    const mnt = join(dir, 'small-disk')
+    let why = ''
+    if (process.platform !== 'linux') why = `tmpfs needs Linux (this is ${process.platform})`
+    else
+      try {
+        mkdirSync(mnt)
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'pipe' })
+      } catch (err) {
+        why = `cannot mount a 1 MiB tmpfs (${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim()}); run as root on Linux to test a full disk`
+      }
+    if (why) {
+      console.warn(`skipped: ${why}`)
+      ctx.skip(why)
+    }
+    try {
+      const free = () => statfsSync(mnt).bavail * statfsSync(mnt).bsize
+      writeFileSync(join(mnt, 'filler'), Buffer.alloc(free() - 200 * 1024))
+      const m = new WeightsManager({ dir: mnt, baseUrl, catalog: [testEntry] })
+      const t0 = Date.now()
+      const err = (await m.ensure('test-notop').catch((e: unknown) => e)) as { code: string; message: string; hint: string }
+      const part = join(mnt, 'test_notop.h5.part')
+      expect(err).toMatchObject({ code: 'DISK_FULL', hint: expect.stringContaining(`delete ${part}`) })
+      expect(err.message).toMatch(/^The disk is full: could not write \S+test_notop\.h5\.part while downloading http:\/\/127\.0\.0\.1:\d+\/mirror\/test\/test_notop\.h5 \(ENOSPC; [\d.]+ MiB received are kept in that partial file\)\.$/)
+      expect(requests.length).toBe(1) // final: not retried
+      expect(Date.now() - t0).toBeLessThan(5000)
+      // With space again, the next ensure resumes from the partial file and verifies.
+      rmSync(join(mnt, 'filler'))
+      const r = await m.ensure('test-notop')
+      expect(readFileSync(r.path).equals(CONTENT)).toBe(true)
+      expect(requests.at(-1)?.range).toMatch(/^bytes=\d+-$/)
+    } finally {
+      if (!why) execFileSync('umount', ['-l', mnt], { stdio: 'pipe' })
+    }
   })
 
   it('catalogue: Keras file names and URLs', () => {

@@ -5,7 +5,7 @@ import { extname, join } from 'node:path'
 import { once } from 'node:events'
 import * as tf from '@tensorflow/tfjs'
 import { appDataDir } from '../../services/appdata'
-import { AppError } from '../../../shared/errors'
+import { AppError, translateError } from '../../../shared/errors'
 import type { MobileNetAlpha, TransferBase, WeightsProgress, WeightsReport } from '../../../shared/models'
 import { MOBILENET_SIZES } from '../models/bases'
 import { loadKerasH5Weights } from './h5'
@@ -99,6 +99,26 @@ async function hashFile(file: string, algorithm: 'sha256' | 'md5'): Promise<stri
   const s = createReadStream(file)
   for await (const chunk of s) h.update(chunk as Buffer)
   return h.digest('hex')
+}
+
+/**
+ * A write of the partial file failed (a full disk, no permission): retrying cannot help, so the
+ * error is final (`fatal`), names the file, and says what is kept and how to go on.
+ */
+async function localWriteError(err: NodeJS.ErrnoException, part: string, url: string): Promise<AppError> {
+  const kept = await stat(part).then((s) => `${(s.size / 1048576).toFixed(1)} MiB`, () => 'nothing')
+  const e =
+    err.code === 'ENOSPC' || err.code === 'EDQUOT'
+      ? new AppError(
+          'DISK_FULL',
+          `The disk is full: could not write ${part} while downloading ${url} (${err.code}; ${kept} received are kept in that partial file).`,
+          `Free some space on that disk and try again: the download resumes from the partial file. Or delete ${part} to get its space back.`,
+        )
+      : (() => {
+          const t = translateError(Object.assign(err, { path: err.path ?? part }))
+          return new AppError(t.code, `${t.message.replace(/\.$/, '')} while downloading ${url}.`, t.hint)
+        })()
+  return Object.assign(e, { fatal: true })
 }
 
 const cancelled = () => new AppError('CANCELLED', 'The weights download was cancelled; the partial file is kept and the next attempt resumes it.')
@@ -251,6 +271,20 @@ export class WeightsManager {
     }
     const resumed = start > 0
     const out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' })
+    // A failed write (a full disk) errors and closes the stream without 'drain': waiting for
+    // 'drain' alone hung the download forever. Wait for drain or close, and keep the error.
+    let writeError: NodeJS.ErrnoException | null = null
+    out.on('error', (e: NodeJS.ErrnoException) => (writeError ??= e))
+    const drainedOrClosed = () =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          out.off('drain', done)
+          out.off('close', done)
+          resolve()
+        }
+        out.on('drain', done)
+        out.on('close', done)
+      })
     let received = start
     let lastEmit = 0
     opts.onProgress?.({ name, phase: 'download', receivedBytes: received, totalBytes: total, resumed })
@@ -258,7 +292,9 @@ export class WeightsManager {
       if (!res.body) throw new Error('empty response body')
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         if (opts.signal?.aborted) throw cancelled()
-        if (!out.write(chunk)) await once(out, 'drain')
+        if (writeError || out.destroyed) break
+        if (!out.write(chunk)) await drainedOrClosed()
+        if (writeError) break
         received += chunk.byteLength
         const now = Date.now()
         if (now - lastEmit > 100) {
@@ -271,8 +307,9 @@ export class WeightsManager {
       throw err
     } finally {
       out.end()
-      await once(out, 'close').catch(() => {})
+      if (!out.closed) await once(out, 'close').catch(() => {})
     }
+    if (writeError) throw await localWriteError(writeError, part, url)
     if (total !== null && received !== total) throw new Error(`connection closed after ${received} of ${total} bytes`)
     opts.onProgress?.({ name, phase: 'download', receivedBytes: received, totalBytes: total, resumed })
   }
