@@ -66,6 +66,9 @@ const images = join(tmp.dir, 'images')
 const project = join(tmp.dir, 'project')
 const jobA = join(tmp.dir, 'job-a')
 const jobB = join(tmp.dir, 'job-b')
+const killOut = join(jobA, 'output-kill')
+/** The kill-and-restart run of job A, started as soon as job A exists so that it overlaps the import. */
+let killRun: Promise<{ code: number; out: string }> | null = null
 
 async function makeProject(dir: string, source: string): Promise<void> {
   await mkdir(dir, { recursive: true })
@@ -94,6 +97,8 @@ describe.skipIf(!python)('a project trained by torchrun and brought back (issue 
 
     const t = await torchrun(jobA, 2)
     expect(t.code, t.out).toBe(0)
+    // Rank 1 kills itself with SIGKILL in epoch 2, batch 1, once (checked in the kill test below).
+    killRun = torchrun(jobA, 2, ['--max_restarts=1'], ['--out', killOut], { CLASSIFIER_STUDIO_JOB_KILL_AT: '2,1,1' })
     expect(t.out).toContain('2 worker(s), gloo on cpu')
     const result = JSON.parse(readFileSync(join(jobA, 'output', 'result.json'), 'utf8'))
     expect(result).toMatchObject({ state: 'complete', worldSize: 2, device: 'cpu', backend: 'gloo', epochsDone: 3 })
@@ -140,9 +145,9 @@ describe.skipIf(!python)('a project trained by torchrun and brought back (issue 
   })
 
   it('a worker killed (-9) mid-epoch with --max_restarts=1: the job restarts from its checkpoint and finishes', async () => {
-    const out = join(jobA, 'output-kill')
-    // Rank 1 kills itself with SIGKILL in epoch 2, batch 1, once.
-    const t = await torchrun(jobA, 2, ['--max_restarts=1'], ['--out', out], { CLASSIFIER_STUDIO_JOB_KILL_AT: '2,1,1' })
+    const out = killOut
+    expect(killRun, 'the round-trip test starts this run').not.toBeNull()
+    const t = await killRun!
     expect(t.code, t.out).toBe(0)
     expect(existsSync(join(out, '.killed-once'))).toBe(true)
     expect(t.out).toContain('resuming after epoch 1')
