@@ -442,7 +442,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     const result = resultOf(state, fit.stopped)
     await writeRunStatus(projectDir, runId, statusOf(fit.stopped ? 'stopped' : 'completed', state))
     log(fit.stopped ? `Stopped after ${state.epochsDone} epoch(s); resume with --resume ${runId}.` : `Finished: best epoch ${result.best.epoch} (${state.monitor} ${state.checkpoint.best?.toFixed(4) ?? '-'}).`)
-    if (result.stillImproving) log(`Still improving: the best epoch is the last one, so training longer may give a better model (classifier-studio train <project> --resume ${runId} --epochs ${opts.epochs * 2}).`)
+    if (result.stillImproving) log(`Still improving: the best epoch is the last one, so training longer may give a better model (classifier-studio train ${projectDir} --resume ${runId} --epochs ${opts.epochs * 2}).`)
     emit({ type: 'done', result })
     return result
   } catch (err) {
