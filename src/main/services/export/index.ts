@@ -36,6 +36,7 @@ import { readCachedEvaluation } from '../evaluation/evaluate'
 import { readProject } from '../projects/store'
 import { pickGolden } from './golden'
 import { APP_ID, EXPORT_MANIFEST, checkExportDestination, classifyFolder, cleanExportLeftovers, markLive, pathError, realPathOf, removeExportFolder, siblingName, type ExportManifest } from '../ownership'
+import { makeDirs } from '../make-dirs'
 
 export { pickGolden } from './golden'
 
@@ -352,7 +353,7 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
   }
   try {
     try {
-      await mkdir(dirname(real), { recursive: true })
+      await makeDirs(dirname(real))
       await deps.fs.mkdir(tmp)
       // The marker first: a leftover of this folder (kill -9) is recognisably the app's, with its pid.
       await writeFile(join(tmp, EXPORT_MANIFEST), manifest('partial', opts.format, run.runId ?? null, []))

@@ -1,4 +1,4 @@
-import { access, mkdir, readdir } from 'node:fs/promises'
+import { access, readdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { ProjectInfo, RecentProject } from '../../../shared/contract'
 import { ProjectName } from '../../../shared/contract'
@@ -8,6 +8,7 @@ import { acquireLock, releaseLock } from './lock'
 import { projectPath } from './identity'
 import { forgetRecent, readRecentUnique, touchRecent } from './recent'
 import { PROJECT_FILE, readProject, updateProject, writeFileAtomic } from './store'
+import { makeDirs } from '../make-dirs'
 
 export { readProject, updateProject, writeFileAtomic } from './store'
 export { acquireLock, releaseLock } from './lock'
@@ -35,7 +36,7 @@ export async function createProject(dir: string, name?: string): Promise<Project
     if (entries.length > 0)
       throw new AppError('PROJECT_EXISTS', `${dir} is not empty (${entries.length} item(s)); a new project needs an empty or new folder.`, 'Choose a new folder name; Classifier Studio never writes into folders holding other files.')
   }
-  await mkdir(join(dir, 'runs'), { recursive: true })
+  await makeDirs(join(dir, 'runs'))
   const now = new Date().toISOString()
   const project: ProjectFile = { schemaVersion: PROJECT_SCHEMA_VERSION, name: projectName, createdAt: now, updatedAt: now, settings: { ...DEFAULT_SETTINGS }, state: {} }
   await writeFileAtomic(join(dir, PROJECT_FILE), JSON.stringify(project, null, 2) + '\n')
