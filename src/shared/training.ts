@@ -299,4 +299,17 @@ export interface RunInfo {
   stillImproving?: boolean
   /** Plain-words advice about the base's weights (TrainResult.weightsNote), or null. */
   weightsNote?: string | null
+  /** Where the run was trained when not in the app: a torchrun job brought back by `job import`. */
+  origin?: RunOriginInfo | null
+}
+
+/** A run trained outside the app (services/cluster): by torchrun, on how many workers and what device. */
+export interface RunOriginInfo {
+  kind: 'torchrun'
+  jobId: string
+  worldSize: number
+  nodes: number
+  device: string
+  deviceName: string
+  importedAt: string
 }

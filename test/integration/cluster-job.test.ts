@@ -13,6 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { importDataset } from '../../src/main/services/datasets'
+import { listRuns } from '../../src/main/ml/training/runs'
 import { exportJob } from '../../src/main/services/cluster/export-job'
 import { importJob } from '../../src/main/services/cluster/import-job'
 import { runCli } from '../helpers/cli'
@@ -115,6 +116,9 @@ describe.skipIf(!python)('a project trained by torchrun and brought back (issue 
     const runDir = join(project, 'runs', r.runId)
     expect(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')).origin).toMatchObject({ kind: 'torchrun', worldSize: 2, device: 'cpu', jobId: e.jobId })
     expect(JSON.parse(readFileSync(join(runDir, 'status.json'), 'utf8'))).toMatchObject({ status: 'completed', backend: 'torchrun (2 workers, cpu)', epochsDone: 3 })
+    // Listed with the app's runs (Past runs), its origin and curves included.
+    const listed = (await listRuns(project)).find((x) => x.runId === r.runId)
+    expect(listed).toMatchObject({ status: 'completed', epochsDone: 3, hasBest: true, origin: { kind: 'torchrun', worldSize: 2, device: 'cpu' } })
 
     // The app uses the imported run like a local one; its validation accuracy is PyTorch's best epoch's.
     const ev = await runCli(['evaluate', project, '--run', r.runId, '--json'], env)

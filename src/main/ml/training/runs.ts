@@ -3,7 +3,7 @@ import { appendFile, mkdir, readFile, readdir, rename, rm, rmdir, stat } from 'n
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { PreprocessSpec } from '../../../shared/models'
-import type { EpochMetrics, Recipe, RunInfo, RunStatus, TrainOptions } from '../../../shared/training'
+import type { EpochMetrics, Recipe, RunInfo, RunOriginInfo, RunStatus, TrainOptions } from '../../../shared/training'
 import { AppError } from '../../../shared/errors'
 import { writeFileAtomic } from '../../services/projects/store'
 import { checkpointDir, loadCheckpointModel } from './checkpoint'
@@ -35,6 +35,8 @@ export interface RunConfig {
   fromRunId: string | null
   /** Where the base's weights came from (for the feature-cache key and the log). */
   baseWeights: string | null
+  /** A run trained outside the app and imported (`job import`): torchrun, workers, device. */
+  origin?: RunOriginInfo
 }
 
 export interface RunStatusFile {
@@ -215,6 +217,7 @@ export async function loadRun(projectDir: string, runId: string): Promise<Loaded
       baseCut: config.recipe === 'transfer' ? (config.options.baseCut ?? 'full') : null,
       stillImproving: status?.stillImproving ?? false,
       weightsNote: status?.weightsNote ?? null,
+      origin: config.origin ?? null,
     },
   }
 }

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { AppError } from '../../../shared/errors'
-import type { EpochMetrics } from '../../../shared/training'
+import type { EpochMetrics, RunOriginInfo } from '../../../shared/training'
 import { applyPreprocess } from '../../ml/models'
 import { writeCheckpoint } from '../../ml/training/checkpoint'
 import { projectDataSource } from '../../ml/training/project-data'
@@ -22,19 +22,12 @@ import { parseNpy } from './npy'
 export const PARITY_TOLERANCE = 1e-4
 
 /** Where a run came from, stored in its config.json (`origin`). */
-export interface RunOrigin {
-  kind: 'torchrun'
-  jobId: string
+export interface RunOrigin extends RunOriginInfo {
   jobDir: string
-  worldSize: number
-  nodes: number
-  device: string
-  deviceName: string
   backend: string
   torch: string
   mixedPrecision: boolean
   finishedAt: string
-  importedAt: string
 }
 
 export interface JobResultFile {
@@ -225,7 +218,7 @@ export async function importJob(projectDir: string, jobDirIn: string, o: { log?:
       finishedAt: result.finishedAt,
       importedAt: new Date().toISOString(),
     }
-    const config: RunConfig & { origin: RunOrigin } = {
+    const config: RunConfig = {
       runId,
       createdAt: job.createdAt,
       recipe: job.recipe,

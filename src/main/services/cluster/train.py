@@ -519,7 +519,7 @@ def main():
     opt_name, lr = job["optimizer"]["name"], float(job["optimizer"]["learningRate"])
     ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if cuda else None) if distributed else model
     optimizer = make_optimizer(params, opt_name, lr)
-    scaler = torch.cuda.amp.GradScaler(enabled=amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp) if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler") else torch.cuda.amp.GradScaler(enabled=amp)
     k = len(job["labels"])
     cw = torch.tensor(job["classWeights"], dtype=torch.float32, device=device) if job.get("classWeights") else None
     ls = float(o.get("labelSmoothing", 0) or 0)
@@ -548,6 +548,8 @@ def main():
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         state, best_state = ck["state"], ck["best"]
+        if ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
         log(f"resuming after epoch {state['epoch']} from {ck_path}", rank)
     for g in optimizer.param_groups:
         g["lr"] = state["lr"]
@@ -671,7 +673,7 @@ def main():
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(m) + "\n")
             tmp = f"{ck_path}.tmp-{os.getpid()}"
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state, "best": best_state}, tmp)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state, "best": best_state, "scaler": scaler.state_dict() if amp else None}, tmp)
             os.replace(tmp, ck_path)
         if distributed:
             dist.barrier()
