@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs'
 import { NSFWJS_WEIGHTS_ID } from '../../../shared/models'
+import { AppError } from '../../../shared/errors'
 import { flatLayers } from './loop'
 
 /**
@@ -56,8 +57,8 @@ export function fineTuneStartIndex(base: tf.LayersModel, from: number | string |
   const n = layers.length
   if (from === undefined) return Math.floor(n * 0.7)
   if (typeof from === 'number') {
-    if (!Number.isInteger(from) || from < 0) throw new Error(`--fine-tune-from ${from}: expected a whole number of top layers (0..${n}) or a layer/block name.`)
-    if (from > n) throw new Error(`--fine-tune-from ${from}: the base has only ${n} layers. Use a number up to ${n} or a layer/block name.`)
+    if (!Number.isInteger(from) || from < 0) throw new AppError('INVALID_INPUT', `--fine-tune-from ${from}: expected a whole number of top layers (0..${n}) or a layer/block name.`, 'For example --fine-tune-from block_13 or --fine-tune-from 30.')
+    if (from > n) throw new AppError('INVALID_INPUT', `--fine-tune-from ${from}: the base has only ${n} layers.`, `Use a number up to ${n} or a layer/block name.`)
     return n - from
   }
   const exact = layers.findIndex((l) => l.name === from)
@@ -65,7 +66,7 @@ export function fineTuneStartIndex(base: tf.LayersModel, from: number | string |
   const prefix = layers.findIndex((l) => l.name.startsWith(`${from}_`))
   if (prefix >= 0) return prefix
   const blocks = [...new Set(layers.map((l) => /^(block_?\d+)/.exec(l.name)?.[1]).filter(Boolean))]
-  throw new Error(`--fine-tune-from "${from}": no layer or block of that name in ${base.name}. Blocks: ${blocks.join(', ') || '(none)'}; or give a number of top layers.`)
+  throw new AppError('INVALID_INPUT', `--fine-tune-from "${from}": no layer or block of that name in ${base.name}.`, `Blocks: ${blocks.join(', ') || '(none)'}; or give a number of top layers.`)
 }
 
 /**

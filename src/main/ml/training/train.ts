@@ -176,7 +176,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     if (opts.recipe === 'cnn') {
       const preset = opts.layers ? (opts.model ?? 'custom') : (opts.model ?? defaultPreset(imageShape))
       const spec = opts.layers ? { type: 'cnn' as const, layers: opts.layers } : presetSpec(preset)
-      if (spec.type !== 'cnn') throw new Error(`--model ${preset} is not a CNN preset.`)
+      if (spec.type !== 'cnn') throw new AppError('INVALID_INPUT', `--model ${preset} is not a CNN preset.`, 'Use fashion-mnist-cnn, sign-mnist-cnn or cats-dogs-cnn, or --recipe transfer for a pretrained base.')
       const model = withSeededMathRandom(opts.seed, () => (deps.buildCnn ? deps.buildCnn(imageShape, numClasses) : buildCnn(spec.layers, { inputShape: imageShape, numClasses })))
       built = { model, base: null, preprocess: RESCALE_01, baseWeights: null, fromRunId: null }
       opts = { ...opts, model: preset }
