@@ -159,6 +159,34 @@ describe.skipIf(!python)('a project trained by torchrun and brought back (issue 
     expect(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'))).toMatchObject({ state: 'complete', epochsDone: 3, worldSize: 2 })
   })
 
+  it('every CNN preset and MobileNetV2 transfer round-trip app → job → app with parity <= 1e-4', async () => {
+    // One process each (python3 train.py, the same script torchrun starts), two steps: the architecture
+    // and weight conversion are what is checked here; the distributed run is the first test's.
+    const p96 = join(tmp.dir, 'project-96')
+    await mkdir(p96, { recursive: true })
+    const now = new Date().toISOString()
+    await writeFile(join(p96, 'project.json'), JSON.stringify({ schemaVersion: 1, name: 'cluster-96', createdAt: now, updatedAt: now, settings: { inputSize: 96, resizeMode: 'squash', background: '#ffffff', channels: 3 }, state: {} }))
+    await importDataset(p96, images, { size: 96, val: 0.25, seed: 1 })
+    const cases = [
+      { project, name: 'fashion-mnist-cnn', opts: { recipe: 'cnn' as const, model: 'fashion-mnist-cnn' } },
+      { project, name: 'cats-dogs-cnn-bn', opts: { recipe: 'cnn' as const, model: 'cats-dogs-cnn-bn' } },
+      { project: p96, name: 'mobilenetv2', opts: { recipe: 'transfer' as const, base: 'mobilenetv2' as const, augment: 'flip,rotate=10' } },
+    ]
+    const jobs = []
+    for (const c of cases) {
+      const dir = join(tmp.dir, `job-${c.name}`)
+      await exportJob(c.project, { ...c.opts, epochs: 1, batch: 8 }, { out: dir })
+      jobs.push(dir)
+    }
+    const runs = await Promise.all(jobs.map((dir) => run(python!, [join(dir, 'train.py'), '--max-steps', '2', '--threads', '1'], { cwd: dir })))
+    for (const [i, c] of cases.entries()) {
+      expect(runs[i].code, runs[i].out).toBe(0)
+      const r = await importJob(c.project, jobs[i])
+      expect(r.parity, c.name).toMatchObject({ passed: true, labelAgreement: 1 })
+      expect(r.parity.maxAbsDiff, c.name).toBeLessThanOrEqual(1e-4)
+    }
+  })
+
   it('refuses a job of another project (other classes), and never writes over a project or a folder of the user', async () => {
     const two = join(tmp.dir, 'images-2')
     mkdirSync(two)

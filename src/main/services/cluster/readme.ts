@@ -43,6 +43,10 @@ torchrun --standalone --nproc_per_node=auto train.py
 python3 -m torch.distributed.run --standalone --nproc_per_node=2 --max_restarts=1 train.py
 \`\`\`
 
+With Debian's python3-torch 1.13 on Python 3.11, torchrun fails at start with
+\`AttributeError: 'NoneType' object has no attribute 'get'\` (its default \`--redirects 0\` is not
+understood there): add \`--redirects=2 --tee=2\` (worker errors go to the console and a log file).
+
 Several nodes (run the same line on every node; the folder on a shared file system, or copied
 to each node; \`output/\` must be shared or on node 0, whose rank 0 writes it):
 
