@@ -3,7 +3,7 @@ import { ProjectSettings, Split } from './project'
 import { ImportOptions, type DatasetHealth, type ImportSummary, type SkippedFile } from './datasets'
 import { ModelSpec, type LayerSpecInput, type ModelSummary } from './models'
 import { TrainOptions, type TrainOptionsInput, type EpochMetrics, type RunInfo, type TrainEvent } from './training'
-import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction } from './evaluation'
+import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction, type SaliencyOverlay } from './evaluation'
 import { ExportOptions, type ExportResult } from './export'
 import { AppError, MAX_NESTING } from './errors'
 
@@ -194,6 +194,24 @@ export const contract = {
     predict: method<Prediction[]>()(z.object({ dir: Dir, paths: z.array(z.string().min(1)).min(1, 'Give at least one file or folder.'), options: PredictOptions.optional() }), { long: true }),
     /** Predicts images sent as bytes (dropped or pasted in the UI), base64-encoded. */
     predictUploads: method<Prediction[]>()(z.object({ dir: Dir, files: z.array(z.object({ name: z.string().min(1).max(255), base64: z.string().max(8_000_000) })).min(1).max(64), options: PredictOptions.optional() }), { long: true }),
+    /**
+     * Gradient saliency overlays (PNG data URLs) for the predicted class of dataset items
+     * (`ids`, the pixels the model saw), files on disk (`paths`) or uploaded images (`files`),
+     * in that order; one model load for all of them.
+     */
+    saliency: method<SaliencyOverlay[]>()(
+      z
+        .object({
+          dir: Dir,
+          runId: z.string().min(1).optional(),
+          ids: z.array(z.number().int().min(0)).max(64).optional(),
+          paths: z.array(z.string().min(1)).max(64).optional(),
+          files: z.array(z.object({ name: z.string().min(1).max(255), base64: z.string().max(8_000_000) })).max(16).optional(),
+          size: z.number().int().min(32).max(512).optional(),
+        })
+        .refine((v) => (v.ids?.length ?? 0) + (v.paths?.length ?? 0) + (v.files?.length ?? 0) > 0, 'Give at least one image (ids, paths or files).'),
+      { long: true },
+    ),
   },
   export: {
     run: method<ExportResult>()(z.object({ dir: Dir, options: ExportOptions }), { long: true }),

@@ -147,3 +147,18 @@ export interface Prediction {
   top: { label: string; probability: number }[]
   error?: string
 }
+
+/**
+ * The gradient saliency of one image (evaluation.saliency): where a change of the pixels
+ * would change the model's belief in its predicted class most, as a heatmap over the image.
+ */
+export interface SaliencyOverlay {
+  /** `id:<n>` for a dataset item, else the file path or upload name as given. */
+  key: string
+  /** PNG data URL of the image with the heatmap blended over it; absent when `error` is set. */
+  dataUrl?: string
+  /** The class the map explains (the predicted one) and its probability. */
+  label?: string
+  probability?: number
+  error?: string
+}

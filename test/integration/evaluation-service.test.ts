@@ -13,7 +13,7 @@ import { cellItems } from '../../src/main/services/evaluation/confusion'
 import { classificationReport } from '../../src/main/services/evaluation/report'
 import type { EvalBatch, EvaluationDeps, RunModel } from '../../src/main/services/evaluation/deps'
 import { saliencyMap, saliencyOverlayPng } from '../../src/main/services/evaluation/saliency'
-import { saliencyWith } from '../../src/main/services/evaluation/service'
+import { saliencyBatchWith, saliencyWith } from '../../src/main/services/evaluation/service'
 import { AppError } from '../../src/shared/errors'
 import type { ProjectSettings } from '../../src/shared/project'
 
@@ -303,5 +303,22 @@ describe('saliency', () => {
     expect(LABELS[r.classIndex]).toBe(r.label)
     await expect(saliencyWith(withItems, dir, { file: join(dir, 'fake.png') })).rejects.toThrow(/Cannot compute saliency for .*fake.png: not an image/)
     await expect(saliencyWith(withItems, dir, { file: join(dir, 'missing.png') })).rejects.toThrow(/the file does not exist/)
+  })
+
+  it('batch (the studio’s evaluation.saliency): one model load for dataset items, files and uploads, in order; a bad file is an item with its error', async () => {
+    const withItems: EvaluationDeps = { ...deps, readItem: async (_p, id) => xAll.slice((id - 1000) * S * S * 3, (id - 999) * S * S * 3) }
+    const before = loads
+    const upload = new Uint8Array(await import('node:fs/promises').then((fs) => fs.readFile(files[0])))
+    const r = await saliencyBatchWith(withItems, dir, [{ id: 1004 }, { file: join(dir, 'fake.png') }, { file: join(dir, 'missing.png') }, { name: 'dropped.png', data: upload }], { size: 64 })
+    expect(loads - before).toBe(1)
+    expect(r.map((x) => x.key)).toEqual(['id:1004', join(dir, 'fake.png'), join(dir, 'missing.png'), 'dropped.png'])
+    expect(r[1].error).toMatch(/not an image/)
+    expect(r[2].error).toBe('the file does not exist')
+    for (const i of [0, 3]) {
+      expect(r[i].error).toBeUndefined()
+      expect((await sharp(r[i].result!.png).metadata()).width).toBe(64)
+      expect(LABELS[r[i].result!.classIndex]).toBe(r[i].result!.label)
+    }
+    await expect(saliencyBatchWith(withItems, join(dir, 'empty-folder'), [{ id: 1 }])).rejects.toThrow(/No trained run/)
   })
 })

@@ -8,7 +8,7 @@ import { datasetOverview, datasetPage, excludeItems } from './dataset-view'
 import { chooseModel, modelCatalog, modelSummary } from './models'
 import { augmentPreview, listRuns, loadRun } from './training'
 import { runRecipeInBackground, startInBackground, stopInBackground, trainingStatus } from './train-session'
-import { evaluate, predict } from './evaluation'
+import { evaluate, predict, saliencyBatch, type SaliencyTarget } from './evaluation'
 import { exportModel } from './export'
 import { examples } from './examples'
 import { createExampleProject } from './example-projects'
@@ -81,6 +81,19 @@ export function createHandlers(shell: ShellInfo): Handlers {
       predict: ({ dir, paths, options }, ctx) => predict(dir, paths, options ?? {}, { signal: ctx.signal, onProgress: ctx.onProgress }),
       predictUploads: ({ dir, files, options }, ctx) =>
         predict(dir, files.map((f) => ({ name: f.name, data: new Uint8Array(Buffer.from(f.base64, 'base64')) })), options ?? {}, { signal: ctx.signal, onProgress: ctx.onProgress }),
+      saliency: async ({ dir, runId, ids, paths, files, size }, ctx) => {
+        const targets: SaliencyTarget[] = [
+          ...(ids ?? []).map((id) => ({ id })),
+          ...(paths ?? []).map((file) => ({ file })),
+          ...(files ?? []).map((f) => ({ name: f.name, data: new Uint8Array(Buffer.from(f.base64, 'base64')) })),
+        ]
+        const items = await saliencyBatch(dir, targets, { runId, size }, { signal: ctx.signal, onProgress: ctx.onProgress })
+        return items.map((it) =>
+          it.result
+            ? { key: it.key, dataUrl: `data:image/png;base64,${it.result.png.toString('base64')}`, label: it.result.label, probability: it.result.probability }
+            : { key: it.key, error: it.error },
+        )
+      },
     },
     export: {
       run: ({ dir, options }, ctx) => exportModel(dir, options, { signal: ctx.signal, onProgress: ctx.onProgress }),

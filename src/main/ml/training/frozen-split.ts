@@ -63,14 +63,35 @@ export function findCut(base: tf.LayersModel): number {
 }
 
 /**
- * Splits `model` (input -> base -> GAP/Dropout/Dense head, base a nested model) at the top of
- * the base's frozen layers. Returns null when the base has no frozen bottom worth splitting off.
+ * Every point of `base` where a single tensor carries everything the rest needs (the indexes
+ * splitAtFrozenBottom's `cutAt` takes), with its activation shape per image. Saliency uses
+ * one to compute Grad-CAM at a finer grid than the base's output.
  */
-export function splitAtFrozenBottom(model: tf.LayersModel, base: tf.LayersModel): FrozenSplit | null {
+export function singleTensorCuts(base: tf.LayersModel): { index: number; name: string; shape: number[] }[] {
+  const g = baseGraph(base)
+  const out: { index: number; name: string; shape: number[] }[] = []
+  for (let k = 0; k < g.length; k++) {
+    if (g[k].node.outputTensors.length !== 1) continue
+    const have = new Set<number>([g[k].node.outputTensors[0].id])
+    let ok = true
+    for (let i = k + 1; ok && i < g.length; i++) {
+      if (!g[i].node.inputTensors.every((t) => have.has(t.id))) ok = false
+      else g[i].node.outputTensors.forEach((t) => have.add(t.id))
+    }
+    if (ok) out.push({ index: k, name: g[k].layer.name, shape: g[k].node.outputTensors[0].shape.slice(1) as number[] })
+  }
+  return out
+}
+
+/**
+ * Splits `model` (input -> base -> GAP/Dropout/Dense head, base a nested model) at the top of
+ * the base's frozen layers (or at `cutAt`, an index of singleTensorCuts). Returns null when the base has no frozen bottom worth splitting off.
+ */
+export function splitAtFrozenBottom(model: tf.LayersModel, base: tf.LayersModel, cutAt?: number): FrozenSplit | null {
   const at = model.layers.indexOf(base as unknown as tf.layers.Layer)
   if (at < 1 || model.layers.slice(0, at).some((l) => l.getClassName() !== 'InputLayer')) return null
   const g = baseGraph(base)
-  const k = findCut(base)
+  const k = cutAt ?? findCut(base)
   if (k < 0) return null
   const cut = g[k].node.outputTensors[0]
   const cutShape = cut.shape.slice(1) as number[]

@@ -10,7 +10,7 @@ import { checkpointDir } from '../../ml/training/checkpoint'
 import { checkpointsDir, listRuns, loadRunModel as trainingLoadRunModel } from '../../ml/training/runs'
 import { evaluateWith } from './evaluate'
 import { predictWith, type PredictInput } from './predict'
-import { saliencyMap, saliencyOverlayPng } from './saliency'
+import { explanationMap, saliencyMap, saliencyOverlayPng } from './saliency'
 import type { Ctl, EvaluationDeps, RunModel } from './deps'
 
 /** Training's errors carry `code`/`hint` properties; make them AppErrors for every layer. */
@@ -136,4 +136,63 @@ export async function saliencyWith(
 
 export function saliency(projectDir: string, target: { id: number } | { file: string }, opts: { runId?: string; classIndex?: number; size?: number } = {}): Promise<SaliencyResult> {
   return saliencyWith(defaultDeps, projectDir, target, opts)
+}
+
+/** What evaluation.saliency explains: a dataset item, a file, or uploaded bytes. */
+export type SaliencyTarget = { id: number } | { file: string } | { name: string; data: Uint8Array }
+
+export interface SaliencyItem {
+  key: string
+  result?: SaliencyResult
+  error?: string
+}
+
+function saliencyKey(t: SaliencyTarget): string {
+  return 'id' in t ? `id:${t.id}` : 'file' in t ? t.file : t.name
+}
+
+/**
+ * Saliency overlays for several images with the run's model loaded once (the gallery of a
+ * confusion cell, the Predict results). A file that cannot be read or decoded is an item
+ * with an `error`, as in predict; a bad run is an error of the whole call.
+ */
+export async function saliencyBatchWith(
+  deps: EvaluationDeps,
+  projectDir: string,
+  targets: readonly SaliencyTarget[],
+  opts: { runId?: string; size?: number } = {},
+  ctl: Ctl = {},
+): Promise<SaliencyItem[]> {
+  if (targets.length === 0) return []
+  const run = await deps.loadRunModel(projectDir, opts.runId)
+  try {
+    const out: SaliencyItem[] = []
+    for (const [i, t] of targets.entries()) {
+      if (ctl.signal?.aborted) throw new AppError('CANCELLED', 'Saliency cancelled.')
+      const key = saliencyKey(t)
+      let px: Uint8Array
+      try {
+        if ('id' in t) {
+          if (!deps.readItem) throw new AppError('NOT_IMPLEMENTED', 'Saliency of dataset items needs the dataset reader.')
+          px = await deps.readItem(projectDir, t.id)
+        } else px = await deps.decodeForModel('file' in t ? t.file : t.data, run.settings)
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'NOT_IMPLEMENTED') throw err
+        const code = (err as NodeJS.ErrnoException).code
+        out.push({ key, error: code === 'ENOENT' ? 'the file does not exist' : (err as Error).message })
+        continue
+      }
+      const map = explanationMap(run, px)
+      const png = await saliencyOverlayPng(px, run.settings.channels, map, opts.size)
+      out.push({ key, result: { png, classIndex: map.classIndex, label: map.label, probability: map.probability } })
+      ctl.onProgress?.({ phase: 'saliency', done: i + 1, total: targets.length })
+    }
+    return out
+  } finally {
+    run.model.dispose()
+  }
+}
+
+export function saliencyBatch(projectDir: string, targets: readonly SaliencyTarget[], opts: { runId?: string; size?: number } = {}, ctl: Ctl = {}): Promise<SaliencyItem[]> {
+  return saliencyBatchWith(defaultDeps, projectDir, targets, opts, ctl)
 }

@@ -5,6 +5,7 @@ import { useApi } from '../bridge'
 import { useProjectsStore, type UiError } from './projects'
 import { useDatasetsStore } from './datasets'
 import { createTask } from './task'
+import { createSaliency } from './saliency'
 
 export interface TopConfusion {
   trueLabel: string
@@ -49,6 +50,12 @@ export const useEvaluationStore = defineStore('evaluation', () => {
 
   const gallery = computed(() => (result.value && cell.value ? cellItems(result.value.items, cell.value.trueIndex, cell.value.predIndex) : []))
   const confusions = computed(() => (result.value ? topConfusions(result.value.confusionMatrix, result.value.labels) : []))
+  /** Saliency overlays of the gallery's images, keyed `id:<n>`, for the evaluated run. */
+  const saliency = createSaliency((keys, opts) => {
+    const d = dir.value
+    if (!d) return Promise.resolve([])
+    return useApi().evaluation.saliency({ dir: d, runId: result.value?.runId, ids: keys.map((k) => Number(k.slice(3))), size: 280 }, opts)
+  })
 
   /** The split a project opens on: its example's tutorial split (e.g. a test set), else validation. */
   function defaultSplit(): EvalSplit {
@@ -64,6 +71,7 @@ export const useEvaluationStore = defineStore('evaluation', () => {
     runId.value = null
     excluded.value = new Set()
     excludeError.value = null
+    saliency.reset()
     task.clear()
   }
   watch(dir, reset)
@@ -74,6 +82,7 @@ export const useEvaluationStore = defineStore('evaluation', () => {
     cell.value = null
     const r = await task.run((opts) => useApi().evaluation.evaluate({ dir: d, options: { split: split.value, runId: runId.value ?? undefined, force } }, opts))
     if (r) {
+      saliency.reset()
       result.value = r
       excluded.value = new Set()
     }
@@ -108,5 +117,5 @@ export const useEvaluationStore = defineStore('evaluation', () => {
     cell.value = null
   }
 
-  return { dir, split, runId, result, task: task.state, cancel: task.cancel, cell, gallery, confusions, excluded, excludeError, stale, reset, evaluate, toggleExcluded, openCell, closeCell }
+  return { dir, split, runId, result, task: task.state, cancel: task.cancel, cell, gallery, confusions, saliency, excluded, excludeError, stale, reset, evaluate, toggleExcluded, openCell, closeCell }
 })

@@ -5,6 +5,7 @@ import { useApi } from '../bridge'
 import { basename, toCsv } from '../lib/format'
 import { useProjectsStore } from './projects'
 import { createTask } from './task'
+import { createSaliency } from './saliency'
 
 export interface Upload {
   name: string
@@ -48,11 +49,23 @@ export const usePredictStore = defineStore('predict', () => {
   /** Object URLs of uploaded images, by file name, for the results table. */
   const previews = ref<Record<string, string>>({})
   const task = createTask()
+  /** The images of the last drop/paste (base64 by name), sent again for their saliency maps. */
+  let uploaded: Record<string, string> = {}
+  /** Saliency overlays of the results, keyed by the result's `file` (upload name or path). */
+  const saliency = createSaliency((keys, opts) => {
+    const d = dir.value
+    if (!d) return Promise.resolve([])
+    const files = keys.filter((k) => k in uploaded).map((name) => ({ name, base64: uploaded[name] }))
+    const paths = keys.filter((k) => !(k in uploaded))
+    return useApi().evaluation.saliency({ dir: d, ...(paths.length ? { paths } : {}), ...(files.length ? { files } : {}), size: 224 }, opts)
+  })
 
   function reset() {
     for (const u of Object.values(previews.value)) URL.revokeObjectURL?.(u)
     results.value = []
     previews.value = {}
+    uploaded = {}
+    saliency.reset()
     task.clear()
   }
   watch(dir, reset)
@@ -67,6 +80,8 @@ export const usePredictStore = defineStore('predict', () => {
       const urls: Record<string, string> = {}
       if (typeof URL.createObjectURL === 'function') picked.forEach((f, i) => (urls[uploads[i].name] = URL.createObjectURL(f)))
       previews.value = urls
+      uploaded = Object.fromEntries(uploads.map((u) => [u.name, u.base64]))
+      saliency.reset()
       results.value = res
       if (files.length > MAX_UPLOADS) task.state.error = { message: `Only the first ${MAX_UPLOADS} of ${files.length} images were predicted.`, hint: 'For whole folders, type the folder path instead.' }
     }
@@ -80,6 +95,8 @@ export const usePredictStore = defineStore('predict', () => {
     const res = await task.run((opts) => useApi().evaluation.predict({ dir: d, paths: clean, options: { top: top.value } }, opts))
     if (res) {
       previews.value = {}
+      uploaded = {}
+      saliency.reset()
       results.value = res
     }
     return res
@@ -88,5 +105,5 @@ export const usePredictStore = defineStore('predict', () => {
   const csv = computed(() => predictionsCsv(results.value))
   const preview = (file: string) => previews.value[file] ?? previews.value[basename(file)]
 
-  return { dir, top, results, previews, task: task.state, cancel: task.cancel, csv, preview, reset, predictFiles, predictPaths }
+  return { dir, top, results, previews, saliency, task: task.state, cancel: task.cancel, csv, preview, reset, predictFiles, predictPaths }
 })
