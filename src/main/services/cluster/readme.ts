@@ -4,7 +4,7 @@ import type { JobFile } from './export-job'
 export function jobReadme(o: { dir: string; job: JobFile; projectDir: string }): string {
   const { job } = o
   const opt = job.options
-  const model = job.recipe === 'cnn' ? `CNN ${opt.model ?? 'custom'}` : `${job.recipe} on ${opt.base}${opt.baseCut && opt.baseCut !== 'full' ? ` (cut at ${opt.baseCut})` : ''}`
+  const model = job.recipe === 'cnn' ? `CNN ${opt.model ?? 'custom'}` : `${job.recipe} on ${opt.base}${job.recipe === 'transfer' && opt.baseCut && opt.baseCut !== 'full' ? ` (cut at ${opt.baseCut})` : ''}${job.fromRunId ? `, from run ${job.fromRunId}` : ''}`
   const name = o.dir.split('/').filter(Boolean).pop() ?? 'job'
   return `# Classifier Studio training job
 
