@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startStudio } from '../../src/main/web/studio'
 import { chromiumMissing, ensureWebBuild, launchBrowser, newPage, SCREENSHOT_DIR, screenshotBoth } from './browser'
 import { EvaluatePage, loadedWidth, PredictPage } from './pages/journey'
-import { apiClient, openProject, writeClassesDataset } from './pages/fixes'
+import { apiClient, openProject, spills, writeClassesDataset } from './pages/fixes'
 
 /**
  * Seeing what the model and the data do: saliency overlays in the Evaluate cell gallery and in
@@ -128,6 +128,14 @@ describe.skipIf(missing)('saliency, augmentation controls and small images (chro
       await expect.poll(() => preview.getAttribute('data-spec'), { timeout: 60_000 }).toBe('none')
       const none = await preview.getByTestId('augmented').evaluateAll((els) => els.map((e) => e.getAttribute('src')))
       expect(none).toEqual(originals)
+      // At 1024x700 the controls and the preview stack, and nothing spills out of the card.
+      await page.setViewportSize({ width: 1024, height: 700 })
+      const card = page.locator('.card').filter({ has: page.getByRole('heading', { name: 'Augmentation', exact: true }) })
+      await page.getByRole('checkbox', { name: 'Shift' }).check()
+      await expect.poll(() => preview.getAttribute('data-spec'), { timeout: 60_000 }).toBe('shift=0.1')
+      expect(await spills(card)).toEqual([])
+      await card.scrollIntoViewIfNeeded()
+      await screenshotBoth(page, 'augment-1024', 'insight/')
     })
   }, 240_000)
 
@@ -220,6 +228,11 @@ describe.skipIf(missing)('saliency, augmentation controls and small images (chro
         await pr.results().getByRole('row').last().scrollIntoViewIfNeeded()
         await expect.poll(() => page.getByTestId('saliency-overlay').count(), { timeout: 60_000 }).toBe(3)
         await screenshotBoth(page, `predict-saliency-${kind}`, 'insight/')
+        await page.setViewportSize({ width: 1024, height: 700 })
+        expect(await spills(page.locator('.card').filter({ has: pr.results() }))).toEqual([])
+        await pr.results().scrollIntoViewIfNeeded()
+        await screenshotBoth(page, `predict-saliency-${kind}-1024`, 'insight/')
+        await page.setViewportSize({ width: 1280, height: 800 })
       })
     }, 480_000)
   }
