@@ -30,10 +30,6 @@ export const useDatasetsStore = defineStore('datasets', () => {
   /** Ids whose exclusion is being saved (their toggles wait). */
   const excluding = ref<Set<number>>(new Set())
 
-  const augment = ref<string[]>([])
-  const augmentError = ref<UiError | null>(null)
-  const augmentBusy = ref(false)
-
   const isEmpty = computed(() => !overview.value || overview.value.total === 0)
 
   function reset() {
@@ -45,8 +41,6 @@ export const useDatasetsStore = defineStore('datasets', () => {
     totals.value = {}
     excludeError.value = null
     excluding.value = new Set()
-    augment.value = []
-    augmentError.value = null
     importTask.clear()
   }
   watch(dir, reset)
@@ -199,18 +193,5 @@ export const useDatasetsStore = defineStore('datasets', () => {
     }
   }
 
-  async function previewAugment(spec: string, count = 8) {
-    if (!dir.value) return
-    augmentBusy.value = true
-    augmentError.value = null
-    try {
-      augment.value = await useApi().datasets.augmentPreview({ dir: dir.value, augment: spec, count, seed: Math.floor(Math.random() * 1e6) })
-    } catch (err) {
-      augmentError.value = toUiError(err)
-    } finally {
-      augmentBusy.value = false
-    }
-  }
-
-  return { dir, overview, loadError, loading, importTask: importTask.state, cancelImport, lastImport, isEmpty, augment, augmentError, augmentBusy, pagesVersion, totals, excludeError, excluding, reset, load, importFrom, uploadAndImport, itemAt, ensureRange, totalOf, excludedIn, setExcluded, previewAugment }
+  return { dir, overview, loadError, loading, importTask: importTask.state, cancelImport, lastImport, isEmpty, pagesVersion, totals, excludeError, excluding, reset, load, importFrom, uploadAndImport, itemAt, ensureRange, totalOf, excludedIn, setExcluded }
 })
