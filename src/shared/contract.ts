@@ -85,6 +85,23 @@ export interface ModelChoice {
 }
 type ModelSpecOut = z.output<typeof ModelSpec>
 
+/** The official Keras ImageNet weights of a transfer base (models.weights, models.downloadWeights). */
+export interface OfficialWeights {
+  /** The weights manager's name, e.g. "mobilenetv2-1.0-224-notop". */
+  name: string
+  /** Keras's file name. */
+  file: string
+  base: 'mobilenetv2' | 'vgg16'
+  /** In the app's weights cache: training uses it instead of the built-in weights. */
+  cached: boolean
+  path: string | null
+  bytes: number | null
+  /** downloadWeights: true when this call downloaded it (false: it was already cached). */
+  downloaded: boolean
+}
+
+const WeightsQuery = z.object({ base: z.enum(['mobilenetv2', 'vgg16']).default('mobilenetv2'), inputSize: z.number().int().min(8).max(1024).optional() })
+
 export interface ModelCatalog {
   presets: { name: string; title: string; description: string; inputShape: number[]; layers: LayerSpecInput[] }[]
   bases: { name: string; title: string; description: string }[]
@@ -180,6 +197,13 @@ export const contract = {
     /** Keras-identical summary of a named model (preset or base) or of a spec for the project. */
     summary: method<ModelSummary>()(z.object({ dir: Dir.optional(), name: z.string().optional(), spec: ModelSpec.optional() })),
     choose: method<ModelChoice>()(z.object({ dir: Dir, spec: ModelSpec })),
+    /** Whether the official ImageNet weights for a base (at the project's image size) are cached. No network. */
+    weights: method<OfficialWeights>()(WeightsQuery),
+    /**
+     * Downloads the official ImageNet weights once (progress in bytes, resume, checksum) into the
+     * app's weights cache, as `classifier-studio weights download` does; later transfer runs use them.
+     */
+    downloadWeights: method<OfficialWeights>()(WeightsQuery, { long: true }),
   },
   training: {
     /** Starts training in its own process and returns at once; progress arrives as `training` events. */

@@ -154,6 +154,12 @@ describe('web bridge fuzz (seeded, loopback, bounded)', () => {
           if (chance(0.5)) a.name = pick(['no-such-model', '', 'x\u0000', 42])
           if (chance(0.3)) a.spec = pick([{}, { type: 'nope' }, { type: 'cnn' }, { type: 'transfer', base: 'nope' }, deepObj(70)])
           break
+        case 'models.weights':
+        case 'models.downloadWeights':
+          // Never a valid base: the fuzz must not download the official weights (13 MB from the internet).
+          a.base = pick(['nope', '', 'MobileNetV2', 42, null, 'vgg'])
+          a.inputSize = pick([0, -1, 'x', 1e9, 96.5])
+          break
         case 'models.choose':
           a.dir = dir()
           a.spec = pick([{}, { type: 'nope' }, { type: 'cnn', layers: 'x' }, { type: 'transfer', base: 'nope' }, null, deepObj(70)])

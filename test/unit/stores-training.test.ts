@@ -10,10 +10,20 @@ const run = (runId: string, createdAt: string, status = 'completed') => ({ runId
 
 describe('training store', () => {
   it('turns the form into options the contract accepts, with one-click defaults', () => {
+    // Transfer by default: no epochs and no early stopping sent, so the service chooses both from the data.
     const o = formToOptions(defaultForm())
+    expect(o).not.toHaveProperty('epochs')
+    expect(o).not.toHaveProperty('earlyStop')
     const parsed = TrainOptions.parse(o)
-    expect(parsed).toMatchObject({ recipe: 'transfer', base: 'mobilenetv2', epochs: 10, batchSize: 32, augment: {}, earlyStop: { patience: 3, monitor: 'val_loss' } })
+    expect(parsed).toMatchObject({ recipe: 'transfer', base: 'mobilenetv2', autoEpochs: true, batchSize: 32, augment: {} })
+    expect(parsed.earlyStop).toBeUndefined()
     expect(parsed.learningRate).toBeUndefined()
+    // Typed epochs (or a changed early stopping) are sent as given.
+    expect(TrainOptions.parse(formToOptions({ ...defaultForm(), autoEpochs: false }))).toMatchObject({ epochs: 10, autoEpochs: false, earlyStop: { patience: 3, monitor: 'val_loss' } })
+    expect(TrainOptions.parse(formToOptions({ ...defaultForm(), autoPatience: false, patience: 7 }))).toMatchObject({ autoEpochs: true, earlyStop: { patience: 7 } })
+    expect(TrainOptions.parse(formToOptions({ ...defaultForm(), earlyStop: false }))).toMatchObject({ autoEpochs: true, earlyStop: false })
+    // Fine-tuning and CNNs take a number of epochs (the schedule is the transfer recipe's).
+    expect(TrainOptions.parse(formToOptions({ ...defaultForm(), recipe: 'finetune' }))).toMatchObject({ epochs: 10, autoEpochs: false, earlyStop: { patience: 3 } })
     const f = { ...defaultForm(), recipe: 'cnn' as const, lr: 0.01, augment: 'flip,rotate=15', earlyStop: false }
     const p2 = TrainOptions.parse(formToOptions(f))
     expect(p2).toMatchObject({ recipe: 'cnn', learningRate: 0.01, augment: { flip: 'horizontal', rotate: 15 }, earlyStop: false })
@@ -23,6 +33,7 @@ describe('training store', () => {
     const fake = setup({ 'training.start': () => ({ runId: 'r2' }), 'training.runs': () => [run('r2', '2026-02-01')] }, { dir: DIR })
     const s = useTrainingStore()
     s.form.epochs = 2
+    s.form.autoEpochs = false
     await s.start()
     expect(s.running).toBe(true)
     expect(fake.calls[0].args).toMatchObject({ dir: DIR, options: { recipe: 'transfer', epochs: 2 } })
@@ -39,7 +50,7 @@ describe('training store', () => {
     fake.emit('training', { dir: DIR, event: { type: 'done', result: { runId: 'r2', backend: 'wasm', recipe: 'transfer', epochs: [epoch(1, 0.7), epoch(2, 0.8)], best: { epoch: 2, valAccuracy: 0.8, monitor: 'val_loss', value: 0.6 }, stoppedEarly: false, stopped: false } } })
     await tick()
     expect(s.running).toBe(false)
-    expect(s.lastResult).toEqual({ stoppedEarly: false, stopped: false, bestEpoch: 2 })
+    expect(s.lastResult).toEqual({ stoppedEarly: false, stopped: false, bestEpoch: 2, stillImproving: false, weightsNote: null })
     expect(s.runs.map((r) => r.runId)).toEqual(['r2'])
   })
 
@@ -146,6 +157,53 @@ describe('training store', () => {
     await s.resume('r1')
     starts = fake.calls.filter((c) => c.method === 'training.start')
     expect(starts[1].args).toEqual({ dir: DIR, options: { resume: 'r1', epochs: 6 } })
+  })
+
+  it('a run still improving at its last epoch offers Resume with twice its epochs; the weights note comes with the result', async () => {
+    const note = 'This model was trained on the built-in MobileNetV2 weights…'
+    const done = { ...run('a1', '2026-03-01'), epochsPlanned: 17, epochsDone: 17, stillImproving: true, weightsNote: note }
+    const fake = setup({ 'training.start': () => ({ runId: 'a1' }), 'training.runs': () => [done], 'training.run': () => ({ run: done, epochs: [], config: { options: { recipe: 'transfer', autoEpochs: true, epochs: 17, earlyStop: { patience: 5 } } } }) }, { dir: DIR })
+    const s = useTrainingStore()
+    await s.start()
+    expect((fake.calls[0].args as { options: Record<string, unknown> }).options).toMatchObject({ recipe: 'transfer', autoEpochs: true })
+    fake.emit('training', { dir: DIR, event: { type: 'start', runId: 'a1', backend: 'wasm', reason: '', recipe: 'transfer', epochs: 17, resumedFromEpoch: 0 } })
+    await tick()
+    // A run on the schedule keeps the form on the schedule (its chosen 17 epochs are not typed in).
+    expect(s.form.autoEpochs).toBe(true)
+    fake.emit('training', { dir: DIR, event: { type: 'done', result: { runId: 'a1', backend: 'wasm', recipe: 'transfer', epochs: [epoch(1, 0.7)], best: { epoch: 17, valAccuracy: 0.8, monitor: 'val_loss', value: 0.6 }, stoppedEarly: false, stopped: false, stillImproving: true, weightsNote: note } } })
+    await tick()
+    expect([s.stillImproving, s.weightsNote, s.moreEpochs]).toEqual([true, note, 34])
+    await s.resume('a1', s.moreEpochs)
+    expect(fake.calls.filter((c) => c.method === 'training.start')[1].args).toEqual({ dir: DIR, options: { resume: 'a1', epochs: 34 } })
+  })
+
+  it('downloads the official weights with progress and remembers they are cached; a failure is shown', async () => {
+    let fail = true
+    const fake = setup(
+      {
+        'models.weights': () => ({ name: 'mobilenetv2-1.0-96-notop', file: 'w.h5', base: 'mobilenetv2', cached: false, path: null, bytes: null, downloaded: false }),
+        'models.downloadWeights': (_a, opts) => {
+          opts?.onProgress?.({ phase: 'download', done: 5e6, total: 14e6 })
+          if (fail) throw appError('NOT_FOUND', 'storage.googleapis.com cannot be reached from this computer (ENOTFOUND).', 'Connect to the internet.')
+          return { name: 'mobilenetv2-1.0-96-notop', file: 'w.h5', base: 'mobilenetv2', cached: true, path: '/h/w.h5', bytes: 14e6, downloaded: true }
+        },
+      },
+      { dir: DIR },
+    )
+    const s = useTrainingStore()
+    await s.checkWeights()
+    expect(s.official?.cached).toBe(false)
+    const seen: unknown[] = []
+    const p = s.downloadWeights()
+    seen.push(s.weightsProgress)
+    await p
+    expect(seen[0]).toMatchObject({ phase: 'download', done: 5e6, total: 14e6 })
+    expect(s.weightsError?.message).toContain('cannot be reached')
+    expect(s.weightsProgress).toBeNull()
+    fail = false
+    await s.downloadWeights()
+    expect([s.official?.cached, s.weightsError]).toEqual([true, null])
+    expect(fake.calls.filter((c) => c.method === 'models.downloadWeights').map((c) => c.args)).toEqual([{ base: 'mobilenetv2', inputSize: 96 }, { base: 'mobilenetv2', inputSize: 96 }]) // the project's image size picks the file
   })
 
   it('trains the custom CNN chosen in the Model view: its layers, named explicitly', async () => {

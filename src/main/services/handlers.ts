@@ -10,6 +10,7 @@ import { augmentPreview, listRuns, loadRun } from './training'
 import { runRecipeInBackground, startInBackground, stopInBackground, trainingStatus } from './train-session'
 import { evaluate, predict, saliencyBatch, type SaliencyTarget } from './evaluation'
 import { exportModel } from './export'
+import { downloadOfficialWeights, officialWeights } from './weights'
 import { examples } from './examples'
 import { createExampleProject } from './example-projects'
 
@@ -65,6 +66,8 @@ export function createHandlers(shell: ShellInfo): Handlers {
       catalog: async () => modelCatalog(),
       summary: (q) => modelSummary(q),
       choose: ({ dir, spec }) => chooseModel(dir, spec),
+      weights: ({ base, inputSize }) => officialWeights(base, inputSize),
+      downloadWeights: ({ base, inputSize }, ctx) => downloadOfficialWeights(base, inputSize, ctx),
     },
     training: {
       start: ({ dir, options }, ctx) => startInBackground(dir, options ?? {}, ctx.emit),

@@ -210,10 +210,14 @@ export class WeightsManager {
         if (err instanceof AppError && (err.code === 'CANCELLED' || (err as AppError & { fatal?: boolean }).fatal)) throw err
         if (opts.signal?.aborted) throw cancelled()
         if (++attempt > retries)
-          throw new AppError(
-            'INTERNAL',
-            `Could not download ${e.file} from ${url} after ${retries + 1} attempts: ${(err as Error).message}.`,
-            `Check the internet connection and try again (the download resumes). Offline: download the file elsewhere and choose it (CLI --base-weights PATH, a Keras .h5 or a TF.js model.json).`,
+          // The cause (fetch's network error and its code: ENOTFOUND, ECONNREFUSED...) stays attached for callers that explain it.
+          throw Object.assign(
+            new AppError(
+              'INTERNAL',
+              `Could not download ${e.file} from ${url} after ${retries + 1} attempts: ${(err as Error).message}.`,
+              `Check the internet connection and try again (the download resumes). Offline: download the file elsewhere and choose it (CLI --base-weights PATH, a Keras .h5 or a TF.js model.json).`,
+            ),
+            { cause: err },
           )
       }
     }

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, reactive, ref, watch } from 'vue'
-import type { RecipeDoneEvent, RecipeStep } from '../../../shared/contract'
+import type { OfficialWeights, RecipeDoneEvent, RecipeStep } from '../../../shared/contract'
 import { ExampleState } from '../../../shared/examples'
 import { formatAugment, ReduceLrSpec, type AugmentSpec, type EpochMetrics, type RunInfo, type TrainOptionsInput } from '../../../shared/training'
 import { useApi } from '../bridge'
@@ -22,6 +22,13 @@ export interface TrainForm {
   recipe: 'transfer' | 'finetune' | 'cnn'
   base: 'mobilenetv2' | 'vgg16'
   epochs: number
+  /**
+   * Transfer: epochs chosen from the data with early stopping (the service's one-click schedule);
+   * `epochs` is then not sent. Off once the user types a number of epochs.
+   */
+  autoEpochs: boolean
+  /** With autoEpochs: early stopping's patience is the schedule's too (off once the user changes early stopping). */
+  autoPatience: boolean
   batch: number
   /** Empty = the recipe's default (1e-3 Adam; 1e-5 RMSprop for fine-tuning). */
   lr: number | null
@@ -35,12 +42,13 @@ export interface TrainForm {
 }
 
 export function defaultForm(): TrainForm {
-  return { recipe: 'transfer', base: 'mobilenetv2', epochs: 10, batch: 32, lr: null, augment: '', earlyStop: true, patience: 3, baseWeights: '', optimizer: null }
+  return { recipe: 'transfer', base: 'mobilenetv2', epochs: 10, autoEpochs: true, autoPatience: true, batch: 32, lr: null, augment: '', earlyStop: true, patience: 3, baseWeights: '', optimizer: null }
 }
 
 /** The form as training.start options (what the CLI's flags would build). */
 export function formToOptions(f: TrainForm, extra: Partial<TrainOptionsInput> = {}): TrainOptionsInput {
-  const o: TrainOptionsInput = { recipe: f.recipe, epochs: f.epochs, batch: f.batch, augment: f.augment.trim() || 'none', earlyStop: f.earlyStop ? f.patience : false, ...extra }
+  const auto = formAutoEpochs(f)
+  const o: TrainOptionsInput = { recipe: f.recipe, ...(auto ? { autoEpochs: true } : { epochs: f.epochs }), batch: f.batch, augment: f.augment.trim() || 'none', ...(auto && f.autoPatience && f.earlyStop ? {} : { earlyStop: f.earlyStop ? f.patience : false }), ...extra }
   if (f.recipe !== 'cnn') {
     o.base = f.base
     if (f.baseWeights.trim()) o.baseWeights = f.baseWeights.trim()
@@ -48,6 +56,11 @@ export function formToOptions(f: TrainForm, extra: Partial<TrainOptionsInput> = 
   if (f.lr != null && f.lr > 0) o.lr = f.lr
   if (f.optimizer) o.optimizer = f.optimizer
   return o
+}
+
+/** Whether the form leaves the epochs to the service's schedule (transfer only: the other recipes take a number). */
+export function formAutoEpochs(f: Pick<TrainForm, 'recipe' | 'autoEpochs'>): boolean {
+  return f.recipe === 'transfer' && f.autoEpochs
 }
 
 /** The options of an example project's first stage (project.state.example), if readable. */
@@ -69,11 +82,14 @@ export function formFromExample(state: Record<string, unknown> | undefined): Tra
   if (stage.recipe === 'transfer' || stage.recipe === 'finetune' || stage.recipe === 'cnn') f.recipe = stage.recipe
   if (stage.base === 'mobilenetv2' || stage.base === 'vgg16') f.base = stage.base
   f.epochs = num(stage.epochs) ?? f.epochs
+  // An example's recipe names its epochs and early stopping (a stage without epochs keeps the schedule).
+  f.autoEpochs = num(stage.epochs) === undefined && stage.autoEpochs !== false
+  f.autoPatience = f.autoEpochs && stage.earlyStop === undefined
   f.batch = num(stage.batchSize) ?? num(stage.batch) ?? f.batch
   f.lr = num(stage.learningRate) ?? num(stage.lr) ?? null
   if (typeof stage.augment === 'string') f.augment = stage.augment === 'none' ? '' : stage.augment
   const es = stage.earlyStop
-  if (es === false || es === undefined) f.earlyStop = false
+  if (es === false || (es === undefined && !f.autoPatience)) f.earlyStop = false
   else if (typeof es === 'number') Object.assign(f, { earlyStop: true, patience: es })
   else if (typeof es === 'object' && es) Object.assign(f, { earlyStop: true, patience: num((es as { patience?: unknown }).patience) ?? 3 })
   if (typeof stage.baseWeights === 'string') f.baseWeights = stage.baseWeights
@@ -93,6 +109,10 @@ export function formFromRunOptions(options: unknown): TrainForm | null {
   if (o.recipe === 'transfer' || o.recipe === 'finetune' || o.recipe === 'cnn') f.recipe = o.recipe
   if (o.base === 'mobilenetv2' || o.base === 'vgg16') f.base = o.base
   f.epochs = num(o.epochs) ?? f.epochs
+  // A run on the automatic schedule stores the epochs and patience it chose: the form keeps the
+  // schedule (the next Start chooses again from the data).
+  f.autoEpochs = o.autoEpochs === true
+  f.autoPatience = f.autoEpochs
   f.batch = num(o.batchSize) ?? num(o.batch) ?? f.batch
   f.lr = num(o.learningRate) ?? num(o.lr) ?? null
   if (typeof o.augment === 'string') f.augment = o.augment === 'none' ? '' : o.augment
@@ -165,7 +185,7 @@ export class EtaEstimator {
 }
 
 /** Stage options the form has fields for (the model preset is the Models store's). */
-const FORM_KEYS = new Set(['recipe', 'base', 'model', 'epochs', 'batchSize', 'batch', 'learningRate', 'lr', 'augment', 'earlyStop', 'baseWeights', 'optimizer'])
+const FORM_KEYS = new Set(['recipe', 'base', 'model', 'epochs', 'autoEpochs', 'batchSize', 'batch', 'learningRate', 'lr', 'augment', 'earlyStop', 'baseWeights', 'optimizer'])
 
 /**
  * The rest of an example's first stage (learning-rate decay, label smoothing, checkpoint
@@ -204,7 +224,7 @@ export const useTrainingStore = defineStore('training', () => {
   /** Past runs' curves, by runId, for overlays. */
   const overlays = ref<Record<string, EpochMetrics[]>>({})
   const shown = ref<string[]>([])
-  const lastResult = ref<{ stoppedEarly: boolean; stopped: boolean; bestEpoch: number } | null>(null)
+  const lastResult = ref<{ stoppedEarly: boolean; stopped: boolean; bestEpoch: number; stillImproving: boolean; weightsNote: string | null } | null>(null)
   /** The step of an example's recipe running (Run the whole recipe), and how the recipe ended. */
   const recipe = ref<RecipeStep | null>(null)
   const recipeResult = ref<RecipeDoneEvent['evaluation'] | null>(null)
@@ -314,7 +334,8 @@ export const useTrainingStore = defineStore('training', () => {
           if (!running.value) stopping.value = false
           batch.value = null
           epochs.value = event.result.epochs.length ? event.result.epochs : epochs.value
-          if (!running.value) lastResult.value = { stoppedEarly: event.result.stoppedEarly, stopped: event.result.stopped, bestEpoch: event.result.best.epoch }
+          if (!running.value)
+            lastResult.value = { stoppedEarly: event.result.stoppedEarly, stopped: event.result.stopped, bestEpoch: event.result.best.epoch, stillImproving: !!event.result.stillImproving, weightsNote: event.result.weightsNote ?? null }
           void loadRuns()
           break
         case 'recipe-done':
@@ -487,7 +508,7 @@ export const useTrainingStore = defineStore('training', () => {
     // layers. Named explicitly: the bridge fills the recipe's defaults before the service runs.
     const chosen = useModelsStore().chosen
     if (form.recipe === 'cnn' && chosen?.type === 'cnn' && chosen.layers?.length) Object.assign(options, { recipe: 'cnn', model: chosen.preset ?? 'custom', layers: chosen.layers })
-    return launch((d) => useApi().training.start({ dir: d, options: options as never }), form.epochs)
+    return launch((d) => useApi().training.start({ dir: d, options: options as never }), 'epochs' in options && typeof options.epochs === 'number' ? options.epochs : 0)
   }
 
   /** An example project's whole recipe: every stage, then the evaluation (examples.run). */
@@ -505,16 +526,52 @@ export const useTrainingStore = defineStore('training', () => {
    * them): only the run id goes, plus a new total of epochs when the user typed one. Its earlier
    * epochs stay on the chart; a resume that fails leaves the run stopped and Resume offered.
    */
-  async function resume(id: string) {
+  async function resume(id: string, more?: number) {
     if (!dir.value || running.value) return
     const run = runs.value.find((r) => r.runId === id)
-    const total = run ? resumeTotal(run) : null
+    // `more`: a new total (Resume with more epochs, for a run still improving at its last epoch).
+    const total = more ?? (run ? resumeTotal(run) : null)
     const options: TrainOptionsInput = total != null ? { resume: id, epochs: total } : { resume: id }
     if (runId.value !== id || epochs.value.length === 0) await showRun(id, true)
     // The form shows the settings the run continues with (its own), with the new total if any.
     await syncFormFromRun(id)
     if (total != null) form.epochs = total
     return launch((d) => useApi().training.start({ dir: d, options: options as never }), total ?? run?.epochsPlanned ?? 0, id)
+  }
+
+  /** The run the view shows (live or latest) as listed, for its still-improving flag and weights note. */
+  const shownRun = computed(() => runs.value.find((r) => r.runId === runId.value) ?? null)
+  /** The shown run's best epoch was its last of a full run: training longer may help. */
+  const stillImproving = computed(() => !running.value && (lastResult.value?.stillImproving ?? shownRun.value?.stillImproving ?? false))
+  /** Plain-words advice about the base's weights for the shown run (set for the built-in MobileNetV2 weights). */
+  const weightsNote = computed(() => (running.value ? null : (lastResult.value?.weightsNote ?? shownRun.value?.weightsNote ?? null)))
+  /** The total "Resume with more epochs" sends: twice the run's epochs (as the CLI's hint says). */
+  const moreEpochs = computed(() => Math.min(10_000, Math.max(1, (shownRun.value?.epochsPlanned ?? epochsPlanned.value) * 2)))
+
+  /** The official ImageNet weights for this project's base and image size (cached or not). */
+  const official = ref<OfficialWeights | null>(null)
+  const weightsProgress = ref<{ phase: string; done: number; total: number; message?: string } | null>(null)
+  const weightsError = ref<UiError | null>(null)
+  const weightsQuery = () => ({ base: form.base, inputSize: projects.current?.settings.inputSize })
+  async function checkWeights() {
+    try {
+      official.value = await useApi().models.weights(weightsQuery())
+    } catch {
+      official.value = null
+    }
+  }
+  /** Downloads the official weights once (with progress); the next transfer run uses them. */
+  async function downloadWeights() {
+    if (weightsProgress.value) return
+    weightsError.value = null
+    weightsProgress.value = { phase: 'download', done: 0, total: 0 }
+    try {
+      official.value = await useApi().models.downloadWeights(weightsQuery(), { onProgress: (p) => (weightsProgress.value = { phase: p.phase, done: p.done, total: p.total, message: p.message }) })
+    } catch (err) {
+      weightsError.value = toUiError(err)
+    } finally {
+      weightsProgress.value = null
+    }
   }
 
   async function stop() {
@@ -529,5 +586,5 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
-  return { dir, form, epochsEdited, resumeTotal, example, setupForm, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, features, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
+  return { dir, form, epochsEdited, resumeTotal, example, setupForm, shownRun, stillImproving, weightsNote, moreEpochs, official, weightsProgress, weightsError, checkWeights, downloadWeights, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, features, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
 })
