@@ -287,12 +287,13 @@ describe.skipIf(missing)('native input, output and resume in the web studio (chr
       await expect.poll(() => resumeButton(page).textContent()).toBe(`Resume ${stopped.runId} (epoch ${done}/4)`)
       await screenshotBoth(page, 'train-stopped', 'native/')
 
-      // A reload resets the form to the defaults (10 epochs, no augmentation): Resume still
+      // A reload resets the form to the defaults (automatic epochs, no augmentation): Resume still
       // continues the run as it was started (4 epochs, flip), not with the form.
       await page.reload()
       await page.getByRole('heading', { level: 1, name: 'Train' }).waitFor()
       await resumeButton(page).waitFor()
-      expect(await page.getByLabel('Epochs', { exact: true }).inputValue()).toBe('10')
+      expect(await page.getByLabel('Epochs', { exact: true }).inputValue()).toBe('')
+      expect(await page.getByLabel('Epochs', { exact: true }).getAttribute('placeholder')).toBe('automatic')
       await expect.poll(() => train.epochsDrawn(), { timeout: 30_000 }).toBe(done)
 
       // A resume that fails (its checkpoint damaged): the error and its hint are shown, the
