@@ -1,5 +1,5 @@
 import { access, readdir } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { ProjectInfo, RecentProject } from '../../../shared/contract'
 import { ProjectName } from '../../../shared/contract'
 import { AppError } from '../../../shared/errors'
@@ -9,6 +9,7 @@ import { projectPath } from './identity'
 import { forgetRecent, readRecentUnique, touchRecent } from './recent'
 import { PROJECT_FILE, readProject, updateProject, writeFileAtomic } from './store'
 import { makeDirs } from '../make-dirs'
+import { enclosingProject } from '../ownership'
 
 export { readProject, updateProject, writeFileAtomic } from './store'
 export { acquireLock, releaseLock } from './lock'
@@ -36,6 +37,8 @@ export async function createProject(dir: string, name?: string): Promise<Project
     if (entries.length > 0)
       throw new AppError('PROJECT_EXISTS', `${dir} is not empty (${entries.length} item(s)); a new project needs an empty or new folder.`, 'Choose a new folder name; Classifier Studio never writes into folders holding other files.')
   }
+  const inside = await enclosingProject(dirname(projectPath(dir)))
+  if (inside) throw new AppError('FORBIDDEN', `Cannot create a project at ${dir}: it is inside the project ${inside}, and a project never goes inside another one.`, 'Choose a location outside any project.')
   await makeDirs(join(dir, 'runs'))
   const now = new Date().toISOString()
   const project: ProjectFile = { schemaVersion: PROJECT_SCHEMA_VERSION, name: projectName, createdAt: now, updatedAt: now, settings: { ...DEFAULT_SETTINGS }, state: {} }

@@ -56,6 +56,11 @@ export const useProjectsStore = defineStore('projects', () => {
     return p
   }
 
+  /** The desktop app's native folder dialog (null when cancelled; the browser studio has none). */
+  async function chooseFolder(): Promise<string | null> {
+    return (await run(() => useApi().app.chooseFolder({}))) ?? null
+  }
+
   async function open(dir: string) {
     const p = await run(() => useApi().projects.open({ dir }))
     if (p) {
@@ -91,5 +96,5 @@ export const useProjectsStore = defineStore('projects', () => {
     if (dir) await open(dir)
   }
 
-  return { current, recent, error, busy, isOpen, loadRecent, setCurrent, create, open, rename, forget, saveState, restore }
+  return { current, recent, error, busy, isOpen, loadRecent, setCurrent, create, chooseFolder, open, rename, forget, saveState, restore }
 })
