@@ -142,6 +142,28 @@ export interface RunDetail {
   config: unknown
 }
 
+/** training.exportJob: the job folder, its files and the command that runs it. */
+export interface ClusterJobExport {
+  dir: string
+  files: string[]
+  command: string
+  jobId: string
+  recipe: string
+  epochs: number
+  images: { train: number; validation: number }
+}
+
+/** training.importJob: the run made from the job, its epochs and the parity check. */
+export interface ClusterJobImport {
+  runId: string
+  workers: number
+  nodes: number
+  device: string
+  epochs: EpochMetrics[]
+  best: { epoch: number; valAccuracy: number | null }
+  parity: { images: number; maxAbsDiff: number; labelAgreement: number; tolerance: number; passed: boolean }
+}
+
 export interface ExampleInfo {
   name: string
   title: string
@@ -212,6 +234,14 @@ export const contract = {
     status: method<TrainingStatus>()(z.object({ dir: Dir })),
     runs: method<RunInfo[]>()(z.object({ dir: Dir })),
     run: method<RunDetail>()(z.object({ dir: Dir, runId: z.string().min(1) })),
+    /**
+     * Writes a PyTorch distributed (torchrun) job of the project with these training options, as
+     * `classifier-studio job export` does; `out` follows the ownership rule (a new or empty folder,
+     * <project>/exports/<name>, or with overwrite an earlier job that has not run).
+     */
+    exportJob: method<ClusterJobExport>()(z.object({ dir: Dir, out: z.string().min(1, 'Give the folder to write the job into.'), overwrite: z.boolean().optional(), options: TrainOptionsArg.optional() }), { long: true }),
+    /** Brings a finished torchrun job back as a run (`job import`): refused unless the app and PyTorch agree to 1e-4. */
+    importJob: method<ClusterJobImport>()(z.object({ dir: Dir, jobDir: z.string().min(1, 'Give the job folder to import.') })),
   },
   evaluation: {
     evaluate: method<EvaluationResult>()(z.object({ dir: Dir, options: EvaluateOptions.optional() }), { long: true }),

@@ -169,6 +169,18 @@ describe('web bridge fuzz (seeded, loopback, bounded)', () => {
           a.dir = dir()
           if (chance(0.5)) a.options = pick([{ epochs: -1 }, { lr: 'fast' }, { recipe: 'nope' }, { baseWeights: '/etc/passwd' }, null])
           break
+        case 'training.exportJob':
+          // Never an exportable project (the real one has no images, refused before any file is
+          // written) and never a usable folder: the fuzz must not write a job.
+          a.dir = dir()
+          a.out = pick([project, join(project, 'runs'), join(t, 'userfolder'), join(t, 'afile.txt', 'sub'), `${t}/o\u0000ut`, '', join(t, 'n'.repeat(300)), 42])
+          if (chance(0.5)) a.overwrite = pick([true, 'yes', null])
+          if (chance(0.5)) a.options = pick([{ epochs: -1 }, { recipe: 'nope' }, { resume: 'x' }, null])
+          break
+        case 'training.importJob':
+          a.dir = dir()
+          a.jobDir = pick([join(t, 'empty'), join(t, 'userfolder'), join(t, 'afile.txt'), join(t, 'missing-job'), `${t}/j\u0000ob`, '', 7])
+          break
         case 'training.run':
           a.dir = dir()
           a.runId = pick(['no-such-run', '', '../../etc', 'x\u0000', 3])

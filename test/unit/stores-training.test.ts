@@ -218,4 +218,46 @@ describe('training store', () => {
     expect(options.base).toBeUndefined()
     expect(options.epochs).toBe(10)
   })
+
+  it('Run on a cluster: exports the form’s options into <project>/exports/<name>-job, then imports the job into Past runs; errors stay in place', async () => {
+    const exported = { dir: `${DIR}/exports/my-shapes-job`, files: ['job.json', 'train.py'], command: `torchrun --standalone --nproc_per_node=auto ${DIR}/exports/my-shapes-job/train.py`, jobId: 'j1', recipe: 'transfer', epochs: 5, images: { train: 18, validation: 6 } }
+    const origin = { kind: 'torchrun' as const, jobId: 'j1', worldSize: 2, nodes: 1, device: 'cpu', deviceName: 'cpu', importedAt: '2026-02-02T00:00:00Z' }
+    let imported = false
+    const fake = setup(
+      {
+        'training.exportJob': () => exported,
+        'training.importJob': (a: { jobDir: string }) => {
+          if (a.jobDir !== exported.dir) throw appError('NOT_FOUND', `No job folder at ${a.jobDir}.`, 'Give the folder that `classifier-studio job export` wrote (it holds job.json and train.py).')
+          imported = true
+          return { runId: 'r9', workers: 2, nodes: 1, device: 'cpu', epochs: [epoch(1, 0.7)], best: { epoch: 1, valAccuracy: 0.7 }, parity: { images: 6, maxAbsDiff: 1e-7, labelAgreement: 1, tolerance: 1e-4, passed: true } }
+        },
+        'training.runs': () => (imported ? [{ ...run('r9', '2026-02-02'), origin }] : []),
+        'training.run': () => ({ run: { ...run('r9', '2026-02-02'), origin }, epochs: [epoch(1, 0.7)], config: {} }),
+      },
+      { dir: DIR, name: 'My shapes!' },
+    )
+    const s = useTrainingStore()
+    expect(s.suggestedJobOut).toBe(`${DIR}/exports/my-shapes-job`)
+    Object.assign(s.form, { epochs: 5, autoEpochs: false, batch: 8 })
+    await s.exportJob()
+    const call = fake.calls.find((c) => c.method === 'training.exportJob')!
+    expect(call.args).toMatchObject({ dir: DIR, out: `${DIR}/exports/my-shapes-job`, options: { recipe: 'transfer', epochs: 5, batch: 8 } })
+    expect(TrainOptions.parse((call.args as { options: unknown }).options)).toMatchObject({ epochs: 5, batchSize: 8 })
+    expect(s.cluster.exported?.command).toBe(exported.command)
+    expect(s.cluster.jobDir).toBe(exported.dir)
+    expect(s.running).toBe(false) // an export starts no training
+
+    s.cluster.jobDir = '/nowhere'
+    await s.importJob()
+    expect(s.cluster.importError).toMatchObject({ message: 'No job folder at /nowhere.', hint: expect.stringContaining('job.json') })
+    s.cluster.jobDir = exported.dir
+    await s.importJob()
+    expect(s.cluster.importError).toBeNull()
+    expect(s.cluster.imported?.runId).toBe('r9')
+    expect(s.runs.map((r) => r.runId)).toEqual(['r9'])
+    expect(s.originText(s.runs[0])).toBe('torchrun (2 workers, cpu)')
+    expect(s.originText({ origin: { ...origin, worldSize: 16, nodes: 2, device: 'cuda' } })).toBe('torchrun (16 workers on 2 nodes, cuda)')
+    expect(s.originText({ origin: null })).toBeNull()
+    expect(s.runId).toBe('r9')
+  })
 })

@@ -13,6 +13,8 @@ import { exportModel } from './export'
 import { downloadOfficialWeights, officialWeights } from './weights'
 import { examples } from './examples'
 import { createExampleProject } from './example-projects'
+import { exportJob } from './cluster/export-job'
+import { importJob } from './cluster/import-job'
 
 export interface ShellInfo {
   shell: 'electron' | 'web'
@@ -78,6 +80,8 @@ export function createHandlers(shell: ShellInfo): Handlers {
         const r = await loadRun(dir, runId)
         return { run: r.info, epochs: r.metrics, config: r.config }
       },
+      exportJob: ({ dir, out, overwrite, options }, ctx) => exportJob(dir, options ?? {}, { out, overwrite: !!overwrite, onProgress: (p) => ctx.onProgress({ phase: p.phase, done: p.done, total: p.total }) }),
+      importJob: ({ dir, jobDir }) => importJob(dir, jobDir),
     },
     evaluation: {
       evaluate: ({ dir, options }, ctx) => evaluate(dir, options ?? {}, { signal: ctx.signal, onProgress: ctx.onProgress }),

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, reactive, ref, watch } from 'vue'
-import type { OfficialWeights, RecipeDoneEvent, RecipeStep } from '../../../shared/contract'
+import type { ClusterJobExport, ClusterJobImport, OfficialWeights, Progress, RecipeDoneEvent, RecipeStep } from '../../../shared/contract'
 import { ExampleState } from '../../../shared/examples'
 import { formatAugment, ReduceLrSpec, type AugmentSpec, type EpochMetrics, type RunInfo, type TrainOptionsInput } from '../../../shared/training'
 import { useApi } from '../bridge'
@@ -502,12 +502,7 @@ export const useTrainingStore = defineStore('training', () => {
   }
 
   function start(extra: Partial<TrainOptionsInput> = {}) {
-    const ex = example.value
-    const options = formToOptions(form, { ...(ex && ex.form.recipe === form.recipe ? ex.extras.options : {}), ...extra })
-    // A custom CNN chosen in the Model view (or preset by an example): train exactly its
-    // layers. Named explicitly: the bridge fills the recipe's defaults before the service runs.
-    const chosen = useModelsStore().chosen
-    if (form.recipe === 'cnn' && chosen?.type === 'cnn' && chosen.layers?.length) Object.assign(options, { recipe: 'cnn', model: chosen.preset ?? 'custom', layers: chosen.layers })
+    const options = startOptions(extra)
     return launch((d) => useApi().training.start({ dir: d, options: options as never }), 'epochs' in options && typeof options.epochs === 'number' ? options.epochs : 0)
   }
 
@@ -574,6 +569,74 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
+  /** "torchrun (2 workers, cpu)": where a run was trained when not in the app, else null. */
+  function originText(r: Pick<RunInfo, 'origin'>): string | null {
+    const o = r.origin
+    if (!o) return null
+    return `${o.kind} (${o.worldSize} worker${o.worldSize === 1 ? '' : 's'}${o.nodes > 1 ? ` on ${o.nodes} nodes` : ''}, ${o.device})`
+  }
+
+  /** Run on a cluster: the job folder (typed, or the default inside the project's exports/), the export, the import. */
+  const cluster = reactive({ out: '', overwrite: false, jobDir: '', exporting: false, importing: false, progress: null as Progress | null, exported: null as ClusterJobExport | null, imported: null as ClusterJobImport | null, exportError: null as UiError | null, importError: null as UiError | null })
+  /** `<project>/exports/<project name>-job`: the one place inside a project the ownership rule lets an export write. */
+  const suggestedJobOut = computed(() => {
+    if (!dir.value) return ''
+    const slug = (projects.current?.name ?? 'project').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'project'
+    return `${dir.value}/exports/${slug}-job`
+  })
+  watch(dir, () => Object.assign(cluster, { out: '', overwrite: false, jobDir: '', exporting: false, importing: false, progress: null, exported: null, imported: null, exportError: null, importError: null }))
+
+  /** The options Start would send (form, example extras, the chosen custom CNN). */
+  function startOptions(extra: Partial<TrainOptionsInput> = {}): TrainOptionsInput {
+    const ex = example.value
+    const options = formToOptions(form, { ...(ex && ex.form.recipe === form.recipe ? ex.extras.options : {}), ...extra })
+    // A custom CNN chosen in the Model view (or preset by an example): train exactly its
+    // layers. Named explicitly: the bridge fills the recipe's defaults before the service runs.
+    const chosen = useModelsStore().chosen
+    if (form.recipe === 'cnn' && chosen?.type === 'cnn' && chosen.layers?.length) Object.assign(options, { recipe: 'cnn', model: chosen.preset ?? 'custom', layers: chosen.layers })
+    return options
+  }
+
+  /** Exports a torchrun job with the form's settings (training.exportJob, as `job export`); the import field then proposes its folder. */
+  async function exportJob() {
+    if (!dir.value || cluster.exporting) return
+    const d = dir.value
+    Object.assign(cluster, { exporting: true, progress: null, exportError: null, exported: null })
+    try {
+      const out = cluster.out.trim() || suggestedJobOut.value
+      const r = await useApi().training.exportJob({ dir: d, out, overwrite: cluster.overwrite || undefined, options: startOptions() as never }, { onProgress: (p) => (cluster.progress = p) })
+      cluster.exported = r
+      if (!cluster.jobDir.trim()) cluster.jobDir = r.dir
+    } catch (err) {
+      cluster.exportError = toUiError(err)
+    } finally {
+      cluster.exporting = false
+      cluster.progress = null
+    }
+  }
+
+  /** Imports a finished job (training.importJob, as `job import`): a new run in Past runs, with its origin. */
+  async function importJob() {
+    if (!dir.value || cluster.importing) return
+    const d = dir.value
+    const jobDir = cluster.jobDir.trim()
+    Object.assign(cluster, { importError: null, imported: null })
+    if (!jobDir) {
+      cluster.importError = { message: 'Which job folder?', hint: 'Type the folder the job was exported to (it holds job.json, train.py and, once run, output/).' }
+      return
+    }
+    cluster.importing = true
+    try {
+      cluster.imported = await useApi().training.importJob({ dir: d, jobDir })
+      await loadRuns()
+      if (!running.value) await showRun(cluster.imported.runId, true)
+    } catch (err) {
+      cluster.importError = toUiError(err)
+    } finally {
+      cluster.importing = false
+    }
+  }
+
   async function stop() {
     // Only a running job can be stopped; pressing it otherwise must not leave "Stopping…" behind.
     if (!dir.value || !running.value || stopping.value) return
@@ -586,5 +649,5 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
-  return { dir, form, epochsEdited, resumeTotal, example, setupForm, shownRun, stillImproving, weightsNote, moreEpochs, official, weightsProgress, weightsError, checkWeights, downloadWeights, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, features, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
+  return { dir, form, epochsEdited, resumeTotal, example, setupForm, shownRun, stillImproving, weightsNote, moreEpochs, official, weightsProgress, weightsError, checkWeights, downloadWeights, cluster, suggestedJobOut, exportJob, importJob, originText, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, features, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
 })
