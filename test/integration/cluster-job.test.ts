@@ -11,6 +11,8 @@ import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { createServer, type AddressInfo } from 'node:net'
+import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { importDataset } from '../../src/main/services/datasets'
 import { listRuns } from '../../src/main/ml/training/runs'
@@ -77,8 +79,19 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<str
 }
 
 /** torchrun on CPU. --redirects/--tee: Debian's torch 1.13 on Python 3.11 crashes on their default "0". */
-const torchrun = (job: string, nproc: number, extra: string[] = [], scriptArgs: string[] = [], env: Record<string, string> = {}) =>
-  run(python!, ['-m', 'torch.distributed.run', '--standalone', `--nproc_per_node=${nproc}`, '--redirects=2', '--tee=2', ...extra, join(job, 'train.py'), ...scriptArgs], { cwd: job, env })
+/** A free loopback port: --standalone always takes 29400, so two jobs at once (the kill run beside another) collide. */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const srv = createServer().once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo
+      srv.close(() => resolve(port))
+    })
+  })
+const torchrun = async (job: string, nproc: number, extra: string[] = [], scriptArgs: string[] = [], env: Record<string, string> = {}) => {
+  const rdzv = ['--nnodes=1', '--rdzv_backend=c10d', `--rdzv_endpoint=127.0.0.1:${await freePort()}`, `--rdzv_id=${randomUUID()}`]
+  return run(python!, ['-m', 'torch.distributed.run', ...rdzv, `--nproc_per_node=${nproc}`, '--redirects=2', '--tee=2', ...extra, join(job, 'train.py'), ...scriptArgs], { cwd: job, env })
+}
 
 const floats = (file: string) => {
   const b = readFileSync(file)
