@@ -41,6 +41,25 @@ function hasHdf5Signature(file: string): boolean {
 const WEIGHTS_HINT = 'Give a Keras .h5 weights file of the base without its top (e.g. mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5) or a TF.js model.json, or leave --base-weights out to use the cached official weights (classifier-studio weights download mobilenetv2).'
 
 /** Checks --base-weights before training starts: the file exists and is HDF5 or a TF.js model.json. */
+/** The recipe flags `train` and `job export` share (parsed by trainOptions). */
+export const RECIPE_FLAGS = {
+    recipe: { type: 'string' },
+    base: { type: 'string' },
+    model: { type: 'string' },
+    epochs: { type: 'string' },
+    batch: { type: 'string' },
+    lr: { type: 'string' },
+    optimizer: { type: 'string' },
+    'fine-tune-from': { type: 'string' },
+    augment: { type: 'string' },
+    'early-stop': { type: 'string' },
+    'reduce-lr': { type: 'string' },
+    'label-smoothing': { type: 'string' },
+    'class-weights': { type: 'string' },
+    'base-weights': { type: 'string' },
+    seed: { type: 'string' },
+} as const
+
 export function checkBaseWeightsFile(value: string): string {
   const file = resolve(value)
   const st = statSync(file, { throwIfNoEntry: false })

@@ -1,7 +1,7 @@
 import type { TrainOptionsInput } from '../../shared/training'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg, noExtraArgs } from '../command'
-import { trainOptions } from '../train-options'
+import { RECIPE_FLAGS, trainOptions } from '../train-options'
 import { UsageError } from '../output'
 
 const pct = (v: number | null) => (v === null ? '–' : `${(v * 100).toFixed(2)}%`)
@@ -23,22 +23,8 @@ export default defineCommand({
   options: {
     out: { type: 'string' },
     overwrite: { type: 'boolean' },
-    recipe: { type: 'string' },
-    base: { type: 'string' },
-    model: { type: 'string' },
-    epochs: { type: 'string' },
-    batch: { type: 'string' },
-    lr: { type: 'string' },
-    optimizer: { type: 'string' },
-    'fine-tune-from': { type: 'string' },
-    augment: { type: 'string' },
-    'early-stop': { type: 'string' },
-    'reduce-lr': { type: 'string' },
-    'label-smoothing': { type: 'string' },
-    'class-weights': { type: 'string' },
-    'base-weights': { type: 'string' },
+    ...RECIPE_FLAGS,
     'from-run': { type: 'string' },
-    seed: { type: 'string' },
   },
   async run(pos, v, out) {
     const action = pos[0]

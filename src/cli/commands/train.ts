@@ -1,7 +1,7 @@
 import type { TrainEvent, TrainOptionsInput } from '../../shared/training'
 import { withOpenProject } from '../project'
 import { choice, defineCommand, needArg, noExtraArgs } from '../command'
-import { trainOptions } from '../train-options'
+import { RECIPE_FLAGS, trainOptions } from '../train-options'
 import { UsageError } from '../output'
 
 const pct = (v: number | null) => (v === null ? '–' : `${(v * 100).toFixed(2)}%`)
@@ -35,21 +35,7 @@ export default defineCommand({
     '--backend NAME       auto (default) | tensorflow-gpu | tensorflow | wasm | cpu',
   ],
   options: {
-    recipe: { type: 'string' },
-    base: { type: 'string' },
-    model: { type: 'string' },
-    epochs: { type: 'string' },
-    batch: { type: 'string' },
-    lr: { type: 'string' },
-    optimizer: { type: 'string' },
-    'fine-tune-from': { type: 'string' },
-    augment: { type: 'string' },
-    'early-stop': { type: 'string' },
-    'reduce-lr': { type: 'string' },
-    'label-smoothing': { type: 'string' },
-    'class-weights': { type: 'string' },
-    'base-weights': { type: 'string' },
-    seed: { type: 'string' },
+    ...RECIPE_FLAGS,
     resume: { type: 'string' },
     'from-run': { type: 'string' },
     'no-feature-cache': { type: 'boolean' },
