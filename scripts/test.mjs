@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: builds the web studio (the e2e tests drive it), runs vitest, then prints the
-// plain `N passed, N failed` line CI reads. Extra arguments go to vitest (e.g. a file filter).
+// plain `N passed, N failed, N skipped` line CI reads. Extra arguments go to vitest (e.g. a file filter).
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,9 +17,11 @@ const report = join(dir, 'report.json')
 const run = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)], { stdio: 'inherit', env })
 let passed = 0
 let failed = 0
+let skipped = 0
 try {
   const r = JSON.parse(readFileSync(report, 'utf8'))
   passed = r.numPassedTests
+  skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0)
   failed = r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0)
   // A file that fails to load has no tests counted: count it as a failure.
   for (const f of r.testResults ?? []) if (f.status === 'failed' && (f.assertionResults ?? []).length === 0) failed += 1
@@ -31,5 +33,5 @@ try {
 }
 rmSync(dir, { recursive: true, force: true })
 if (run.status !== 0 && failed === 0) failed = 1
-console.log(`${passed} passed, ${failed} failed`)
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`)
 process.exit(failed > 0 ? 1 : 0)
