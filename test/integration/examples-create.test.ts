@@ -17,7 +17,7 @@ import { getExample, type ExampleDef, type ExampleProgress } from '../../src/sha
 import { ProjectFile } from '../../src/shared/project'
 import type { TrainResult } from '../../src/shared/training'
 import type { Events } from '../../src/shared/contract'
-import { runRecipeInBackground, stopInBackground, trainingStatus, withProjectDefaults } from '../../src/main/services/train-session'
+import { runRecipeInBackground, stopInBackground, trainingStatus, withProjectDefaults } from '../../src/main/services/training/session'
 
 let tmp: string
 let prevHome: string | undefined

@@ -51,7 +51,7 @@ export default defineCommand({
       if (extra.length) throw new UsageError(`--resume continues run ${String(v.resume)} with the settings it was started with; only --epochs (a new total) and --backend can go with it, not ${extra.map((k) => `--${k}`).join(', ')}.`)
     }
     const options = trainOptions(v)
-    const { train } = await import('../../main/services/train-session')
+    const { train } = await import('../../main/services/training/session')
     if (v.backend !== undefined) {
       process.env.CLASSIFIER_STUDIO_BACKEND = choice(v.backend, '--backend', ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const)
     }

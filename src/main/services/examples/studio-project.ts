@@ -1,13 +1,13 @@
 import { join, resolve } from 'node:path'
-import type { ProjectInfo } from '../../shared/contract'
-import { ProjectName } from '../../shared/contract'
-import { AppError } from '../../shared/errors'
-import type { ModelSpec } from '../../shared/models'
-import type { TrainOptionsInput } from '../../shared/training'
-import type { CallContext } from './dispatch'
-import { createExample } from './examples'
-import { presetSpec } from '../ml/models'
-import { openProject, updateProject } from './projects'
+import type { ProjectInfo } from '../../../shared/contract'
+import { ProjectName } from '../../../shared/contract'
+import { AppError } from '../../../shared/errors'
+import type { ModelSpec } from '../../../shared/models'
+import type { TrainOptionsInput } from '../../../shared/training'
+import type { CallContext } from '../dispatch'
+import { createExample } from './create'
+import { presetSpec } from '../../ml/models'
+import { openProject, updateProject } from '../projects'
 
 /**
  * The studio's "Start from an example": creates the example project under `parent`, and

@@ -1,10 +1,11 @@
 import { resolve } from 'node:path'
-import type { Events, RecipeStep, TrainingStatus } from '../../shared/contract'
-import type { EpochMetrics, TrainEvent, TrainOptionsInput, TrainResult } from '../../shared/training'
-import { projectSpec } from './models'
-import { projectKey } from './projects/identity'
-import { loadRun, startTraining, stopTraining, type StartTrainingControl } from './training'
-import { readExampleState, runExample, type RunExampleOptions } from './examples'
+import type { Events, RecipeStep, TrainingStatus } from '../../../shared/contract'
+import type { EpochMetrics, TrainEvent, TrainOptionsInput, TrainResult } from '../../../shared/training'
+import { projectSpec } from '../models'
+import { projectKey } from '../projects/identity'
+import { loadRun } from '../../ml/training/runs'
+import { startTraining, stopTraining, type StartTrainingControl } from './trainer'
+import { readExampleState, runExample, type RunExampleOptions } from '../examples'
 
 /**
  * Fills what the user left out from the model chosen in the project (Model view / models.choose):

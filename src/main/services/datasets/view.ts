@@ -1,7 +1,9 @@
-import type { DatasetOverview, DatasetPage } from '../../shared/contract'
-import type { Split } from '../../shared/project'
-import { classCounts, datasetHealth, loadDatasetIndexShared, setExcluded } from './datasets'
-import { readProject } from './projects'
+import type { DatasetOverview, DatasetPage } from '../../../shared/contract'
+import type { Split } from '../../../shared/project'
+import { loadDatasetIndexShared } from './cache'
+import { classCounts, datasetHealth } from './health'
+import { setExcluded } from './read'
+import { readProject } from '../projects'
 
 /** The dataset as the Data view shows it (counts, health, last import's skipped files). */
 export async function datasetOverview(dir: string): Promise<DatasetOverview> {
