@@ -5,7 +5,7 @@ import { ModelSpec, type LayerSpecInput, type ModelSummary } from './models'
 import { TrainOptions, type TrainOptionsInput, type EpochMetrics, type RunInfo, type TrainEvent } from './training'
 import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction, type SaliencyOverlay } from './evaluation'
 import { ExportOptions, type ExportResult } from './export'
-import { AppError, MAX_NESTING } from './errors'
+import { AppError, MAX_NESTING, parseOrThrow } from './errors'
 
 /**
  * The one API contract. Every domain is a set of methods, each an input schema plus its
@@ -401,12 +401,8 @@ export function validateCall(domain: string, name: string, args: unknown): { dom
   if (!Object.hasOwn(methods, name)) throw new AppError('BAD_REQUEST', `Unknown API method "${domain}.${shortName(name)}".`, `Methods of ${domain}: ${Object.keys(methods).join(', ')}.`)
   const m = methods[name]
   checkArgs(`${domain}.${name}`, args)
-  const parsed = m.input.safeParse(args ?? {})
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ')
-    throw new AppError('BAD_REQUEST', `Invalid arguments for ${domain}.${name}: ${detail}`, `Check the named argument(s) of ${domain}.${name} (src/shared/contract.ts).`)
-  }
-  return { domain: domain as Domain, name, args: parsed.data, long: !!m.long }
+  const parsed = parseOrThrow(m.input, args ?? {}, `arguments for ${domain}.${name}`, `Check the named argument(s) of ${domain}.${name} (src/shared/contract.ts).`, 'BAD_REQUEST')
+  return { domain: domain as Domain, name, args: parsed, long: !!m.long }
 }
 
 /** A caller-given name, shortened and without control characters, for a message. */

@@ -1,3 +1,5 @@
+import type { z } from 'zod'
+
 /** Error codes every layer (services, IPC, web bridge, CLI, renderer) understands. */
 export const ERROR_CODES = [
   'BAD_REQUEST',
@@ -104,10 +106,10 @@ const VERBS: Record<string, string> = {
 
 /**
  * Turns an error into one a person can act on. AppErrors pass unchanged; errors carrying one
- * of ERROR_CODES keep their code and hint (services throw `Object.assign(new Error(msg),
- * { code, hint })`); raw Node file-system errors (code, syscall, path, dest) become messages
- * naming the path and the fix; AbortError is CANCELLED; a stack overflow (deeply nested input)
- * is BAD_REQUEST. Anything else is INTERNAL with its own message. Pure: no Node imports.
+ * of ERROR_CODES keep their code and hint; raw Node file-system errors (code, syscall, path,
+ * dest) become messages naming the path and the fix; AbortError is CANCELLED; a stack overflow
+ * (deeply nested input) is BAD_REQUEST. Anything else is INTERNAL with its own message.
+ * Pure: no Node imports.
  */
 export function translateError(err: unknown): AppError {
   if (err instanceof AppError) return err
@@ -170,12 +172,38 @@ export function serializeError(err: unknown): SerializedError {
   return out
 }
 
+/** Rebuilds an error sent by another process; a code this version does not know is INTERNAL. */
 export function deserializeError(e: SerializedError): AppError {
-  const err = new AppError(e.code, e.message, e.hint)
+  const err = new AppError(isCode(e.code) ? e.code : 'INTERNAL', e.message, e.hint)
   if (e.stack) err.stack = e.stack
   return err
 }
 
 export function formatError(e: { message: string; hint?: string }): string {
   return e.hint ? `${e.message}\n${e.hint}` : e.message
+}
+
+/**
+ * Parses a value with a zod schema, or throws an AppError naming each wrong field, what it
+ * expected and what it received (as Keras does). `what` names the value: "Invalid <what>: …",
+ * or "<what> is damaged: …" for PROJECT_DAMAGED (a file on disk, not the caller, is wrong).
+ */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string, hint?: string, code: ErrorCode = 'INVALID_INPUT'): z.output<S> {
+  const r = schema.safeParse(value, { reportInput: true })
+  if (r.success) return r.data
+  const details = r.error.issues.map(describeIssue).join('; ')
+  throw new AppError(code, code === 'PROJECT_DAMAGED' ? `${what} is damaged: ${details}.` : `Invalid ${what}: ${details}.`, hint)
+}
+
+function describeIssue(i: z.core.$ZodIssue): string {
+  const at = i.path.length ? `${i.path.join('.')}: ` : ''
+  const got = received(i.input)
+  return `${at}${i.message}${got === undefined ? '' : ` (received: ${got})`}`
+}
+
+/** A received value for a message: primitives only (zod's message already names an object's type). */
+function received(v: unknown): string | undefined {
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v === null) return String(v)
+  return undefined
 }

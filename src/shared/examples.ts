@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { ImportOptions } from './datasets'
+import { AppError } from './errors'
 import type { ResizeMode } from './project'
 import type { TrainOptionsInput } from './training'
 
@@ -272,7 +273,7 @@ export const EXAMPLES: readonly ExampleDef[] = [
 
 export function getExample(name: string): ExampleDef {
   const def = EXAMPLES.find((e) => e.name === name)
-  if (!def) throw Object.assign(new Error(`Unknown example "${name}". Examples: ${EXAMPLE_NAMES.join(', ')}.`), { code: 'INVALID_INPUT', hint: `Pick one of ${EXAMPLE_NAMES.join(', ')}.` })
+  if (!def) throw new AppError('INVALID_INPUT', `Unknown example "${name}". Examples: ${EXAMPLE_NAMES.join(', ')}.`, `Pick one of ${EXAMPLE_NAMES.join(', ')}.`)
   return def
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { AppError, parseOrThrow, type SerializedError } from './errors'
 import { LayerSpec } from './models'
 
 /**
@@ -76,26 +77,24 @@ export function parseAugment(text: string): AugmentSpec {
     const [rawKey, rawValue, extra] = part.split('=')
     const key = rawKey.trim()
     if (extra !== undefined || !(AUGMENT_KEYS as readonly string[]).includes(key))
-      throw new Error(`Cannot read augmentation "${part}" in "${text}". Expected a comma-separated list of ${AUGMENT_KEYS.join(', ')} (with =value), e.g. "flip,rotate=15,zoom=0.1".`)
+      throw new AppError('INVALID_INPUT', `Cannot read augmentation "${part}" in "${text}". Expected a comma-separated list of ${AUGMENT_KEYS.join(', ')} (with =value), e.g. "flip,rotate=15,zoom=0.1".`)
     if (key === 'flip') {
       const v = rawValue === undefined ? 'horizontal' : rawValue.trim()
       if (v !== 'horizontal' && v !== 'vertical' && v !== 'both')
-        throw new Error(`Cannot read "${part}": flip takes horizontal, vertical or both (plain "flip" means horizontal).`)
+        throw new AppError('INVALID_INPUT', `Cannot read "${part}": flip takes horizontal, vertical or both (plain "flip" means horizontal).`)
       out.flip = v
       continue
     }
     if (rawValue === undefined || rawValue.trim() === '')
-      throw new Error(`Augmentation "${key}" needs a value, e.g. "${key}=${key === 'rotate' ? '15' : '0.1'}".`)
+      throw new AppError('INVALID_INPUT', `Augmentation "${key}" needs a value, e.g. "${key}=${key === 'rotate' ? '15' : '0.1'}".`)
     const n = Number(rawValue)
-    if (!Number.isFinite(n)) throw new Error(`Cannot read "${part}": "${rawValue}" is not a number.`)
+    if (!Number.isFinite(n)) throw new AppError('INVALID_INPUT', `Cannot read "${part}": "${rawValue}" is not a number.`)
     if (key === 'shift') {
       out.shiftX = n
       out.shiftY = n
     } else out[key] = n
   }
-  const parsed = AugmentSpec.safeParse(out)
-  if (!parsed.success) throw new Error(`Invalid augmentation "${text}": ${parsed.error.issues.map((i) => i.message).join('; ')}`)
-  return parsed.data
+  return parseOrThrow(AugmentSpec, out, `augmentation "${text}"`)
 }
 
 /** The inverse of parseAugment, for logs and the UI. */
@@ -260,21 +259,13 @@ export interface TrainResult {
   weightsNote?: string | null
 }
 
-export interface SerializedTrainError {
-  name: string
-  message: string
-  stack?: string
-  code?: string
-  hint?: string
-}
-
 export type TrainEvent =
   | { type: 'start'; runId: string; backend: string; reason: string; recipe: Recipe; epochs: number; resumedFromEpoch: number; weightsNote?: string | null; baseCut?: string | null }
   | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; accuracy: number; imagesPerSecond: number; etaSeconds: number }
   | ({ type: 'epoch' } & EpochMetrics)
   | { type: 'log'; message: string }
   | { type: 'done'; result: TrainResult }
-  | { type: 'error'; error: SerializedTrainError }
+  | { type: 'error'; error: SerializedError }
 
 export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed' | 'interrupted'
 

@@ -156,6 +156,20 @@ describe('CLI messages: project state', () => {
   })
 })
 
+describe('CLI messages: examples', () => {
+  it("an example project's error reaches the output with its hint, as text and as JSON", async () => {
+    const dir = join(tmp.dir, 'example')
+    const missing = join(tmp.dir, 'no-such-data')
+    const args = ['new', dir, '--example', 'fashion-mnist', '--source', missing]
+    expectMessage(await runCli(args, env), 1, `Error: The data source ${missing} does not exist.\nPick the folder (or file) holding the Fashion-MNIST CNN data, or leave the source out to download it.`)
+    const json = await runCli([...args, '--json'], env)
+    expect(json.code).toBe(1)
+    expect(JSON.parse(json.stderr.trim().split('\n').pop()!)).toEqual({
+      error: { code: 'NOT_FOUND', message: `The data source ${missing} does not exist.`, hint: 'Pick the folder (or file) holding the Fashion-MNIST CNN data, or leave the source out to download it.' },
+    })
+  })
+})
+
 describe('CLI messages: flags a recipe would ignore', () => {
   it('--base-weights with --recipe cnn is a usage error; with transfer a non-weights file is named', async () => {
     const p = join(tmp.dir, 'big')

@@ -13,7 +13,8 @@ import { closeProject, createProject } from '../../src/main/services/projects'
 import { importDataset } from '../../src/main/services/datasets'
 import { processStartTime } from '../../src/main/services/projects/lock'
 import { setTrainerSpawner, spawnTrainer, startTraining, type TrainerProcess } from '../../src/main/services/training'
-import { serializeTrainError, type FromTrainer, type ToTrainer } from '../../src/main/worker/protocol'
+import type { FromTrainer, ToTrainer } from '../../src/main/worker/protocol'
+import { serializeError, type SerializedError } from '../../src/shared/errors'
 import { writePngs } from '../helpers/dataset-check'
 import { isolatedHome, tempDir } from '../helpers/env'
 
@@ -83,7 +84,7 @@ describe('training preconditions, before a process is started', () => {
     await expect(startTraining(one, { recipe: 'cnn' })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: `Training needs at least 2 classes; the dataset of ${one} has 1 (cats).`, hint: expect.stringContaining('at least two labels') })
     await expect(startTraining(valOnly, {})).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/^None of the 8 images of .* is in the training split \(validation 8, test 0\)/) })
     // A resume needs the images too.
-    await expect(startTraining(empty, { resume: '20260101-000000-cnn-abcd' })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
+    await expect(startTraining(empty, { resumeRunId: '20260101-000000-cnn-abcd' })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
     expect(performance.now() - t0).toBeLessThan(1000)
     expect(spawned).toBe(0)
     // No lock or run folder was left behind.
@@ -170,18 +171,18 @@ describe('training lock', () => {
 describe('errors from the training process', () => {
   it('a raw Node error in the process is translated there (a full disk is DISK_FULL naming the file) and keeps its code here', async () => {
     const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write', path: '/p/runs/r/checkpoints/.last.tmp-1/weights.bin' })
-    const sent = serializeTrainError(enospc)
+    const sent = serializeError(enospc)
     expect(sent).toMatchObject({ code: 'DISK_FULL', message: 'The disk is full: could not write /p/runs/r/checkpoints/.last.tmp-1/weights.bin (ENOSPC).', hint: expect.stringContaining('Free some space') })
-    expect(serializeTrainError(Object.assign(new Error('no'), { code: 'INVALID_INPUT', hint: 'h' }))).toMatchObject({ code: 'INVALID_INPUT', message: 'no', hint: 'h' })
+    expect(serializeError(Object.assign(new Error('no'), { code: 'INVALID_INPUT', hint: 'h' }))).toMatchObject({ code: 'INVALID_INPUT', message: 'no', hint: 'h' })
     const p = await project('errors', ['a', 'b'])
-    for (const error of [sent, serializeTrainError(Object.assign(new Error('refused'), { code: 'FORBIDDEN' })), { name: 'Error', message: 'odd', code: 'ENOTACODE' }]) {
+    for (const error of [sent, serializeError(Object.assign(new Error('refused'), { code: 'FORBIDDEN' })), { name: 'Error', message: 'odd', code: 'ENOTACODE' } as unknown as SerializedError]) {
       setTrainerSpawner(() => {
         const t = fakeTrainer()
         let onMsg: (m: FromTrainer) => void = () => {}
         return { ...t, onMessage: (cb) => (onMsg = cb), send: (m: ToTrainer) => void (m.type === 'train' && setImmediate(() => onMsg({ id: m.id, type: 'error', error }))) }
       })
       try {
-        const expected = error.code === 'ENOTACODE' ? 'INTERNAL' : error.code
+        const expected = error.message === 'odd' ? 'INTERNAL' : error.code
         await expect(startTraining(p, {})).rejects.toMatchObject({ name: 'AppError', code: expected, message: error.message })
       } finally {
         setTrainerSpawner(fakeTrainer)

@@ -187,10 +187,16 @@ describe('web bridge: hostile requests and error statuses', () => {
     r = await api('projects/open', { dir: damaged })
     expect([r.status, json(r.body).error?.code]).toEqual([422, 'PROJECT_DAMAGED'])
 
-    // A service error thrown as Object.assign(new Error(msg), { code, hint }) keeps its hint.
+    // An example project's errors reach the answer with their hints.
     r = await api('examples/create', { name: 'Ex', example: 'no-such-example' })
     expect([r.status, json(r.body).error?.code]).toEqual([400, 'INVALID_INPUT'])
-    expect(json(r.body).error?.hint).toMatch(/Pick one of/)
+    expect(json(r.body).error?.hint).toMatch(/^Pick one of fashion-mnist, /)
+    const missing = join(ws.dir, 'no-such-data')
+    r = await api('examples/create', { name: 'Ex', example: 'fashion-mnist', source: missing })
+    expect([r.status, json(r.body).error]).toEqual([
+      404,
+      { name: 'AppError', code: 'NOT_FOUND', message: `The data source ${missing} does not exist.`, hint: 'Pick the folder (or file) holding the Fashion-MNIST CNN data, or leave the source out to download it.' },
+    ])
 
     r = await api('no/such', {})
     expect(r.status).toBe(400)

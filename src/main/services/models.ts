@@ -1,5 +1,6 @@
 import { ModelSpec, type ModelSummary } from '../../shared/models'
 import type { ModelCatalog, ModelChoice } from '../../shared/contract'
+import { AppError } from '../../shared/errors'
 import { buildModelFull, CNN_PRESETS, listPresets, presetSpec, resolveModelName, summarize } from '../ml/models'
 import { listRuns, loadRun } from '../ml/training/runs'
 import { loadDatasetIndex } from './datasets'
@@ -66,7 +67,7 @@ export async function modelSummary(q: { dir?: string; name?: string; spec?: Mode
       model.dispose()
     }
   }
-  if (!q.dir) throw Object.assign(new Error('Give a model name, or a project whose model to summarise.'), { code: 'BAD_REQUEST' })
+  if (!q.dir) throw new AppError('BAD_REQUEST', 'Give a model name, or a project whose model to summarise.')
   return specSummary(q.dir, q.spec ?? (await effectiveSpec(q.dir)) ?? DEFAULT_SPEC)
 }
 

@@ -6,7 +6,8 @@
  */
 import { readProject } from '../services/projects/store'
 import { runTraining } from '../ml/training/train'
-import { isToTrainer, serializeTrainError, type FromTrainer, type ToTrainer } from './protocol'
+import { AppError, serializeError } from '../../shared/errors'
+import { isToTrainer, type FromTrainer, type ToTrainer } from './protocol'
 
 export interface Port {
   send(m: FromTrainer): void
@@ -32,7 +33,7 @@ export async function serveTrainer(port: Port): Promise<void> {
       return
     }
     if (busy) {
-      port.send({ id: msg.id, type: 'error', error: { name: 'Error', code: 'PROJECT_LOCKED', message: 'This training process is already training.' } })
+      port.send({ id: msg.id, type: 'error', error: serializeError(new AppError('PROJECT_LOCKED', 'This training process is already training.')) })
       return
     }
     busy = true
@@ -51,7 +52,7 @@ export async function serveTrainer(port: Port): Promise<void> {
         })
         port.send({ id: msg.id, type: 'result', result })
       } catch (err) {
-        port.send({ id: msg.id, type: 'error', error: serializeTrainError(err) })
+        port.send({ id: msg.id, type: 'error', error: serializeError(err) })
       } finally {
         controllers.delete(msg.id)
         liveControllers.delete(ac)

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs'
 import { LayerSpec, type LayerSpecInput } from '../../../shared/models'
+import { parseOrThrow } from '../../../shared/errors'
 import { invalidModel } from './errors'
 
 export interface BuildOptions {
@@ -163,11 +164,7 @@ function checkBuildOptions(opts: BuildOptions): void {
  */
 export function buildCnn(layersIn: LayerSpecInput[], opts: BuildOptions): tf.Sequential {
   checkBuildOptions(opts)
-  const layers = layersIn.map((l, i) => {
-    const r = LayerSpec.safeParse(l)
-    if (!r.success) throw invalidModel(`Layer ${i + 1} (${(l as { type?: string }).type ?? 'no type'}) is not valid: ${r.error.issues.map((x) => `${x.path.join('.') || 'layer'}: ${x.message}`).join('; ')}.`)
-    return r.data
-  })
+  const layers = layersIn.map((l, i) => parseOrThrow(LayerSpec, l, `layer ${i + 1} (${(l as { type?: string }).type ?? 'no type'})`))
   const all: LayerSpec[] = [...layers, { type: 'Dense', units: opts.numClasses, activation: 'softmax', useBias: true }]
   const namer = new KerasNamer()
   const names = all.map((l) => namer.name(l.type, l.name))

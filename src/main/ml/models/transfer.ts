@@ -3,6 +3,7 @@ import { ModelSpec, type ModelSpecInput, type TransferBase, type MobileNetAlpha 
 import { buildBase } from './bases'
 import { keepBatchNormInInference } from './batchnorm'
 import { buildCnn, type BuildOptions } from './cnn'
+import { parseOrThrow } from '../../../shared/errors'
 import { invalidModel } from './errors'
 
 export interface TransferModel {
@@ -110,10 +111,7 @@ export interface BuiltModel {
 
 /** Builds any ModelSpec. For transfer specs, returns the base and head too. */
 export function buildModelFull(spec: ModelSpecInput, opts: BuildOptions): BuiltModel {
-  const r = ModelSpec.safeParse(spec)
-  if (!r.success)
-    throw invalidModel(`The model spec is not valid: ${r.error.issues.map((x) => `${x.path.join('.') || 'spec'}: ${x.message}`).join('; ')}.`)
-  const s = r.data
+  const s = parseOrThrow(ModelSpec, spec, 'model spec')
   if (s.type === 'cnn') return { model: buildCnn(s.layers, opts) }
   return buildTransferModel(s.base, { ...opts, alpha: s.alpha, dropout: s.dropout })
 }

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs'
 import { stat } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
+import { AppError } from '../../../shared/errors'
 import { NSFWJS_WEIGHTS_ID, type PreprocessSpec, type WeightsReport } from '../../../shared/models'
 import { preprocessFor, RESCALE_01 } from '../models'
 import type { BaseName } from '../../../shared/training'
@@ -34,13 +35,13 @@ export async function loadBaseWeights(base: tf.LayersModel, name: BaseName, path
     try {
       st = await stat(file)
     } catch {
-      throw Object.assign(new Error(`--base-weights ${path}: no such file.`), { code: 'NOT_FOUND', hint: 'Give a Keras .h5 weights file (include_top=False) or a TF.js model.json.' })
+      throw new AppError('NOT_FOUND', `--base-weights ${path}: no such file.`, 'Give a Keras .h5 weights file (include_top=False) or a TF.js model.json.')
     }
     let r: WeightsReport
     if (/\.(h5|hdf5|keras)$/i.test(file)) r = await loadKerasH5Weights(base, file, { source: file })
     else if (/\.json$/i.test(file)) r = await loadTfjsLayersWeights(base, file, { source: file })
-    else throw Object.assign(new Error(`--base-weights ${path}: expected a Keras .h5 file or a TF.js model.json.`), { code: 'INVALID_INPUT' })
-    if (r.loaded.length === 0) throw Object.assign(new Error(`--base-weights ${path} has no weights for any layer of ${base.name}.`), { code: 'INVALID_INPUT', hint: `Use ${name} weights without top (include_top=False).` })
+    else throw new AppError('INVALID_INPUT', `--base-weights ${path}: expected a Keras .h5 file or a TF.js model.json.`)
+    if (r.loaded.length === 0) throw new AppError('INVALID_INPUT', `--base-weights ${path} has no weights for any layer of ${base.name}.`, `Use ${name} weights without top (include_top=False).`)
     log(`Base weights from ${file}: ${describe(r)}.`)
     return `file:${file}:${st.size}:${Math.round(st.mtimeMs)}`
   }
@@ -57,5 +58,5 @@ export async function loadBaseWeights(base: tf.LayersModel, name: BaseName, path
     log(`Base weights: offline MobileNetV2 from nsfwjs (ImageNet-derived, blocks 0-10): ${describe(r)}.`)
     return NSFWJS_WEIGHTS_ID
   }
-  throw Object.assign(new Error(`No offline weights for ${name} are available.`), { code: 'NOT_FOUND', hint: `Download them with \`classifier-studio weights download ${name}\` (or pass a Keras ${name} include_top=False .h5 you have with --base-weights PATH).` })
+  throw new AppError('NOT_FOUND', `No offline weights for ${name} are available.`, `Download them with \`classifier-studio weights download ${name}\` (or pass a Keras ${name} include_top=False .h5 you have with --base-weights PATH).`)
 }

@@ -93,7 +93,7 @@ export async function ensureFeatureCache(o: BuildCacheOptions): Promise<{ dir: s
       let n = 0
       try {
         for await (const b of o.data.batches(split, { batchSize: o.batchSize, shuffle: false, seed: 0 })) {
-          if (o.signal?.aborted) throw Object.assign(new Error('Feature extraction was cancelled.'), { name: 'AbortError' })
+          if (o.signal?.aborted) throw new DOMException('Feature extraction was cancelled.', 'AbortError')
           const xt = tf.tensor4d(b.x, b.shape, 'int32')
           let feats: Float32Array
           try {

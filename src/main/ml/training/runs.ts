@@ -263,7 +263,7 @@ export async function loadRunModel(projectDir: string, runId?: string, which: 'b
   if (!id) {
     const runs = (await listRuns(projectDir)).filter((r) => r.hasBest || r.hasLast)
     if (!runs.length)
-      throw Object.assign(new Error(`The project at ${projectDir} has no trained model yet.`), { code: 'NOT_FOUND', hint: 'Train one first: classifier-studio train <project>.' })
+      throw new AppError('NOT_FOUND', `The project at ${projectDir} has no trained model yet.`, 'Train one first: classifier-studio train <project>.')
     id = runs[0].runId
   }
   const run = await loadRun(projectDir, id)
@@ -274,7 +274,7 @@ export async function loadRunModel(projectDir: string, runId?: string, which: 'b
     dir = await checkpointDir(ck, 'last')
     used = 'last'
   }
-  if (!dir) throw Object.assign(new Error(`Run ${id} has no saved model (it stopped before finishing an epoch).`), { code: 'NOT_FOUND', hint: 'Resume it or pick another run with --run.' })
+  if (!dir) throw new AppError('NOT_FOUND', `Run ${id} has no saved model (it stopped before finishing an epoch).`, 'Resume it or pick another run with --run.')
   const model = await loadCheckpointModel(dir)
   return { model, labels: run.config.labels, preprocess: run.config.preprocess, settings: run.config.settings, imageShape: run.config.imageShape, runId: id, which: used }
 }

@@ -150,7 +150,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   const data = deps.data ?? (await (await import('./project-data')).projectDataSource(projectDir))
   const labels = data.classNames
   const numClasses = labels.length
-  if (numClasses < 2) throw Object.assign(new Error(`Training needs at least 2 classes; the dataset has ${numClasses}.`), { code: 'INVALID_INPUT', hint: 'Import images of at least two labels (one folder per label).' })
+  if (numClasses < 2) throw new AppError('INVALID_INPUT', `Training needs at least 2 classes; the dataset has ${numClasses}.`, 'Import images of at least two labels (one folder per label).')
   const imageShape = data.imageShape
   if (resumeConfig && resumeConfig.labels.join('\u0000') !== labels.join('\u0000'))
     throw new AppError('INVALID_INPUT', `Run ${runId} was trained on labels [${resumeConfig.labels.join(', ')}] but the dataset now has [${labels.join(', ')}], so it cannot continue.`, 'Start a new run on the current labels (the stopped run stays as it is).')
@@ -204,7 +204,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       if (!fromRunId) {
         const candidates = (await listRuns(projectDir)).filter((r) => (r.recipe === 'transfer' || r.recipe === 'finetune') && (r.hasBest || r.hasLast) && r.runId !== runId)
         if (!candidates.length)
-          throw Object.assign(new Error('Fine-tuning continues from a transfer-learning run, and this project has none with saved weights.'), { code: 'NOT_FOUND', hint: 'Train the head first: classifier-studio train <project> --recipe transfer.' })
+          throw new AppError('NOT_FOUND', 'Fine-tuning continues from a transfer-learning run, and this project has none with saved weights.', 'Train the head first: classifier-studio train <project> --recipe transfer.')
         fromRunId = candidates[0].runId
       }
       // A resume continues from its own last checkpoint (the whole model), so the run it started
@@ -216,7 +216,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       const srcRun: { config: Pick<RunConfig, 'recipe' | 'options' | 'baseWeights'> } = ownLast ? { config: resumeConfig! } : await loadRun(projectDir, fromRunId)
       if (src.labels.join('\u0000') !== labels.join('\u0000')) {
         src.model.dispose()
-        throw Object.assign(new Error(`Run ${fromRunId} was trained on labels [${src.labels.join(', ')}] but the dataset now has [${labels.join(', ')}].`), { code: 'INVALID_INPUT', hint: 'Train a new transfer run on the current labels first.' })
+        throw new AppError('INVALID_INPUT', `Run ${fromRunId} was trained on labels [${src.labels.join(', ')}] but the dataset now has [${labels.join(', ')}].`, 'Train a new transfer run on the current labels first.')
       }
       const base = findBase(src.model)
       if (!base) {

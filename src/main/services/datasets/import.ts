@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFile, rmdir, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join, resolve, sep } from 'node:path'
-import { z } from 'zod'
-import { AppError } from '../../../shared/errors'
+import { AppError, parseOrThrow } from '../../../shared/errors'
 import { ImportOptions, type ImportOptionsParsed, type ImportProgress, type ImportSummary, type SkippedFile, type SourceKind } from '../../../shared/datasets'
 import type { ProjectSettings, Split } from '../../../shared/project'
 import { PROJECT_FILE, readProject, updateProject } from '../projects/store'
@@ -19,8 +18,6 @@ import { stratifiedSplit } from './split'
 export interface ImportControl {
   onProgress?: (p: ImportProgress) => void
   signal?: AbortSignal
-  /** Image files decoded at once; by default twice the cores, so both sharp's threads and file reads stay busy. */
-  concurrency?: number
 }
 
 interface NewItem {
@@ -89,14 +86,7 @@ async function nativeShape(kind: SourceKind, source: string): Promise<{ size: nu
  * decoded so far is committed, so the project stays consistent and a re-run resumes).
  */
 export async function importDataset(projectDir: string, source: string, options: ImportOptions = {}, ctl: ImportControl = {}): Promise<ImportSummary> {
-  let opts: ImportOptionsParsed
-  try {
-    opts = ImportOptions.parse(options)
-  } catch (err) {
-    if (err instanceof z.ZodError)
-      throw new AppError('INVALID_INPUT', `Import options are not valid: ${err.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}.`, 'Fix the named options and try again.')
-    throw err
-  }
+  const opts = parseOrThrow(ImportOptions, options, 'import options', 'Fix the named options and try again.')
   return withDatasetLock(projectDir, () => importOrUndo(resolve(projectDir), resolve(source), opts, ctl))
 }
 
@@ -247,7 +237,7 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
     const prog = new Progress(ctl.onProgress, 'decode', work.length)
     let next = 0
     let done = 0
-    const workers = ctl.concurrency ?? Math.max(2, availableParallelism()) * 2
+    const workers = Math.max(2, availableParallelism()) * 2
     const worker = async () => {
       // A failed chunk write (a full disk) stops every worker: the import is undone.
       while (next < work.length && !writer.failed) {

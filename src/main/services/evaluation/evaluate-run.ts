@@ -2,11 +2,10 @@ import type { z } from 'zod'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../projects/store'
-import { AppError } from '../../../shared/errors'
+import { AppError, parseOrThrow } from '../../../shared/errors'
 import { EvaluateOptions, type EvalSplit, type EvaluatedItem, type EvaluationResult, type ReportRow } from '../../../shared/evaluation'
 import { classificationReport, formatClassificationReport } from './report'
 import { confusionMatrix } from './confusion'
-import { parseOptions } from './options'
 import { crossEntropy, predictProbabilities, topIndices } from './infer'
 import type { Ctl, EvaluationDeps, RunModel } from './deps'
 
@@ -37,7 +36,7 @@ export async function evaluateWith(
   options: EvaluateOptions = {},
   ctl: Ctl = {},
 ): Promise<EvaluationResult> {
-  const opts = parseOptions(EvaluateOptions, options, 'evaluate')
+  const opts = parseOrThrow(EvaluateOptions, options, 'evaluate options', 'Check the named evaluate option(s) and try again.', 'BAD_REQUEST')
   ctl.signal?.throwIfAborted()
   const key = deps.evaluationKey ? await deps.evaluationKey(projectDir, opts.split, opts.runId).catch(() => null) : null
   if (key && !opts.force) {

@@ -2,7 +2,7 @@ import { readdir, realpath, stat } from 'node:fs/promises'
 import { extname, join, resolve } from 'node:path'
 import { PredictOptions, UNKNOWN_LABEL, type Prediction } from '../../../shared/evaluation'
 import { csvField } from './report'
-import { parseOptions } from './options'
+import { parseOrThrow } from '../../../shared/errors'
 import { modelInputShape, predictProbabilities, topIndices } from './infer'
 import type { Ctl, EvaluationDeps, RunModel } from './deps'
 
@@ -115,7 +115,7 @@ export async function predictWith(
   options: PredictOptions = {},
   ctl: Ctl = {},
 ): Promise<Prediction[]> {
-  const opts = parseOptions(PredictOptions, options, 'predict')
+  const opts = parseOrThrow(PredictOptions, options, 'predict options', 'Check the named predict option(s) and try again.', 'BAD_REQUEST')
   ctl.signal?.throwIfAborted()
   const run = await deps.loadRunModel(projectDir, opts.runId)
   try {
@@ -133,7 +133,7 @@ export async function predictWithRun(
   options: PredictOptions = {},
   ctl: Ctl = {},
 ): Promise<Prediction[]> {
-  const opts = parseOptions(PredictOptions, options, 'predict')
+  const opts = parseOrThrow(PredictOptions, options, 'predict options', 'Check the named predict option(s) and try again.', 'BAD_REQUEST')
   const { signal, onProgress } = ctl
   const pending = await expandInputs(inputs, signal)
   const [h, w] = modelInputShape(run.model)

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path'
 import type { ProjectInfo } from '../../../shared/contract'
-import { AppError } from '../../../shared/errors'
+import { AppError, parseOrThrow } from '../../../shared/errors'
 import type { ImportOptions, ImportSummary } from '../../../shared/datasets'
 import { ExampleState, getExample, listExamples, type ExampleDef, type ExampleProgress, type ExampleSummary } from '../../../shared/examples'
 import { appDataDir } from '../appdata'
@@ -133,8 +133,5 @@ export async function readExampleState(dir: string): Promise<ExampleState> {
   const raw = p.state.example
   if (raw === undefined)
     throw new AppError('NOT_FOUND', `${dir} is not an example project (project.json has no state.example).`, 'Create one with `classifier-studio new <folder> --example NAME`, or train this project with `classifier-studio train`.')
-  const parsed = ExampleState.safeParse(raw)
-  if (!parsed.success)
-    throw new AppError('PROJECT_DAMAGED', `The example recipe in ${dir}/project.json is damaged: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`, 'Create the example project again.')
-  return parsed.data
+  return parseOrThrow(ExampleState, raw, `The example recipe in ${dir}/project.json`, 'Create the example project again.', 'PROJECT_DAMAGED')
 }

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path'
 import type { ProjectInfo } from '../../../shared/contract'
 import { ProjectName } from '../../../shared/contract'
-import { AppError } from '../../../shared/errors'
+import { parseOrThrow } from '../../../shared/errors'
 import type { ModelSpec } from '../../../shared/models'
 import type { TrainOptionsInput } from '../../../shared/training'
 import type { CallContext } from '../dispatch'
@@ -14,10 +14,9 @@ import { openProject, updateProject } from '../projects'
  * presets the Model view's choice from the recipe's first stage so Train starts the tutorial.
  */
 export async function createExampleProject(parent: string, name: string, example: string, source: string | undefined, ctx: Pick<CallContext, 'onProgress' | 'signal'>): Promise<ProjectInfo> {
-  const checked = ProjectName.safeParse(name)
-  if (!checked.success) throw new AppError('INVALID_INPUT', `"${name}" cannot be a project name: ${checked.error.issues[0].message}`, 'Pick a simple name such as "Fashion MNIST".')
-  const dir = join(resolve(parent), checked.data)
-  const r = await createExample(dir, example, { source, name: checked.data, signal: ctx.signal, onProgress: (p) => ctx.onProgress(p) })
+  const checked = parseOrThrow(ProjectName, name, 'project name', 'Pick a simple name such as "Fashion MNIST".')
+  const dir = join(resolve(parent), checked)
+  const r = await createExample(dir, example, { source, name: checked, signal: ctx.signal, onProgress: (p) => ctx.onProgress(p) })
   const first = r.example.stages[0]?.options as TrainOptionsInput | undefined
   if (first) {
     const spec: ModelSpec | null = first.recipe === 'cnn' && first.model ? presetSpec(first.model) : first.recipe === 'transfer' ? { type: 'transfer', base: first.base ?? 'mobilenetv2' } : null

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { mkdir, readdir, rename, rm, rmdir, writeFile, readFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { AppError } from '../../../shared/errors'
+import { AppError, parseOrThrow } from '../../../shared/errors'
 import { ExportOptions, PARITY_TOLERANCE, type ExportFormat, type ExportResult, type ModelPreprocess, type ParityReport, PreprocessingJson } from '../../../shared/export'
 import { ProjectSettings } from '../../../shared/project'
 import type { Progress } from '../../../shared/contract'
@@ -313,9 +313,7 @@ const FILE_OF: Record<ExportFormat, string> = { tfjs: 'model.json', h5: 'model.h
 
 /** Exports a run's model. See the module comment. */
 export async function exportModel(projectDir: string, optionsIn: ExportOptions, ctl: ExportControl = {}, deps: ExportDeps = defaultExportDeps): Promise<ExportResult> {
-  const parsed = ExportOptions.safeParse(optionsIn)
-  if (!parsed.success) throw new AppError('BAD_REQUEST', `Invalid export options: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}.`, 'Expected {format: "tfjs" | "h5" | "onnx", out: folder, runId?}.')
-  const opts = parsed.data
+  const opts = parseOrThrow(ExportOptions, optionsIn, 'export options', 'Expected {format: "tfjs" | "h5" | "onnx", out: folder, runId?}.', 'BAD_REQUEST')
   const out = resolve(opts.out)
   const { real } = await realPathOf(out, 'Cannot export to')
   return oneAtATime(real, () => exportInto(projectDir, opts, out, ctl, deps))

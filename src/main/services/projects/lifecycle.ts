@@ -2,7 +2,7 @@ import { access, readdir } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import type { ProjectInfo, RecentProject } from '../../../shared/contract'
 import { ProjectName } from '../../../shared/contract'
-import { AppError } from '../../../shared/errors'
+import { AppError, parseOrThrow } from '../../../shared/errors'
 import { DEFAULT_SETTINGS, PROJECT_SCHEMA_VERSION, type ProjectFile } from '../../../shared/project'
 import { acquireLock, releaseLock } from './lock'
 import { projectPath } from './identity'
@@ -44,9 +44,8 @@ export async function createProject(dir: string, name?: string): Promise<Project
 
 /** Creates `<parent>/<name>` after checking the name cannot escape the parent folder. */
 export async function createNamedProject(parent: string, name: string): Promise<ProjectInfo> {
-  const checked = ProjectName.safeParse(name)
-  if (!checked.success) throw new AppError('INVALID_INPUT', `"${name}" cannot be a project name: ${checked.error.issues[0].message}`, 'Pick a simple name such as "Cats vs dogs".')
-  return createProject(join(resolve(parent), checked.data), checked.data)
+  const checked = parseOrThrow(ProjectName, name, 'project name', 'Pick a simple name such as "Cats vs dogs".')
+  return createProject(join(resolve(parent), checked), checked)
 }
 
 /**

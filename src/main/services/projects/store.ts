@@ -2,7 +2,7 @@ import { open, readFile, rename, rm, mkdir } from 'node:fs/promises'
 import { dirname, join, basename } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { ProjectFile } from '../../../shared/project'
-import { AppError } from '../../../shared/errors'
+import { AppError, parseOrThrow } from '../../../shared/errors'
 import { projectKey } from './identity'
 
 export const PROJECT_FILE = 'project.json'
@@ -42,12 +42,7 @@ export async function readProject(dir: string): Promise<ProjectFile> {
   } catch (err) {
     throw new AppError('PROJECT_DAMAGED', `${file} is damaged: it is not valid JSON (${(err as Error).message}).`, 'Restore it from a backup or fix it by hand; Classifier Studio left it untouched.')
   }
-  const parsed = ProjectFile.safeParse(json)
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
-    throw new AppError('PROJECT_DAMAGED', `${file} is damaged: ${issues}.`, 'Restore it from a backup or fix the named fields; Classifier Studio left it untouched.')
-  }
-  return parsed.data
+  return parseOrThrow(ProjectFile, json, file, 'Restore it from a backup or fix the named fields; Classifier Studio left it untouched.', 'PROJECT_DAMAGED')
 }
 
 const queues = new Map<string, Promise<unknown>>()

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs'
 import sharp from 'sharp'
+import { AppError } from '../../../shared/errors'
 import { parseAugment, type AugmentSpec } from '../../../shared/training'
 import { augmentBatch } from '../../ml/training/augment'
 import type { DataSource } from '../../ml/training/data'
@@ -32,7 +33,7 @@ export async function augmentPreview(
   const it = data.batches('train', { batchSize: Math.max(1, Math.min(64, n)), shuffle: true, seed })
   const first = await it.next()
   await it.return(undefined)
-  if (first.done || !first.value) throw Object.assign(new Error('The training split is empty: nothing to preview.'), { code: 'NOT_FOUND', hint: 'Import a folder of images first (one sub-folder per class), with some of them in the training split.' })
+  if (first.done || !first.value) throw new AppError('NOT_FOUND', 'The training split is empty: nothing to preview.', 'Import a folder of images first (one sub-folder per class), with some of them in the training split.')
   const b = first.value
   const [count, h, w, c] = b.shape
   const per = h * w * c

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path'
 import type { Events, RecipeStep, TrainingStatus } from '../../../shared/contract'
+import { serializeError } from '../../../shared/errors'
 import type { EpochMetrics, TrainEvent, TrainOptionsInput, TrainResult } from '../../../shared/training'
 import { projectSpec } from '../models'
 import { projectKey } from '../projects/identity'
@@ -68,8 +69,9 @@ async function background(dirIn: string, emit: Emit, job: (report: Report, signa
     emit('training', { dir, event, ...(recipe ? { recipe } : {}) })
   }
   const done = job(report, session.abort.signal)
-    .catch((err: { name?: string; message?: string; hint?: string; code?: string; stack?: string }) => {
-      report({ type: 'error', error: { name: err.name ?? 'Error', message: err.message ?? String(err), hint: err.hint, code: err.code } }, session.recipe ?? undefined)
+    .catch((err: unknown) => {
+      const { stack: _stack, ...error } = serializeError(err) // events reach the web bridge, which shows no stack
+      report({ type: 'error', error }, session.recipe ?? undefined)
       throw err
     })
     .finally(() => {

@@ -4,7 +4,7 @@ import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
-import { AppError, ERROR_CODES, type ErrorCode } from '../../../shared/errors'
+import { AppError, deserializeError, parseOrThrow } from '../../../shared/errors'
 import { TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
 import { isFromTrainer, type FromTrainer, type ToTrainer } from '../../worker/protocol'
 import { runsDir } from '../../ml/training/runs'
@@ -182,9 +182,7 @@ export interface StartTrainingControl {
  */
 export async function startTraining(projectDir: string, options: TrainOptionsInput = {}, ctl: StartTrainingControl = {}): Promise<TrainResult> {
   const dir = resolve(projectDir)
-  const parsed = TrainOptions.safeParse(options)
-  if (!parsed.success)
-    throw new AppError('INVALID_INPUT', `Invalid training options: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}`, 'See `classifier-studio train --help` for the options and their ranges.')
+  parseOrThrow(TrainOptions, options, 'training options', 'See `classifier-studio train --help` for the options and their ranges.')
   const key = projectKey(dir) // in-process claims by identity: a symlink and the real path are one project
   if (active.has(key) || starting.has(key)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${dir}.`, 'Stop it or wait for it to finish.')
   // Claimed before the first await, so of two starts in this process the first one wins.
@@ -232,11 +230,7 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
           resolvePromise(m.result)
         } else {
           settled = true
-          const e = m.error
-          const code = (ERROR_CODES as readonly string[]).includes(e.code ?? '') ? (e.code as ErrorCode) : 'INTERNAL'
-          const err = new AppError(code, e.message, e.hint)
-          if (e.stack) err.stack = e.stack
-          reject(err)
+          reject(deserializeError(m.error))
         }
       })
       proc.onExit((code, signal) => {

@@ -2,6 +2,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, watch } from 'vue'
 import type { DatasetOverview, DatasetPage } from '../../../shared/contract'
 import type { ImportOptions, ImportSummary } from '../../../shared/datasets'
+import { AppError } from '../../../shared/errors'
 import { useApi } from '../bridge'
 import { toUiError, useProjectsStore, type UiError } from './projects'
 import { createTask } from './task'
@@ -89,7 +90,7 @@ export const useDatasetsStore = defineStore('datasets', () => {
       const summary = await importTask.run(async (opts) => {
         const staged = await uploadFolder(d, picked, { signal: ac.signal, onProgress: opts.onProgress })
         try {
-          if (ac.signal.aborted) throw Object.assign(new Error('Cancelled.'), { code: 'CANCELLED' })
+          if (ac.signal.aborted) throw new AppError('CANCELLED', 'Cancelled.')
           return await useApi().datasets.import({ dir: d, source: staged.source, options }, opts)
         } finally {
           await discardUpload(d, staged.id)
