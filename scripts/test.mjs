@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-// `npm test`: builds the web studio (the e2e tests drive it), runs vitest, then prints the
-// plain `N passed, N failed, N skipped` line CI reads. Extra arguments go to vitest (e.g. a file filter).
+// `npm test`: builds the web studio (the e2e tests drive it) and the compiled CLI (once, not in
+// every test file that runs it), runs vitest, then prints the plain `N passed, N failed, N skipped`
+// line CI reads. Extra arguments go to vitest (e.g. a file filter).
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
-const build = spawnSync('npx', ['vite', 'build', '--config', 'vite.web.config.ts', '--logLevel', 'warn'], { stdio: 'inherit', env })
-if (build.status !== 0) {
+const buildWeb = () => spawnSync('npx', ['vite', 'build', '--config', 'vite.web.config.ts', '--logLevel', 'warn'], { stdio: 'inherit', env })
+const buildCli = () => spawnSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit', env })
+if (buildWeb().status !== 0 || buildCli().status !== 0) {
   console.log('0 passed, 1 failed')
   process.exit(1)
 }
