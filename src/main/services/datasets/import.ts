@@ -18,6 +18,8 @@ import { stratifiedSplit } from './split'
 export interface ImportControl {
   onProgress?: (p: ImportProgress) => void
   signal?: AbortSignal
+  /** Image files decoded at once; by default twice the cores, so both sharp's threads and file reads stay busy. */
+  concurrency?: number
 }
 
 interface NewItem {
@@ -237,7 +239,7 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
     const prog = new Progress(ctl.onProgress, 'decode', work.length)
     let next = 0
     let done = 0
-    const workers = Math.max(2, availableParallelism()) * 2
+    const workers = ctl.concurrency ?? Math.max(2, availableParallelism()) * 2
     const worker = async () => {
       // A failed chunk write (a full disk) stops every worker: the import is undone.
       while (next < work.length && !writer.failed) {
