@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     await writeFile(join(project, 'project.json'), JSON.stringify({ schemaVersion: 1, name: 'bench-cluster', createdAt: now, updatedAt: now, settings: { inputSize: size, resizeMode: 'squash', background: '#ffffff', channels: 3 }, state: {} }))
     await importDataset(project, images, { size, val: 0.2, seed: 1 })
     const job = join(root, 'job')
-    const ex = await exportJob(project, { recipe: 'cnn', model, epochs, batch }, { out: job })
+    const ex = await exportJob(project, { recipe: 'cnn', model, epochs, batchSize: batch }, { out: job })
     console.log(`torch ${probe.stdout.trim()}, ${availableParallelism()} cores; ${model} at ${size}x${size}x3, ${ex.images.train} training images, batch ${batch} per worker, ${epochs} epochs`)
     const rows: { workers: number; imagesPerSecond: number; seconds: number }[] = []
     for (const workers of [1, 2]) {

@@ -6,11 +6,10 @@ import { LayerSpec } from './models'
  * Training options, results and progress events. Pure TS: shared by the training service,
  * the worker process, the CLI (`train`) and the renderer.
  *
- * The input shape is the CLI's: `--recipe --base --model --epochs --batch --lr --optimizer
- * --fine-tune-from --fine-tune-lr --augment flip,rotate=15,zoom=0.1 --early-stop PATIENCE
- * --base-weights PATH --seed --resume RUN`, so `TrainOptions.parse({ batch: 16, lr: 1e-3,
- * augment: 'flip,rotate=15', earlyStop: 3 })` is exactly what the CLI builds from its flags.
- * The long names (`batchSize`, `learningRate`, `fineTuneLearningRate`) are accepted too.
+ * One name per option: the CLI maps its flags to these (`--batch` → batchSize, `--lr` →
+ * learningRate, `--resume` → resumeRunId), so `TrainOptions.parse({ batchSize: 16,
+ * learningRate: 1e-3, augment: 'flip,rotate=15', earlyStop: 3 })` is what `train --batch 16
+ * --lr 1e-3 --augment flip,rotate=15 --early-stop 3` builds.
  * `TrainOptions.parse({})` gives the one-click defaults (transfer learning from MobileNetV2):
  * with no `epochs` given, `autoEpochs` is on (epochs chosen from the training-set size, early
  * stopping with restore-best unless `earlyStop` says otherwise), and `baseCut: 'auto'` lets the
@@ -130,8 +129,6 @@ export const ReduceLrSpec = z
   .strict()
 export type ReduceLrSpec = z.infer<typeof ReduceLrSpec>
 
-const ALIASES: Record<string, string> = { batch: 'batchSize', lr: 'learningRate', fineTuneLr: 'fineTuneLearningRate', resume: 'resumeRunId' }
-
 const TrainOptionsObject = z
   .object({
     recipe: Recipe.default('transfer'),
@@ -206,10 +203,7 @@ export const TrainOptions = z.preprocess((raw) => {
   if (raw == null) return {}
   if (typeof raw !== 'object' || Array.isArray(raw)) return raw
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-    if (v === undefined) continue
-    out[ALIASES[k] ?? k] = v
-  }
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) if (v !== undefined) out[k] = v
   // `epochs: 'auto'` or no epochs at all: choose them from the data (one-click default).
   if (out.epochs === 'auto') {
     delete out.epochs
@@ -218,7 +212,7 @@ export const TrainOptions = z.preprocess((raw) => {
   return out
 }, TrainOptionsObject)
 /** What callers (CLI, UI) pass. */
-export type TrainOptionsInput = z.input<typeof TrainOptionsObject> & { batch?: number; lr?: number; fineTuneLr?: number; resume?: string }
+export type TrainOptionsInput = z.input<typeof TrainOptionsObject>
 /** What the engine uses (defaults filled, augment parsed). */
 export type TrainOptions = z.output<typeof TrainOptionsObject>
 

@@ -171,7 +171,7 @@ describe.skipIf(missing)('saliency, augmentation controls and small images (chro
         dirs[kind],
         kind === 'transfer'
           ? { recipe: 'transfer', base: 'mobilenetv2', epochs: 6, augment: 'none' }
-          : { recipe: 'cnn', model: 'cats-dogs-cnn', epochs: 4, batch: 8, augment: 'none' },
+          : { recipe: 'cnn', model: 'cats-dogs-cnn', epochs: 4, batchSize: 8, augment: 'none' },
       )
       await withPage(`saliency-${kind}`, async (page) => {
         await openProject(page, studio.url, dirs[kind], 'evaluate')

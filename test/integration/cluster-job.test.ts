@@ -170,7 +170,7 @@ describe.skipIf(!python)('a project trained by torchrun and brought back (issue 
 
   it('one step with 2 workers equals one step of a single process on the whole batch (no BatchNormalization, no dropout)', async () => {
     // cats-dogs-cnn: convolutions, pooling and dense layers only. SGD so the step is the averaged gradient itself.
-    await exportJob(project, { recipe: 'cnn', model: 'cats-dogs-cnn', epochs: 1, batch: 4, optimizer: 'sgd', lr: 0.05 }, { out: jobB })
+    await exportJob(project, { recipe: 'cnn', model: 'cats-dogs-cnn', epochs: 1, batchSize: 4, optimizer: 'sgd', learningRate: 0.05 }, { out: jobB })
     // Before it ran, the job is unfinished: import refuses it.
     await expect(importJob(project, jobB)).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('has not finished') })
     const [two, one] = await Promise.all([
@@ -220,7 +220,7 @@ describe.skipIf(!python)('a project trained by torchrun and brought back (issue 
     const jobs = []
     for (const c of cases) {
       const dir = join(tmp.dir, `job-${c.name}`)
-      await exportJob(c.project, { ...c.opts, epochs: 1, batch: 8 }, { out: dir })
+      await exportJob(c.project, { ...c.opts, epochs: 1, batchSize: 8 }, { out: dir })
       jobs.push(dir)
     }
     const runs = await Promise.all(jobs.map((dir) => run(python!, [join(dir, 'train.py'), '--max-steps', '2', '--threads', '1'], { cwd: dir })))

@@ -125,7 +125,7 @@ describe('one-click training on the offline weights', () => {
 
   it('an explicit epoch count keeps it (no early stopping unless asked); other weights get no note and the whole base', async () => {
     const dir = tmp()
-    const r = await runTraining(dir, { epochs: 3, lr: 1e-2 }, { deps: officialLike })
+    const r = await runTraining(dir, { epochs: 3, learningRate: 1e-2 }, { deps: officialLike })
     const cfg = config(dir, r.runId)
     expect(cfg.options).toMatchObject({ autoEpochs: false, epochs: 3, baseCut: 'full' })
     expect(cfg.options.earlyStop).toBeUndefined()
@@ -141,7 +141,7 @@ describe('one-click training on the offline weights', () => {
 
   it('a model cut at block_12_add: the run stores the cut, stop + resume equals the whole run, the ONNX export passes parity', async () => {
     const dir = tmp()
-    const opts = { baseCut: 'block_12_add', epochs: 4, batch: 8, seed: 9 }
+    const opts = { baseCut: 'block_12_add', epochs: 4, batchSize: 8, seed: 9 }
     const whole = await runTraining(dir, opts, { deps: offline })
     expect(config(dir, whole.runId).options.baseCut).toBe('block_12_add')
 
@@ -150,7 +150,7 @@ describe('one-click training on the offline weights', () => {
     expect(stopped.stopped).toBe(true)
     // The feature cache of this cut is reused, not recomputed.
     expect(readdirSync(join(dir, 'cache')).filter((d) => d.startsWith('features-'))).toHaveLength(1)
-    const resumed = await runTraining(dir, { resume: stopped.runId }, { deps: offline })
+    const resumed = await runTraining(dir, { resumeRunId: stopped.runId }, { deps: offline })
     expect(resumed.epochs.map((m) => m.valLoss)).toEqual(whole.epochs.map((m) => m.valLoss))
     const a = await loadRunModel(dir, whole.runId, 'last')
     const b = await loadRunModel(dir, resumed.runId, 'last')
@@ -176,7 +176,7 @@ describe('one-click training on the offline weights', () => {
 
     // Another cut of the same images gets its own feature cache; the first one is kept.
     const logs: string[] = []
-    await runTraining(dir, { baseCut: 'full', epochs: 1, batch: 8 }, { deps: offline, onEvent: (e) => e.type === 'log' && logs.push(e.message) })
+    await runTraining(dir, { baseCut: 'full', epochs: 1, batchSize: 8 }, { deps: offline, onEvent: (e) => e.type === 'log' && logs.push(e.message) })
     expect(logs.join('\n')).toMatch(/Computed base features/)
     expect(readdirSync(join(dir, 'cache')).filter((d) => d.startsWith('features-'))).toHaveLength(2)
     const again: string[] = []

@@ -128,7 +128,7 @@ async function trainAndMap(data: InMemoryDataSource, corner: Corner, opts: Train
 describe('saliency maps highlight the region that decides the class', () => {
   it('CNN preset (fashion-mnist-cnn, 28x28x1) with distractors in the other quadrants', async () => {
     const data = quadrantDataset(28, 1, { train: 120, validation: 20 }, true, 'top-left')
-    const m = await trainAndMap(data, 'top-left', { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 8, batch: 16, lr: 1e-3, augment: 'none', earlyStop: false })
+    const m = await trainAndMap(data, 'top-left', { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 8, batchSize: 16, learningRate: 1e-3, augment: 'none', earlyStop: false })
     console.log('cnn', m)
     expect(m.accuracy).toBeGreaterThanOrEqual(0.9)
     expect(m.methods).toEqual(['grad-cam'])
@@ -140,7 +140,7 @@ describe('saliency maps highlight the region that decides the class', () => {
 
   it('MobileNetV2 transfer (offline ImageNet weights, 160x160x3): only the bottom-right quadrant differs', async () => {
     const data = quadrantDataset(160, 3, { train: 60, validation: 15 }, false, 'bottom-right', 3, 0.3)
-    const m = await trainAndMap(data, 'bottom-right', { recipe: 'transfer', base: 'mobilenetv2', epochs: 20, batch: 16, lr: 0.01, augment: 'none', earlyStop: false })
+    const m = await trainAndMap(data, 'bottom-right', { recipe: 'transfer', base: 'mobilenetv2', epochs: 20, batchSize: 16, learningRate: 0.01, augment: 'none', earlyStop: false })
     console.log('transfer', m)
     expect(m.accuracy).toBeGreaterThanOrEqual(0.9)
     expect(m.methods).toEqual(['grad-cam'])

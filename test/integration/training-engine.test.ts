@@ -87,7 +87,7 @@ describe('training engine (in-process, wasm backend)', () => {
   it('trains a CNN end to end, writes the run folder, frees its tensors, and resumes a stopped run to the same result', async () => {
     const data = bandsDataset({ size: 8 })
     const deps: TrainDeps = { data, buildCnn: tinyCnn }
-    const opts = { recipe: 'cnn', epochs: 4, batch: 8, lr: 0.01, seed: 7 } as const
+    const opts = { recipe: 'cnn', epochs: 4, batchSize: 8, learningRate: 0.01, seed: 7 } as const
     const before = tf.memory().numTensors
     const dirA = tmp()
     const events: string[] = []
@@ -128,7 +128,7 @@ describe('training engine (in-process, wasm backend)', () => {
     expect(b1.stopped).toBe(true)
     expect(b1.epochs).toHaveLength(2)
     expect((await listRuns(dirB))[0].status).toBe('stopped')
-    const b2 = await runTraining(dirB, { resume: b1.runId }, { deps })
+    const b2 = await runTraining(dirB, { resumeRunId: b1.runId }, { deps })
     expect(b2.runId).toBe(b1.runId)
     expect(b2.epochs).toHaveLength(4)
     b2.epochs.forEach((m, i) => {
@@ -205,7 +205,7 @@ describe('training engine (in-process, wasm backend)', () => {
     const deps: TrainDeps = { data, buildTransfer: tinyTransfer, loadBaseWeights: fakePretrained }
     const before = tf.memory().numTensors
     const logs: string[] = []
-    const t = await runTraining(dir, { recipe: 'transfer', epochs: 2, batch: 8, seed: 3 }, { deps, onEvent: (e) => e.type === 'log' && logs.push(e.message) })
+    const t = await runTraining(dir, { recipe: 'transfer', epochs: 2, batchSize: 8, seed: 3 }, { deps, onEvent: (e) => e.type === 'log' && logs.push(e.message) })
     expect(logs.join('\n')).toMatch(/cached base features/)
     const caches = readdirSync(join(dir, 'cache')).filter((d) => d.startsWith('features-'))
     expect(caches).toHaveLength(1)
@@ -213,7 +213,7 @@ describe('training engine (in-process, wasm backend)', () => {
 
     // A second transfer run reuses the cache.
     const logs2: string[] = []
-    await runTraining(dir, { recipe: 'transfer', epochs: 1, batch: 8, seed: 3 }, { deps, onEvent: (e) => e.type === 'log' && logs2.push(e.message) })
+    await runTraining(dir, { recipe: 'transfer', epochs: 1, batchSize: 8, seed: 3 }, { deps, onEvent: (e) => e.type === 'log' && logs2.push(e.message) })
     expect(logs2.join('\n')).toMatch(/Using cached base features/)
 
     const transferModel = await loadRunModel(dir, t.runId)
@@ -223,7 +223,7 @@ describe('training engine (in-process, wasm backend)', () => {
     expect(w0.get('block_1_bn/moving_mean')![0]).toBeCloseTo(-0.3, 6)
     expect(w0.get('block_2_bn/moving_variance')![0]).toBeCloseTo(2.5, 6)
 
-    const ft = await runTraining(dir, { recipe: 'finetune', fromRunId: t.runId, fineTuneFrom: 'block_2', epochs: 2, batch: 8, lr: 1e-2, optimizer: 'adam', seed: 3 }, { deps })
+    const ft = await runTraining(dir, { recipe: 'finetune', fromRunId: t.runId, fineTuneFrom: 'block_2', epochs: 2, batchSize: 8, learningRate: 1e-2, optimizer: 'adam', seed: 3 }, { deps })
     expect(ft.epochs).toHaveLength(2)
     const ftModel = await loadRunModel(dir, ft.runId, 'last')
     const w1 = await weightsByName(ftModel.model)
@@ -242,8 +242,8 @@ describe('training engine (in-process, wasm backend)', () => {
     const data = bandsDataset({ size: 8, channels: 3 })
     const deps: TrainDeps = { data, buildTransfer: (b, o) => tinyTransfer(b, o, 0), loadBaseWeights: fakePretrained }
     const before = tf.memory().numTensors
-    const t = await runTraining(dir, { recipe: 'transfer', epochs: 1, batch: 8, seed: 3 }, { deps })
-    const ftOpts = { recipe: 'finetune' as const, fromRunId: t.runId, fineTuneFrom: 'block_2', epochs: 2, batch: 8, lr: 1e-2, optimizer: 'adam' as const, augment: 'flip', seed: 3 }
+    const t = await runTraining(dir, { recipe: 'transfer', epochs: 1, batchSize: 8, seed: 3 }, { deps })
+    const ftOpts = { recipe: 'finetune' as const, fromRunId: t.runId, fineTuneFrom: 'block_2', epochs: 2, batchSize: 8, learningRate: 1e-2, optimizer: 'adam' as const, augment: 'flip', seed: 3 }
     const logs: string[] = []
     const split = await runTraining(dir, ftOpts, { deps, onEvent: (e) => e.type === 'log' && logs.push(e.message) })
     expect(logs.join('\n')).toMatch(/Frozen bottom \(input to block_1_relu, activations 8x8x4\) runs forward-only/)

@@ -51,7 +51,7 @@ async function expectResumeContinues(dir: string, opts: TrainOptionsInput, stopA
   expect(st).toMatchObject({ status: 'stopped', epochsDone: stopAt, hasLast: true })
 
   const events: TrainEvent[] = []
-  const resumed = await runTraining(dir, { resume: stopped.runId }, { deps: d, onEvent: (e) => events.push(e) })
+  const resumed = await runTraining(dir, { resumeRunId: stopped.runId }, { deps: d, onEvent: (e) => events.push(e) })
   expect(resumed.runId).toBe(stopped.runId)
   expect(resumed.stopped).toBe(false)
   expect(events.find((e) => e.type === 'start')).toMatchObject({ resumedFromEpoch: stopAt, epochs: total })
@@ -84,7 +84,7 @@ describe('stop and resume, every recipe', () => {
   it('transfer (the one-click default: head on cached base features) resumes where it stopped', async () => {
     const dir = tmp()
     const before = tf.memory().numTensors
-    const { events } = await expectResumeContinues(dir, { recipe: 'transfer', epochs: 3, batch: 4, lr: 0.01, seed: 3 }, 1)
+    const { events } = await expectResumeContinues(dir, { recipe: 'transfer', epochs: 3, batchSize: 4, learningRate: 0.01, seed: 3 }, 1)
     const logs = events.filter((e) => e.type === 'log').map((e) => (e as { message: string }).message)
     expect(logs.join('\n')).toMatch(/Using cached base features/)
     expect(logs.join('\n')).toMatch(/Optimizer state restored \(adam\)/)
@@ -93,13 +93,13 @@ describe('stop and resume, every recipe', () => {
 
   it('transfer with augmentation (frozen base forward-only on every augmented batch) resumes where it stopped', async () => {
     const dir = tmp()
-    const { events } = await expectResumeContinues(dir, { recipe: 'transfer', epochs: 3, batch: 4, lr: 0.01, augment: 'flip', seed: 4 }, 2)
+    const { events } = await expectResumeContinues(dir, { recipe: 'transfer', epochs: 3, batchSize: 4, learningRate: 0.01, augment: 'flip', seed: 4 }, 2)
     expect(events.some((e) => e.type === 'log' && /Frozen bottom .* runs forward-only/.test(e.message))).toBe(true)
   })
 
   it('finetune (frozen-bottom split) resumes with its learning-rate schedule and early stopping state', async () => {
     const dir = tmp()
-    const t = await runTraining(dir, { recipe: 'transfer', epochs: 1, batch: 4, lr: 0.01, seed: 3 }, { deps })
+    const t = await runTraining(dir, { recipe: 'transfer', epochs: 1, batchSize: 4, learningRate: 0.01, seed: 3 }, { deps })
     // A plateau patience of 0 lowers the learning rate after every epoch without improvement, so
     // the schedule differs by epoch; early stopping restores the best weights at the end.
     const ft: TrainOptionsInput = {
@@ -107,8 +107,8 @@ describe('stop and resume, every recipe', () => {
       fromRunId: t.runId,
       fineTuneFrom: 'block_16',
       epochs: 4,
-      batch: 4,
-      lr: 0.01,
+      batchSize: 4,
+      learningRate: 0.01,
       optimizer: 'adam',
       seed: 3,
       reduceLrOnPlateau: { patience: 0, factor: 0.5, minDelta: 10 },
@@ -125,9 +125,9 @@ describe('stop and resume, every recipe', () => {
     const small = bandsDataset({ size: 28, channels: 1, perClass: { train: 8, validation: 4 } })
     const cnnDeps: TrainDeps = { data: small }
     const ac = new AbortController()
-    const stopped = await runTraining(dir, { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 4, batch: 8, seed: 2 }, { deps: cnnDeps, signal: ac.signal, onEvent: (e) => e.type === 'epoch' && ac.abort() })
+    const stopped = await runTraining(dir, { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 4, batchSize: 8, seed: 2 }, { deps: cnnDeps, signal: ac.signal, onEvent: (e) => e.type === 'epoch' && ac.abort() })
     expect(stopped.epochs).toHaveLength(1)
-    const resumed = await runTraining(dir, { resume: stopped.runId, epochs: 3 }, { deps: cnnDeps })
+    const resumed = await runTraining(dir, { resumeRunId: stopped.runId, epochs: 3 }, { deps: cnnDeps })
     expect(resumed.epochs.map((m) => m.epoch)).toEqual([1, 2, 3])
     expect(resumed.epochs[0]).toEqual(stopped.epochs[0])
     expect((await listRuns(dir))[0]).toMatchObject({ status: 'completed', epochsDone: 3, epochsPlanned: 3 })
@@ -151,7 +151,7 @@ describe('stop and resume, every recipe', () => {
 
   it('a resume that fails (damaged checkpoint) leaves the stopped run as it was, resumable, with a clear message', async () => {
     const dir = tmp()
-    const opts: TrainOptionsInput = { recipe: 'transfer', epochs: 3, batch: 4, lr: 0.01, seed: 3 }
+    const opts: TrainOptionsInput = { recipe: 'transfer', epochs: 3, batchSize: 4, learningRate: 0.01, seed: 3 }
     const stopped = await runAndStop(dir, opts, 1)
     const last = join(dir, 'runs', stopped.runId, 'checkpoints', 'last')
     const weights = join(last, 'weights.bin')
@@ -160,7 +160,7 @@ describe('stop and resume, every recipe', () => {
     const metricsBefore = readFileSync(join(dir, 'runs', stopped.runId, 'metrics.jsonl'), 'utf8')
     const events: TrainEvent[] = []
     const before = tf.memory().numTensors
-    const err = await runTraining(dir, { resume: stopped.runId }, { deps, onEvent: (e) => events.push(e) }).catch((e: unknown) => e)
+    const err = await runTraining(dir, { resumeRunId: stopped.runId }, { deps, onEvent: (e) => events.push(e) }).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'PROJECT_DAMAGED' })
     expect((err as Error).message).toMatch(new RegExp(`Could not resume run ${stopped.runId}: The checkpoint in .*last is damaged: its weights are 1000 bytes`))
     expect((err as { hint: string }).hint).toMatch(/left as it was \(stopped, 1 of 3 epochs done\)/)
@@ -173,7 +173,7 @@ describe('stop and resume, every recipe', () => {
 
     // Once the file is whole again, the same run resumes and finishes.
     copyFileSync(join(dir, 'weights.bak'), weights)
-    const resumed = await runTraining(dir, { resume: stopped.runId }, { deps })
+    const resumed = await runTraining(dir, { resumeRunId: stopped.runId }, { deps })
     expect(resumed.epochs.map((m) => m.epoch)).toEqual([1, 2, 3])
     expect((await listRuns(dir)).find((r) => r.runId === stopped.runId)).toMatchObject({ status: 'completed', epochsDone: 3 })
   })
@@ -181,10 +181,10 @@ describe('stop and resume, every recipe', () => {
   it('Stop while the base features are being computed stops the run (not failed) and a resume trains it', async () => {
     const dir = tmp()
     const ac = new AbortController()
-    const r = await runTraining(dir, { recipe: 'transfer', epochs: 2, batch: 4, seed: 3 }, { deps, signal: ac.signal, onEvent: (e) => e.type === 'log' && /Computing base features/.test(e.message) && ac.abort() })
+    const r = await runTraining(dir, { recipe: 'transfer', epochs: 2, batchSize: 4, seed: 3 }, { deps, signal: ac.signal, onEvent: (e) => e.type === 'log' && /Computing base features/.test(e.message) && ac.abort() })
     expect(r).toMatchObject({ stopped: true, epochs: [] })
     expect((await listRuns(dir))[0]).toMatchObject({ runId: r.runId, status: 'stopped', epochsDone: 0, hasLast: false })
-    const resumed = await runTraining(dir, { resume: r.runId }, { deps })
+    const resumed = await runTraining(dir, { resumeRunId: r.runId }, { deps })
     expect(resumed.epochs.map((m) => m.epoch)).toEqual([1, 2])
   })
 })

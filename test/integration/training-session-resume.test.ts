@@ -94,7 +94,7 @@ describe('studio: Stop, then Resume, of the one-click transfer run', () => {
     const a = listener()
     const ended = a.until((p) => p.event.type === 'done' || p.event.type === 'error')
     a.until((p) => p.event.type === 'epoch' && p.event.epoch === 1).then(() => stopInBackground(project))
-    const { runId } = await startInBackground(project, { epochs: 5, batch: 4 }, a.emit)
+    const { runId } = await startInBackground(project, { epochs: 5, batchSize: 4 }, a.emit)
     expect(runId).toMatch(/-transfer-/)
     const done = (await ended).event
     expect(done).toMatchObject({ type: 'done', result: { stopped: true } })
@@ -111,7 +111,7 @@ describe('studio: Stop, then Resume, of the one-click transfer run', () => {
     copyFileSync(weights, join(root, 'weights.bak'))
     truncateSync(weights, 100)
     const b = listener()
-    const failure = await startInBackground(project, { resume: runId! }, b.emit).catch((e: unknown) => e)
+    const failure = await startInBackground(project, { resumeRunId: runId! }, b.emit).catch((e: unknown) => e)
     expect(failure).toMatchObject({ code: 'PROJECT_DAMAGED' })
     const error = b.events.find((p) => p.event.type === 'error')?.event
     expect(error).toMatchObject({ type: 'error', error: { code: 'PROJECT_DAMAGED' } })
@@ -124,7 +124,7 @@ describe('studio: Stop, then Resume, of the one-click transfer run', () => {
     copyFileSync(join(root, 'weights.bak'), weights)
     const c = listener()
     const finished = c.until((p) => p.event.type === 'done' || p.event.type === 'error')
-    const resumed = await startInBackground(project, { resume: runId! }, c.emit)
+    const resumed = await startInBackground(project, { resumeRunId: runId! }, c.emit)
     expect(resumed.runId).toBe(runId)
     expect(c.events.find((p) => p.event.type === 'start')?.event).toMatchObject({ type: 'start', runId, resumedFromEpoch: stoppedEpochs.length, epochs: 5 })
     expect(trainingStatus(project).epochs).toEqual(stoppedEpochs)

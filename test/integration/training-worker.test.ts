@@ -44,7 +44,7 @@ describe('training service (child process)', () => {
   it('trains end to end in a separate process, reports the backend, and holds the project lock meanwhile', async () => {
     await expect(startTraining(project, { epochs: 0 })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
     const events: TrainEvent[] = []
-    const running = startTraining(project, { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 2, batch: 8, seed: 1 }, { onEvent: (e) => events.push(e) })
+    const running = startTraining(project, { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 2, batchSize: 8, seed: 1 }, { onEvent: (e) => events.push(e) })
     await expect(startTraining(project, { recipe: 'cnn' })).rejects.toMatchObject({ code: 'PROJECT_LOCKED' })
     const r = await running
     expect(stopTraining(project)).toBe(false)
@@ -62,7 +62,7 @@ describe('training service (child process)', () => {
     setTrainerSpawner(() => (proc = spawnTrainer()))
     let runId = ''
     let killed = false
-    const p = startTraining(project, { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 50, batch: 4, seed: 5 }, {
+    const p = startTraining(project, { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 50, batchSize: 4, seed: 5 }, {
       onEvent: (e) => {
         if (e.type === 'start') runId = e.runId
         // Kill during the second epoch: after the first epoch's checkpoint, at a batch event.
@@ -77,7 +77,7 @@ describe('training service (child process)', () => {
     const run = (await listRuns(project)).find((r) => r.runId === runId)!
     expect(run).toMatchObject({ status: 'interrupted', hasLast: true, epochsDone: 1 })
     const firstEpoch = JSON.parse(readFileSync(join(project, 'runs', runId, 'metrics.jsonl'), 'utf8').split('\n')[0])
-    const r = await startTraining(project, { resume: runId, epochs: 3 })
+    const r = await startTraining(project, { resumeRunId: runId, epochs: 3 })
     expect(r.runId).toBe(runId)
     expect(r.epochs.map((m) => m.epoch)).toEqual([1, 2, 3])
     expect(r.epochs[0]).toEqual(firstEpoch)

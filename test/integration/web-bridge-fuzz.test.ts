@@ -167,7 +167,7 @@ describe('web bridge fuzz (seeded, loopback, bounded)', () => {
         case 'training.start':
           // The real project too: it has no images, which training.start answers before starting a process.
           a.dir = dir()
-          if (chance(0.5)) a.options = pick([{ epochs: -1 }, { lr: 'fast' }, { recipe: 'nope' }, { baseWeights: '/etc/passwd' }, null])
+          if (chance(0.5)) a.options = pick([{ epochs: -1 }, { learningRate: 'fast' }, { recipe: 'nope' }, { baseWeights: '/etc/passwd' }, null])
           break
         case 'training.exportJob':
           // Never an exportable project (the real one has no images, refused before any file is
@@ -175,7 +175,7 @@ describe('web bridge fuzz (seeded, loopback, bounded)', () => {
           a.dir = dir()
           a.out = pick([project, join(project, 'runs'), join(t, 'userfolder'), join(t, 'afile.txt', 'sub'), `${t}/o\u0000ut`, '', join(t, 'n'.repeat(300)), 42])
           if (chance(0.5)) a.overwrite = pick([true, 'yes', null])
-          if (chance(0.5)) a.options = pick([{ epochs: -1 }, { recipe: 'nope' }, { resume: 'x' }, null])
+          if (chance(0.5)) a.options = pick([{ epochs: -1 }, { recipe: 'nope' }, { resumeRunId: 'x' }, null])
           break
         case 'training.importJob':
           a.dir = dir()

@@ -151,7 +151,7 @@ describe('training store: example presets and base weights', () => {
     setup({ 'training.status': () => ({ running: false, runId: null, epochs: [], backend: null }), 'training.runs': () => [] }, { dir: DIR, state: { example: { name: vgg.name, stages: vgg.stages } } })
     const s = useTrainingStore()
     await s.load()
-    expect(s.form).toMatchObject({ recipe: 'transfer', base: 'vgg16', epochs: 20, batch: 16, lr: 1e-4, optimizer: 'rmsprop', earlyStop: true, patience: 5 })
+    expect(s.form).toMatchObject({ recipe: 'transfer', base: 'vgg16', epochs: 20, batchSize: 16, learningRate: 1e-4, optimizer: 'rmsprop', earlyStop: true, patience: 5 })
     expect(s.example).toMatchObject({ stage: vgg.stages[0].title, stages: 2 })
     s.form.epochs = 3
     await s.load()

@@ -24,7 +24,7 @@ describe('training store', () => {
     expect(TrainOptions.parse(formToOptions({ ...defaultForm(), earlyStop: false }))).toMatchObject({ autoEpochs: true, earlyStop: false })
     // Fine-tuning and CNNs take a number of epochs (the schedule is the transfer recipe's).
     expect(TrainOptions.parse(formToOptions({ ...defaultForm(), recipe: 'finetune' }))).toMatchObject({ epochs: 10, autoEpochs: false, earlyStop: { patience: 3 } })
-    const f = { ...defaultForm(), recipe: 'cnn' as const, lr: 0.01, augment: 'flip,rotate=15', earlyStop: false }
+    const f = { ...defaultForm(), recipe: 'cnn' as const, learningRate: 0.01, augment: 'flip,rotate=15', earlyStop: false }
     const p2 = TrainOptions.parse(formToOptions(f))
     expect(p2).toMatchObject({ recipe: 'cnn', learningRate: 0.01, augment: { flip: 'horizontal', rotate: 15 }, earlyStop: false })
   })
@@ -119,7 +119,7 @@ describe('training store', () => {
     expect(s.running).toBe(false)
     expect(s.error?.message).toBe('Training is not implemented yet.')
     const start = fake.calls.find((c) => c.method === 'training.start')!
-    expect(start.args).toEqual({ dir: DIR, options: { resume: 'r1' } })
+    expect(start.args).toEqual({ dir: DIR, options: { resumeRunId: 'r1' } })
     expect(TrainOptions.parse((start.args as { options: unknown }).options).resumeRunId).toBe('r1')
   })
 
@@ -142,13 +142,13 @@ describe('training store', () => {
     s.form.epochs = 10
     await s.resume('r1')
     let starts = fake.calls.filter((c) => c.method === 'training.start')
-    expect(starts[0].args).toEqual({ dir: DIR, options: { resume: 'r1' } })
+    expect(starts[0].args).toEqual({ dir: DIR, options: { resumeRunId: 'r1' } })
     expect(s.running).toBe(false)
     expect(s.error).toEqual({ message: 'Could not resume run r1: damaged.', hint: 'The run was left as it was (stopped, 2 of 4 epochs done).' })
     expect(s.epochs.map((e) => e.epoch)).toEqual([1, 2])
     expect(s.runId).toBe('r1')
     // The form shows the run's own settings.
-    expect([s.form.epochs, s.form.batch, s.form.augment]).toEqual([4, 8, 'flip'])
+    expect([s.form.epochs, s.form.batchSize, s.form.augment]).toEqual([4, 8, 'flip'])
     expect(s.resumable?.runId).toBe('r1')
     // The user types a new total: it goes with the run id (and the button says so).
     s.form.epochs = 6
@@ -156,7 +156,7 @@ describe('training store', () => {
     expect(s.resumeTotal(run)).toBe(6)
     await s.resume('r1')
     starts = fake.calls.filter((c) => c.method === 'training.start')
-    expect(starts[1].args).toEqual({ dir: DIR, options: { resume: 'r1', epochs: 6 } })
+    expect(starts[1].args).toEqual({ dir: DIR, options: { resumeRunId: 'r1', epochs: 6 } })
   })
 
   it('a run still improving at its last epoch offers Resume with twice its epochs; the weights note comes with the result', async () => {
@@ -174,7 +174,7 @@ describe('training store', () => {
     await tick()
     expect([s.stillImproving, s.weightsNote, s.moreEpochs]).toEqual([true, note, 34])
     await s.resume('a1', s.moreEpochs)
-    expect(fake.calls.filter((c) => c.method === 'training.start')[1].args).toEqual({ dir: DIR, options: { resume: 'a1', epochs: 34 } })
+    expect(fake.calls.filter((c) => c.method === 'training.start')[1].args).toEqual({ dir: DIR, options: { resumeRunId: 'a1', epochs: 34 } })
   })
 
   it('downloads the official weights with progress and remembers they are cached; a failure is shown', async () => {
@@ -238,10 +238,10 @@ describe('training store', () => {
     )
     const s = useTrainingStore()
     expect(s.suggestedJobOut).toBe(`${DIR}/exports/my-shapes-job`)
-    Object.assign(s.form, { epochs: 5, autoEpochs: false, batch: 8 })
+    Object.assign(s.form, { epochs: 5, autoEpochs: false, batchSize: 8 })
     await s.exportJob()
     const call = fake.calls.find((c) => c.method === 'training.exportJob')!
-    expect(call.args).toMatchObject({ dir: DIR, out: `${DIR}/exports/my-shapes-job`, options: { recipe: 'transfer', epochs: 5, batch: 8 } })
+    expect(call.args).toMatchObject({ dir: DIR, out: `${DIR}/exports/my-shapes-job`, options: { recipe: 'transfer', epochs: 5, batchSize: 8 } })
     expect(TrainOptions.parse((call.args as { options: unknown }).options)).toMatchObject({ epochs: 5, batchSize: 8 })
     expect(s.cluster.exported?.command).toBe(exported.command)
     expect(s.cluster.jobDir).toBe(exported.dir)

@@ -46,9 +46,9 @@ describe('Train view ETA, settings and number formats', () => {
   })
 
   it('reads a run’s saved options back into the form, and the feature pass’s progress from its log line', () => {
-    const options = TrainOptions.parse({ recipe: 'transfer', base: 'mobilenetv2', epochs: 300, batch: 8, lr: 0.005, augment: 'flip,rotate=15', earlyStop: false })
-    expect(formFromRunOptions(JSON.parse(JSON.stringify(options)))).toMatchObject({ recipe: 'transfer', base: 'mobilenetv2', epochs: 300, batch: 8, lr: 0.005, augment: 'flip,rotate=15', earlyStop: false })
-    expect(formFromRunOptions(TrainOptions.parse({ earlyStop: 5 }))).toMatchObject({ earlyStop: true, patience: 5, augment: '', lr: null })
+    const options = TrainOptions.parse({ recipe: 'transfer', base: 'mobilenetv2', epochs: 300, batchSize: 8, learningRate: 0.005, augment: 'flip,rotate=15', earlyStop: false })
+    expect(formFromRunOptions(JSON.parse(JSON.stringify(options)))).toMatchObject({ recipe: 'transfer', base: 'mobilenetv2', epochs: 300, batchSize: 8, learningRate: 0.005, augment: 'flip,rotate=15', earlyStop: false })
+    expect(formFromRunOptions(TrainOptions.parse({ earlyStop: 5 }))).toMatchObject({ earlyStop: true, patience: 5, augment: '', learningRate: null })
     expect(formFromRunOptions(null)).toBeNull()
     expect(parseFeatureProgress('Computing base features: 120/2000 images')).toEqual({ done: 120, total: 2000 })
     expect(parseFeatureProgress('Frozen base on onnxruntime')).toBeNull()

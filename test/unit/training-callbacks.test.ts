@@ -103,7 +103,7 @@ describe('TrainOptions (CLI shape)', () => {
     expect(resolvedOptimizer(TrainOptions.parse({ recipe: 'finetune' }))).toEqual({ optimizer: 'rmsprop', learningRate: 1e-5 })
   })
   it('takes the CLI flags: --batch --lr --augment --early-stop --fine-tune-from', () => {
-    const o = TrainOptions.parse({ recipe: 'finetune', batch: 16, lr: 2e-5, augment: 'flip,rotate=15,zoom=0.1', earlyStop: 3, fineTuneFrom: 'block_13', baseWeights: '/w.h5' })
+    const o = TrainOptions.parse({ recipe: 'finetune', batchSize: 16, learningRate: 2e-5, augment: 'flip,rotate=15,zoom=0.1', earlyStop: 3, fineTuneFrom: 'block_13', baseWeights: '/w.h5' })
     expect(o.batchSize).toBe(16)
     expect(o.learningRate).toBe(2e-5)
     expect(o.augment).toEqual({ flip: 'horizontal', rotate: 15, zoom: 0.1 })

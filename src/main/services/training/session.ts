@@ -14,7 +14,7 @@ import { readExampleState, runExample, type RunExampleOptions } from '../example
  * project with no choice trains its recipe's model (the first stage's recipe, preset, base).
  */
 export async function withProjectDefaults(dir: string, options: TrainOptionsInput): Promise<TrainOptionsInput> {
-  if (options.recipe || options.model || options.resumeRunId || options.resume) return options
+  if (options.recipe || options.model || options.resumeRunId) return options
   const spec = await projectSpec(dir)
   if (!spec) {
     const first = (await readExampleState(dir).catch(() => null))?.stages[0]?.options as TrainOptionsInput | undefined
@@ -85,7 +85,7 @@ async function background(dirIn: string, emit: Emit, job: (report: Report, signa
 export async function startInBackground(dir: string, options: TrainOptionsInput, emit: Emit): Promise<{ runId: string | null }> {
   // A resume: the run's finished epochs, read before it starts (the resumed run rewrites them
   // from its checkpoint, keeping the same ones), so status() shows the whole history at once.
-  const resumeId = options.resume ?? options.resumeRunId
+  const resumeId = options.resumeRunId
   const resumed = resumeId ? { runId: resumeId, epochs: await loadRun(dir, resumeId).then((r) => r.metrics, () => []) } : undefined
   return background(dir, emit, (report, signal) => train(dir, options, { onEvent: (e) => report(e), signal }), resumed)
 }

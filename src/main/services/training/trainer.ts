@@ -173,9 +173,9 @@ export interface StartTrainingControl {
 }
 
 /**
- * Trains in a separate, crash-isolated process. `options` has the CLI flags' shape
- * ({recipe, base, model, epochs, batch, lr, optimizer, fineTuneFrom, fineTuneLr, augment:
- * 'flip,rotate=15' | {...}, earlyStop: PATIENCE | {...}, baseWeights, seed, resume: RUN_ID}).
+ * Trains in a separate, crash-isolated process. `options` are TrainOptions' input
+ * ({recipe, base, model, epochs, batchSize, learningRate, optimizer, fineTuneFrom, augment:
+ * 'flip,rotate=15' | {...}, earlyStop: PATIENCE | {...}, baseWeights, seed, resumeRunId}).
  * Resolves with the run's result (also after a stop: `result.stopped`); rejects with an AppError
  * when the options are invalid, the project is already training, training failed, or the
  * process crashed / ran out of memory (the caller stays up; the run can be resumed).

@@ -29,9 +29,9 @@ export interface TrainForm {
   autoEpochs: boolean
   /** With autoEpochs: early stopping's patience is the schedule's too (off once the user changes early stopping). */
   autoPatience: boolean
-  batch: number
+  batchSize: number
   /** Empty = the recipe's default (1e-3 Adam; 1e-5 RMSprop for fine-tuning). */
-  lr: number | null
+  learningRate: number | null
   augment: string
   earlyStop: boolean
   patience: number
@@ -42,18 +42,18 @@ export interface TrainForm {
 }
 
 export function defaultForm(): TrainForm {
-  return { recipe: 'transfer', base: 'mobilenetv2', epochs: 10, autoEpochs: true, autoPatience: true, batch: 32, lr: null, augment: '', earlyStop: true, patience: 3, baseWeights: '', optimizer: null }
+  return { recipe: 'transfer', base: 'mobilenetv2', epochs: 10, autoEpochs: true, autoPatience: true, batchSize: 32, learningRate: null, augment: '', earlyStop: true, patience: 3, baseWeights: '', optimizer: null }
 }
 
 /** The form as training.start options (what the CLI's flags would build). */
 export function formToOptions(f: TrainForm, extra: Partial<TrainOptionsInput> = {}): TrainOptionsInput {
   const auto = formAutoEpochs(f)
-  const o: TrainOptionsInput = { recipe: f.recipe, ...(auto ? { autoEpochs: true } : { epochs: f.epochs }), batch: f.batch, augment: f.augment.trim() || 'none', ...(auto && f.autoPatience && f.earlyStop ? {} : { earlyStop: f.earlyStop ? f.patience : false }), ...extra }
+  const o: TrainOptionsInput = { recipe: f.recipe, ...(auto ? { autoEpochs: true } : { epochs: f.epochs }), batchSize: f.batchSize, augment: f.augment.trim() || 'none', ...(auto && f.autoPatience && f.earlyStop ? {} : { earlyStop: f.earlyStop ? f.patience : false }), ...extra }
   if (f.recipe !== 'cnn') {
     o.base = f.base
     if (f.baseWeights.trim()) o.baseWeights = f.baseWeights.trim()
   }
-  if (f.lr != null && f.lr > 0) o.lr = f.lr
+  if (f.learningRate != null && f.learningRate > 0) o.learningRate = f.learningRate
   if (f.optimizer) o.optimizer = f.optimizer
   return o
 }
@@ -85,8 +85,8 @@ export function formFromExample(state: Record<string, unknown> | undefined): Tra
   // An example's recipe names its epochs and early stopping (a stage without epochs keeps the schedule).
   f.autoEpochs = num(stage.epochs) === undefined && stage.autoEpochs !== false
   f.autoPatience = f.autoEpochs && stage.earlyStop === undefined
-  f.batch = num(stage.batchSize) ?? num(stage.batch) ?? f.batch
-  f.lr = num(stage.learningRate) ?? num(stage.lr) ?? null
+  f.batchSize = num(stage.batchSize) ?? f.batchSize
+  f.learningRate = num(stage.learningRate) ?? null
   if (typeof stage.augment === 'string') f.augment = stage.augment === 'none' ? '' : stage.augment
   const es = stage.earlyStop
   if (es === false || (es === undefined && !f.autoPatience)) f.earlyStop = false
@@ -113,8 +113,8 @@ export function formFromRunOptions(options: unknown): TrainForm | null {
   // schedule (the next Start chooses again from the data).
   f.autoEpochs = o.autoEpochs === true
   f.autoPatience = f.autoEpochs
-  f.batch = num(o.batchSize) ?? num(o.batch) ?? f.batch
-  f.lr = num(o.learningRate) ?? num(o.lr) ?? null
+  f.batchSize = num(o.batchSize) ?? f.batchSize
+  f.learningRate = num(o.learningRate) ?? null
   if (typeof o.augment === 'string') f.augment = o.augment === 'none' ? '' : o.augment
   else if (o.augment && typeof o.augment === 'object') {
     const text = formatAugment(o.augment as AugmentSpec)
@@ -185,7 +185,7 @@ export class EtaEstimator {
 }
 
 /** Stage options the form has fields for (the model preset is the Models store's). */
-const FORM_KEYS = new Set(['recipe', 'base', 'model', 'epochs', 'autoEpochs', 'batchSize', 'batch', 'learningRate', 'lr', 'augment', 'earlyStop', 'baseWeights', 'optimizer'])
+const FORM_KEYS = new Set(['recipe', 'base', 'model', 'epochs', 'autoEpochs', 'batchSize', 'learningRate', 'augment', 'earlyStop', 'baseWeights', 'optimizer'])
 
 /**
  * The rest of an example's first stage (learning-rate decay, label smoothing, checkpoint
@@ -526,7 +526,7 @@ export const useTrainingStore = defineStore('training', () => {
     const run = runs.value.find((r) => r.runId === id)
     // `more`: a new total (Resume with more epochs, for a run still improving at its last epoch).
     const total = more ?? (run ? resumeTotal(run) : null)
-    const options: TrainOptionsInput = total != null ? { resume: id, epochs: total } : { resume: id }
+    const options: TrainOptionsInput = total != null ? { resumeRunId: id, epochs: total } : { resumeRunId: id }
     if (runId.value !== id || epochs.value.length === 0) await showRun(id, true)
     // The form shows the settings the run continues with (its own), with the new total if any.
     await syncFormFromRun(id)

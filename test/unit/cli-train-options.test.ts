@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest'
+import { trainOptions } from '../../src/cli/train-options'
+import { TrainOptions } from '../../src/shared/training'
+
+describe('CLI train flags', () => {
+  it('map to the contract’s one name per option (--batch → batchSize, --lr → learningRate, --resume → resumeRunId)', () => {
+    const o = trainOptions({ batch: '16', lr: '0.001', epochs: '3' })
+    expect(o).toMatchObject({ batchSize: 16, learningRate: 0.001, epochs: 3 })
+    expect(TrainOptions.parse(o)).toMatchObject({ batchSize: 16, learningRate: 0.001, epochs: 3 })
+    expect(TrainOptions.parse(trainOptions({ resume: 'r1' })).resumeRunId).toBe('r1')
+  })
+
+  it('the contract has no second name for an option', () => {
+    for (const alias of ['batch', 'lr', 'fineTuneLr', 'resume']) expect(TrainOptions.safeParse({ [alias]: 1 }).success).toBe(false)
+  })
+})
