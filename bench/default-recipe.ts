@@ -26,11 +26,11 @@ import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { initBackend } from '../src/main/ml/backend'
-import { projectDataSource } from '../src/main/ml/training/project-data'
 import { loadBaseWeights } from '../src/main/ml/training/base-weights'
 import { runTraining } from '../src/main/ml/training/train'
 import { autoSchedule } from '../src/main/ml/training/recipes'
 import { importDataset } from '../src/main/services/datasets'
+import { projectDataSource } from '../src/main/services/training/project-data'
 import type { EpochMetrics } from '../src/shared/training'
 
 const args = process.argv.slice(2)
@@ -116,13 +116,13 @@ async function measure(dataset: string, source: string, seed: number, val: numbe
       // "CUT@keras": the offline weights with Keras's MobileNetV2 preprocessing (x/127.5 - 1, what
       // ImageNet blocks 0-10 were trained with) instead of x/255 (what nsfwjs retrained 11-16 with).
       const [cut, pre] = variant.split('@')
-      const deps = pre === 'keras' ? { loadBaseWeights: async (...a: Parameters<typeof loadBaseWeights>) => `${await loadBaseWeights(...a)}+keras-preprocess` } : undefined
+      const data = await projectDataSource(dir)
+      const deps = { data, ...(pre === 'keras' ? { loadBaseWeights: async (...a: Parameters<typeof loadBaseWeights>) => `${await loadBaseWeights(...a)}+keras-preprocess` } : {}) }
       const t0 = performance.now()
       const r = await runTraining(dir, { baseCut: cut, epochs: EPOCHS, earlyStop: false, checkpointMonitor: 'val_loss', seed: 42, ...(BASE_WEIGHTS ? { baseWeights: BASE_WEIGHTS } : {}) }, { deps })
       const h = r.epochs
       const { readFile } = await import('node:fs/promises')
       const meta = JSON.parse(await readFile(join(dir, 'runs', r.runId, 'config.json'), 'utf8').catch(() => '{}')) as { options?: { baseCut?: string } }
-      const data = await projectDataSource(dir)
       const counts = { train: (await data.labels('train')).length, val: (await data.labels('validation')).length }
       const sched = autoSchedule(counts.train, 32)
       const es = simulateEarlyStop(h, sched.epochs, sched.patience)

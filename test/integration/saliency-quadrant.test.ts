@@ -80,7 +80,7 @@ function quadrantShares(map: Float32Array, h: number, w: number): { shares: numb
   return { shares: sums.map((v) => v / total), peak: q(peak % w, Math.floor(peak / w)) }
 }
 
-async function trainAndMap(data: InMemoryDataSource, corner: Corner, opts: TrainOptionsInput, deps: TrainDeps = {}) {
+async function trainAndMap(data: InMemoryDataSource, corner: Corner, opts: TrainOptionsInput, deps: Partial<TrainDeps> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'cs-saliency-'))
   dirs.push(dir)
   const res = await runTraining(dir, opts, { deps: { data, ...deps } })

@@ -2,7 +2,7 @@ import { mkdtempSync, statSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { makeDirs } from '../../src/main/services/make-dirs'
+import { makeDirs } from '../../src/main/platform/make-dirs'
 
 describe('makeDirs', () => {
   const root = mkdtempSync(join(tmpdir(), 'cs-mkdirs-'))

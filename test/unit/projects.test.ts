@@ -13,8 +13,8 @@ import {
   renameProject,
   saveProjectState,
   updateProject,
-  writeFileAtomic,
 } from '../../src/main/services/projects'
+import { writeFileAtomic } from '../../src/main/platform/fs-atomic'
 import { Dispatcher } from '../../src/main/services/dispatch'
 import { createHandlers } from '../../src/main/services/handlers'
 import { isolatedHome, tempDir } from '../helpers/env'

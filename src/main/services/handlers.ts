@@ -1,7 +1,7 @@
 import pkg from '../../../package.json'
 import { AppError } from '../../shared/errors'
 import type { Handlers } from './dispatch'
-import { appDataDir } from './appdata'
+import { appDataDir } from '../platform/app-data'
 import * as projects from './projects'
 import { importDataset } from './datasets'
 import { datasetOverview, datasetPage, excludeItems } from './datasets/view'

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
 import { AppError, translateError } from '../../shared/errors'
-import { appDataDir } from '../services/appdata'
+import { appDataDir } from '../platform/app-data'
 import { APP_ID, processAlive } from '../services/ownership'
 
 /**

@@ -5,6 +5,7 @@
  * Tests run it in-process behind a fake TrainerProcess.
  */
 import { readProject } from '../services/projects/store'
+import { projectDataSource } from '../services/training/project-data'
 import { runTraining } from '../ml/training/train'
 import { AppError, serializeError } from '../../shared/errors'
 import { isToTrainer, type FromTrainer, type ToTrainer } from './protocol'
@@ -48,7 +49,7 @@ export async function serveTrainer(port: Port): Promise<void> {
         const result = await runTraining(msg.projectDir, msg.options, {
           signal: ac.signal,
           onEvent: (event) => port.send({ id: msg.id, type: 'event', event }),
-          deps: { settings },
+          deps: { settings, data: await projectDataSource(msg.projectDir) },
         })
         port.send({ id: msg.id, type: 'result', result })
       } catch (err) {

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs'
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { AppError } from '../../../shared/errors'
+import { writeFileSynced } from '../../platform/fs-atomic'
 
 /**
  * Checkpoints in TF.js layers format (model.json + weights.bin), written through a custom
@@ -11,16 +12,6 @@ import { AppError } from '../../../shared/errors'
  * `last` checkpoints also carry the optimizer's weights (optimizer.json + optimizer.bin) and
  * the loop's state (state.json), which is what resume needs.
  */
-
-async function writeSynced(path: string, data: string | Uint8Array): Promise<void> {
-  const fh = await open(path, 'w')
-  try {
-    await fh.writeFile(data)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-}
 
 async function exists(p: string): Promise<boolean> {
   try {
@@ -50,8 +41,8 @@ export function fileSaveHandler(dir: string, metadata?: Record<string, unknown>)
         weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
         ...(metadata ? { userDefinedMetadata: metadata as Record<string, object> } : {}),
       }
-      await writeSynced(join(dir, 'weights.bin'), weights)
-      await writeSynced(join(dir, 'model.json'), JSON.stringify(modelJson))
+      await writeFileSynced(join(dir, 'weights.bin'), weights)
+      await writeFileSynced(join(dir, 'model.json'), JSON.stringify(modelJson))
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(modelJson) }
     },
   }
@@ -106,10 +97,10 @@ export async function writeCheckpoint(checkpointsDir: string, name: string, c: C
       // getWeights() returns the optimizer's variables plus a fresh 'iter' scalar: free the latter.
       tf.dispose(named.filter((n) => !(n.tensor instanceof tf.Variable)).map((n) => n.tensor))
       const cls = (c.optimizer.constructor as unknown as { className: string }).className
-      await writeSynced(join(tmp, 'optimizer.bin'), toBytes(data))
-      await writeSynced(join(tmp, 'optimizer.json'), JSON.stringify({ className: cls, config: c.optimizer.getConfig(), specs, ...(c.optimizerVariables ? { variables: c.optimizerVariables } : {}) }))
+      await writeFileSynced(join(tmp, 'optimizer.bin'), toBytes(data))
+      await writeFileSynced(join(tmp, 'optimizer.json'), JSON.stringify({ className: cls, config: c.optimizer.getConfig(), specs, ...(c.optimizerVariables ? { variables: c.optimizerVariables } : {}) }))
     }
-    if (c.state !== undefined) await writeSynced(join(tmp, 'state.json'), JSON.stringify(c.state))
+    if (c.state !== undefined) await writeFileSynced(join(tmp, 'state.json'), JSON.stringify(c.state))
     const final = join(checkpointsDir, name)
     const old = join(checkpointsDir, `.${name}.old-${tag}`)
     const hadOld = await exists(final)

@@ -16,8 +16,8 @@ export interface BatchOptions {
 }
 
 /**
- * What training consumes from a dataset. The project adapter (project-data.ts) wraps the
- * datasets service; tests use InMemoryDataSource.
+ * What training consumes from a dataset. The project adapter (services/training/project-data.ts)
+ * wraps the datasets service; tests use InMemoryDataSource.
  */
 export interface DataSource {
   classNames: string[]

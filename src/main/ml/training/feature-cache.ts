@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, readdir, rename, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Split } from '../../../shared/project'
+import { writeFileSynced } from '../../platform/fs-atomic'
 import type { DataSource } from './data'
 import type { ReadyBatch } from './loop'
 import { seededPermutation } from './rng'
@@ -119,10 +120,7 @@ export async function ensureFeatureCache(o: BuildCacheOptions): Promise<{ dir: s
       counts[split] = n
     }
     const meta: FeatureCacheMeta = { key: o.key, dim, counts, createdAt: new Date().toISOString(), seconds: (performance.now() - t0) / 1000 }
-    const mh = await open(join(tmp, 'meta.json'), 'w')
-    await mh.writeFile(JSON.stringify(meta))
-    await mh.sync()
-    await mh.close()
+    await writeFileSynced(join(tmp, 'meta.json'), JSON.stringify(meta))
     await rename(tmp, dir)
     o.log?.(`Computed base features for ${done} images in ${meta.seconds.toFixed(1)} s (${(done / Math.max(1e-6, meta.seconds)).toFixed(1)} img/s); cached in ${dir}.`)
     return { dir, meta, computed: true }

@@ -5,9 +5,9 @@ import { randomBytes } from 'node:crypto'
 import type { PreprocessSpec } from '../../../shared/models'
 import type { EpochMetrics, Recipe, RunInfo, RunOriginInfo, RunStatus, TrainOptions } from '../../../shared/training'
 import { AppError } from '../../../shared/errors'
-import { writeFileAtomic } from '../../services/projects/store'
+import { writeFileAtomic } from '../../platform/fs-atomic'
 import { checkpointDir, loadCheckpointModel } from './checkpoint'
-import { isProcessAlive } from '../../pid'
+import { isProcessAlive } from '../../platform/process-alive'
 
 /**
  * Run folders: <P>/runs/<runId>/ with

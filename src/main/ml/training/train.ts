@@ -24,8 +24,8 @@ export interface BackendInfo {
 
 /** Things the engine needs from other domains; tests replace them with small fakes. */
 export interface TrainDeps {
-  /** Default: the project's imported dataset. */
-  data?: DataSource
+  /** The images to train on; the caller adapts its dataset (services/training/project-data.ts for a project's). */
+  data: DataSource
   /** Default: initBackend() of the backend domain (else the 'cpu' backend). */
   backend?: () => Promise<BackendInfo>
   /** Default: models' buildTransferModel (a Keras Applications base without top + GAP/Dropout/Dense head). */
@@ -42,7 +42,7 @@ export interface RunControl {
   onEvent?: (e: TrainEvent) => void
   /** Abort = stop after the current batch (the run keeps its best weights and can be resumed). */
   signal?: AbortSignal
-  deps?: TrainDeps
+  deps: TrainDeps
 }
 
 async function defaultBackend(): Promise<BackendInfo> {
@@ -91,8 +91,8 @@ interface Built {
  * <P>/runs/<runId>/, streams events, and returns the result. Tensors it creates are disposed
  * before it returns (numTensors before == after).
  */
-export async function runTraining(projectDir: string, input: TrainOptionsInput | TrainOptions, ctl: RunControl = {}): Promise<TrainResult> {
-  const deps = ctl.deps ?? {}
+export async function runTraining(projectDir: string, input: TrainOptionsInput | TrainOptions, ctl: RunControl): Promise<TrainResult> {
+  const deps = ctl.deps
   let opts = TrainOptions.parse(input)
   const emit = (e: TrainEvent) => ctl.onEvent?.(e)
   // What trainings killed mid-way left (temporary files, a half-swapped checkpoint): see runs.ts.
@@ -147,7 +147,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     else pending.push(message)
   }
 
-  const data = deps.data ?? (await (await import('./project-data')).projectDataSource(projectDir))
+  const data = deps.data
   const labels = data.classNames
   const numClasses = labels.length
   if (numClasses < 2) throw new AppError('INVALID_INPUT', `Training needs at least 2 classes; the dataset has ${numClasses}.`, 'Import images of at least two labels (one folder per label).')

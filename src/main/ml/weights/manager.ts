@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promis
 import { extname, join } from 'node:path'
 import { once } from 'node:events'
 import * as tf from '@tensorflow/tfjs'
-import { appDataDir } from '../../services/appdata'
+import { appDataDir } from '../../platform/app-data'
 import { AppError, translateError } from '../../../shared/errors'
 import type { MobileNetAlpha, TransferBase, WeightsProgress, WeightsReport } from '../../../shared/models'
 import { MOBILENET_SIZES } from '../models/bases'

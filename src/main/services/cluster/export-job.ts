@@ -24,7 +24,7 @@ import { buildCnn, buildTransferModel, presetSpec, RESCALE_01 } from '../../ml/m
 import { cutTransferModel } from '../../ml/models/transfer'
 import { loadBaseWeights, preprocessForWeights } from '../../ml/training/base-weights'
 import { balancedClassWeights } from '../../ml/training/callbacks'
-import { projectDataSource } from '../../ml/training/project-data'
+import { projectDataSource } from '../training/project-data'
 import { autoSchedule, findBase, fineTuneStartIndex, freezeBase, resolveBaseCut, unfreezeTop } from '../../ml/training/recipes'
 import { withSeededMathRandom } from '../../ml/training/rng'
 import { listRuns, loadRun, loadRunModel } from '../../ml/training/runs'

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { ProjectSettings } from '../../../shared/project'
 import type { DatasetItem, SkippedFile, SourceKind } from '../../../shared/datasets'
 import { AppError } from '../../../shared/errors'
-import { writeFileAtomic } from '../projects/store'
+import { writeFileAtomic, writeFileSynced } from '../../platform/fs-atomic'
 import { projectKey } from '../projects/identity'
 
 export const DATASET_DIR = 'dataset'
@@ -215,14 +215,8 @@ export class ChunkWriter {
       const p = chunkPath(this.projectDir, file)
       try {
         await mkdir(join(datasetDir(this.projectDir), 'chunks'), { recursive: true })
-        const fh = await open(p, 'w')
         this.created.push(p)
-        try {
-          await fh.writeFile(data)
-          await fh.sync()
-        } finally {
-          await fh.close()
-        }
+        await writeFileSynced(p, data)
       } catch (err) {
         this.error ??= new DatasetWriteError(p, err)
         throw this.error

@@ -1,7 +1,7 @@
 import type { z } from 'zod'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileAtomic } from '../projects/store'
+import { writeFileAtomic } from '../../platform/fs-atomic'
 import { AppError, parseOrThrow } from '../../../shared/errors'
 import { EvaluateOptions, type EvalSplit, type EvaluatedItem, type EvaluationResult, type ReportRow } from '../../../shared/evaluation'
 import { classificationReport, formatClassificationReport } from './report'

@@ -36,7 +36,7 @@ import { readCachedEvaluation } from '../evaluation/evaluate-run'
 import { readProject } from '../projects/store'
 import { pickGolden } from './golden'
 import { APP_ID, EXPORT_MANIFEST, checkExportDestination, classifyFolder, cleanExportLeftovers, markLive, pathError, realPathOf, removeExportFolder, siblingName, type ExportManifest } from '../ownership'
-import { makeDirs } from '../make-dirs'
+import { makeDirs } from '../../platform/make-dirs'
 
 
 export interface ExportControl {

@@ -7,8 +7,9 @@ import { DEFAULT_SETTINGS, PROJECT_SCHEMA_VERSION, type ProjectFile } from '../.
 import { acquireLock, releaseLock } from './lock'
 import { projectPath } from './identity'
 import { forgetRecent, readRecentUnique, touchRecent } from './recent'
-import { PROJECT_FILE, readProject, updateProject, writeFileAtomic } from './store'
-import { makeDirs } from '../make-dirs'
+import { PROJECT_FILE, readProject, updateProject } from './store'
+import { writeFileAtomic } from '../../platform/fs-atomic'
+import { makeDirs } from '../../platform/make-dirs'
 import { enclosingProject } from '../ownership'
 
 function info(dir: string, p: ProjectFile): ProjectInfo {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { AppError } from '../../../shared/errors'
-import { isProcessAlive } from '../../pid'
+import { isProcessAlive } from '../../platform/process-alive'
 import { projectPath } from './identity'
 
 export const LOCK_FILE = '.lock'

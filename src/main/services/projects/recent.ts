@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import type { RecentProject } from '../../../shared/contract'
-import { appDataDir } from '../appdata'
+import { appDataDir } from '../../platform/app-data'
 import { projectKey, projectPath } from './identity'
-import { writeFileAtomic } from './store'
+import { writeFileAtomic } from '../../platform/fs-atomic'
 
 const RecentFile = z.object({
   projects: z.array(z.object({ dir: z.string(), name: z.string(), openedAt: z.string() })),

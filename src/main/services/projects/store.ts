@@ -1,30 +1,11 @@
-import { open, readFile, rename, rm, mkdir } from 'node:fs/promises'
-import { dirname, join, basename } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { ProjectFile } from '../../../shared/project'
 import { AppError, parseOrThrow } from '../../../shared/errors'
+import { writeFileAtomic } from '../../platform/fs-atomic'
 import { projectKey } from './identity'
 
 export const PROJECT_FILE = 'project.json'
-
-/** Writes via temp file + fsync + rename so a crash never leaves a half-written file. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true })
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-  const fh = await open(tmp, 'w')
-  try {
-    try {
-      await fh.writeFile(data)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, path)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
-  }
-}
 
 export async function readProject(dir: string): Promise<ProjectFile> {
   const file = join(dir, PROJECT_FILE)

@@ -29,7 +29,7 @@ export async function augmentPreview(
   const spec = typeof opts.augment === 'string' ? parseAugment(opts.augment) : (opts.augment ?? parseAugment('flip,rotate=15,zoom=0.1'))
   const variants = Math.max(1, Math.min(16, opts.variants ?? 4))
   const seed = opts.seed ?? 1
-  const data = opts.data ?? (await (await import('../../ml/training/project-data')).projectDataSource(projectDir))
+  const data = opts.data ?? (await (await import('./project-data')).projectDataSource(projectDir))
   const it = data.batches('train', { batchSize: Math.max(1, Math.min(64, n)), shuffle: true, seed })
   const first = await it.next()
   await it.return(undefined)

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { Split } from '../../../shared/project'
-import { batches, loadDatasetIndex, splitIds } from '../../services/datasets'
-import type { BatchOptions, DataSource, RawBatch } from './data'
+import type { BatchOptions, DataSource, RawBatch } from '../../ml/training/data'
+import { loadDatasetIndex } from '../datasets/cache'
+import { batches, splitIds } from '../datasets/read'
 
 /** The project's imported dataset as a training DataSource (streams from the chunked pixel cache). */
 export async function projectDataSource(projectDir: string): Promise<DataSource> {
