@@ -14,30 +14,6 @@ const CLASSES = SHAPE_CLASSES
 const PER_CLASS = 20
 const SHOTS = join(SCREENSHOT_DIR, 'journey')
 
-/** Asks the bridge which of the journey's methods still answer NOT_IMPLEMENTED. */
-async function notWired(base: string, token: string, workspace: string): Promise<string[]> {
-  const call = async (m: string, args: unknown) => {
-    const r = await fetch(`${base}/api/${m.replace('.', '/')}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(args) })
-    return ((await r.json()) as { result?: { dir?: string }; error?: { code: string } })
-  }
-  const probe = await call('projects.create', { name: 'wiring-probe' })
-  const dir = probe.result?.dir ?? join(workspace, 'wiring-probe')
-  const tiny = Buffer.from('x').toString('base64')
-  const checks: [string, unknown][] = [
-    ['datasets.overview', { dir }],
-    ['models.summary', { dir }],
-    ['training.status', { dir }],
-    ['training.runs', { dir }],
-    ['evaluation.evaluate', { dir }],
-    ['evaluation.predictUploads', { dir, files: [{ name: 'x.png', base64: tiny }] }],
-    ['export.run', { dir, options: { format: 'onnx', out: join(dir, 'probe-export') } }],
-  ]
-  const missing: string[] = []
-  for (const [m, args] of checks) if ((await call(m, args)).error?.code === 'NOT_IMPLEMENTED') missing.push(m)
-  await call('projects.forget', { dir })
-  return missing
-}
-
 const missingChromium = chromiumMissing()
 
 describe.skipIf(missingChromium)('the full journey in the web studio (chromium)', () => {
@@ -64,10 +40,7 @@ describe.skipIf(missingChromium)('the full journey in the web studio (chromium)'
     rmSync(root, { recursive: true, force: true })
   })
 
-  it('create → import (corrupt file reported) → train 2 epochs → evaluate + drill-down → predict a dropped file → export ONNX with parity → reload shows the run', async (ctx) => {
-    const missing = await notWired(`http://127.0.0.1:${studio.port}`, studio.token, join(root, 'workspace'))
-    if (missing.length) ctx.skip(`services not wired yet (NOT_IMPLEMENTED): ${missing.join(', ')}`)
-
+  it('create → import (corrupt file reported) → train 2 epochs → evaluate + drill-down → predict a dropped file → export ONNX with parity → reload shows the run', async () => {
     const { context, page, errors } = await newPage(browser)
     const shell = new StudioPage(page)
     const shot = (name: string) => screenshotBoth(page, name, 'journey/')

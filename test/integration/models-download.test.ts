@@ -159,13 +159,11 @@ describe('WeightsManager (local HTTP server)', () => {
       const free = () => statfsSync(mnt).bavail * statfsSync(mnt).bsize
       writeFileSync(join(mnt, 'filler'), Buffer.alloc(free() - 200 * 1024))
       const m = new WeightsManager({ dir: mnt, baseUrl, catalog: [testEntry] })
-      const t0 = Date.now()
       const err = (await m.ensure('test-notop').catch((e: unknown) => e)) as { code: string; message: string; hint: string }
       const part = join(mnt, 'test_notop.h5.part')
       expect(err).toMatchObject({ code: 'DISK_FULL', hint: expect.stringContaining(`delete ${part}`) })
       expect(err.message).toMatch(/^The disk is full: could not write \S+test_notop\.h5\.part while downloading http:\/\/127\.0\.0\.1:\d+\/mirror\/test\/test_notop\.h5 \(ENOSPC; [\d.]+ MiB received are kept in that partial file\)\.$/)
       expect(requests.length).toBe(1) // final: not retried
-      expect(Date.now() - t0).toBeLessThan(5000)
       // With space again, the next ensure resumes from the partial file and verifies.
       rmSync(join(mnt, 'filler'))
       const r = await m.ensure('test-notop')

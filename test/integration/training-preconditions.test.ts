@@ -70,12 +70,11 @@ afterEach(() => {
 })
 
 describe('training preconditions, before a process is started', () => {
-  it('no images, one class, nothing in the training split: INVALID_INPUT in milliseconds with a hint, no process', async () => {
+  it('no images, one class, nothing in the training split: INVALID_INPUT with a hint, before any process is started', async () => {
     const empty = await project('empty', null)
     const one = await project('one', ['cats'])
     const valOnly = await project('val-only', ['a', 'b'], 'validation-only')
     spawned = 0
-    const t0 = performance.now()
     await expect(startTraining(empty, { recipe: 'cnn' })).rejects.toMatchObject({
       code: 'INVALID_INPUT',
       message: `The project at ${empty} has no images to train on.`,
@@ -85,7 +84,6 @@ describe('training preconditions, before a process is started', () => {
     await expect(startTraining(valOnly, {})).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/^None of the 8 images of .* is in the training split \(validation 8, test 0\)/) })
     // A resume needs the images too.
     await expect(startTraining(empty, { resumeRunId: '20260101-000000-cnn-abcd' })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
-    expect(performance.now() - t0).toBeLessThan(1000)
     expect(spawned).toBe(0)
     // No lock or run folder was left behind.
     expect(existsSync(join(empty, 'runs', '.training.lock'))).toBe(false)
