@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { AppError } from '../../../shared/errors'
 import type { Split } from '../../../shared/project'
 import type { BatchOptions, DataSource, RawBatch } from '../../ml/training/data'
 import { loadDatasetIndex } from '../datasets/cache'
@@ -8,7 +9,7 @@ import { batches, splitIds } from '../datasets/read'
 export async function projectDataSource(projectDir: string): Promise<DataSource> {
   const idx = await loadDatasetIndex(projectDir)
   if (!idx || idx.items.length === 0)
-    throw Object.assign(new Error(`The project at ${projectDir} has no images to train on.`), { code: 'INVALID_INPUT', hint: `Import a folder of images first (one sub-folder per class): classifier-studio import ${projectDir} <folder>, or Import in the Data view.` })
+    throw new AppError('INVALID_INPUT', `The project at ${projectDir} has no images to train on.`, `Import a folder of images first (one sub-folder per class): classifier-studio import ${projectDir} <folder>, or Import in the Data view.`)
   const s = idx.settings
   const labelsOf = (split: Split) => Int32Array.from(splitIds(idx, split), (id) => idx.items[id].label)
   let fp: string | null = null
