@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
+import { availableParallelism } from 'node:os';
 import { createFeatureExtractor, initBackend } from '../../src/main/ml/backend';
 
 function mobileLikeBase(): tf.LayersModel {
@@ -56,6 +57,23 @@ describe('frozen-base feature extractor', () => {
       await expect(fx.extract(xv, n + 1)).rejects.toThrow(/expected 4 images/);
     } finally {
       await fx.dispose();
+      base.dispose();
+    }
+  });
+
+  it('runs onnxruntime on every core by default, says so, and gives the features of one thread', async () => {
+    const base = mobileLikeBase();
+    const all = await createFeatureExtractor(base, { prefer: 'onnxruntime' });
+    const one = await createFeatureExtractor(base, { prefer: 'onnxruntime', threads: 1 });
+    try {
+      expect(all.threads).toBe(availableParallelism());
+      expect(all.reason).toContain(`${availableParallelism()} intra-op thread(s) on ${availableParallelism()} core(s)`);
+      expect(one.threads).toBe(1);
+      const n = 8;
+      const x = Float32Array.from({ length: n * 32 * 32 * 3 }, (_, i) => Math.cos(i * 0.731));
+      expect(await all.extract(x, n)).toEqual(await one.extract(x, n));
+    } finally {
+      await Promise.all([all.dispose(), one.dispose()]);
       base.dispose();
     }
   });

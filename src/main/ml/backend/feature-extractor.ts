@@ -17,7 +17,7 @@ export type FeatureEngine = 'onnxruntime' | 'tfjs';
 export interface FeatureExtractorOptions {
   /** 'auto' (default): onnxruntime if it matches TF.js, else TF.js. */
   prefer?: 'auto' | FeatureEngine;
-  /** onnxruntime intra-op threads (default: cores - 1, at least 1, at most 4). */
+  /** onnxruntime intra-op threads (default: every core, os.availableParallelism()). */
   threads?: number;
   /** Largest allowed |onnxruntime - TF.js| on the probe batch (default 1e-4). */
   tolerance?: number;
@@ -45,8 +45,7 @@ export interface FeatureExtractor extends FeatureExtractorInfo {
 }
 
 function defaultThreads(): number {
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(4, cores - 1));
+  return Math.max(1, os.availableParallelism());
 }
 
 function tfjsExtractor(base: tf.LayersModel, inputShape: [number, number, number], outputShape: number[], reason: string, extra: Partial<FeatureExtractorInfo> = {}): FeatureExtractor {
@@ -126,7 +125,7 @@ export async function createFeatureExtractor(base: tf.LayersModel, opts: Feature
     }
     return {
       engine: 'onnxruntime',
-      reason: `onnxruntime matches TF.js on a probe batch (max abs diff ${diff.toExponential(2)}) and is faster for forward-only passes`,
+      reason: `onnxruntime matches TF.js on a probe batch (max abs diff ${diff.toExponential(2)}) and is faster for forward-only passes; ${threads} intra-op thread(s) on ${os.availableParallelism()} core(s)`,
       threads,
       probeMaxAbsDiff: diff,
       inputShape,
