@@ -1,7 +1,7 @@
 import { utilityProcess } from 'electron'
 import { join } from 'node:path'
 import type { TrainerProcess } from './services/training'
-import { isFromTrainer } from './worker/protocol'
+import { isFromTrainer } from './services/training/protocol'
 
 /** The training process in the app: an Electron utilityProcess (crash-isolated, no UI access). */
 export function spawnUtilityTrainer(): TrainerProcess {

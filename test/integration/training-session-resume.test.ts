@@ -9,7 +9,7 @@ import { createProject } from '../../src/main/services/projects'
 import { listRuns, setTrainerSpawner, spawnTrainer, type TrainerProcess } from '../../src/main/services/training'
 import { startInBackground, stopInBackground, trainingStatus } from '../../src/main/services/training/session'
 import type { Events } from '../../src/shared/contract'
-import type { FromTrainer, ToTrainer } from '../../src/main/worker/protocol'
+import type { FromTrainer, ToTrainer } from '../../src/main/services/training/protocol'
 import { serveTrainer } from '../../src/main/worker/serve'
 
 // The studio's side (what the Train view's Stop and Resume buttons call): training.start /

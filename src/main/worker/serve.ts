@@ -8,7 +8,7 @@ import { readProject } from '../services/projects/store'
 import { projectDataSource } from '../services/training/project-data'
 import { runTraining } from '../ml/training/train'
 import { AppError, serializeError } from '../../shared/errors'
-import { isToTrainer, type FromTrainer, type ToTrainer } from './protocol'
+import { isToTrainer, type FromTrainer, type ToTrainer } from '../services/training/protocol'
 
 export interface Port {
   send(m: FromTrainer): void

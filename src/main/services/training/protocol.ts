@@ -1,5 +1,5 @@
-import type { SerializedError } from '../../shared/errors'
-import type { TrainEvent, TrainOptionsInput, TrainResult } from '../../shared/training'
+import type { SerializedError } from '../../../shared/errors'
+import type { TrainEvent, TrainOptionsInput, TrainResult } from '../../../shared/training'
 
 /** Parent -> training process. Every message carries the id of the training it is about. */
 export type ToTrainer =
