@@ -3,7 +3,7 @@
  *
  * Writes the run's model as a TF.js layers model, a Keras .h5 or an ONNX graph, with labels.json,
  * preprocessing.json, README.md (model card), example-node.mjs and example.py, then runs the parity
- * check (golden project images through the app's model and through the exported artifact in its own
+ * check (parity.ts: golden project images through the app's model and through the exported artifact in its own
  * runtime) and stores parity.json. Everything is written into a hidden temporary sibling folder
  * (`.<name>.partial-<pid>-<hex>`, marked with the app's manifest first) that is renamed into place only at
  * the end: a failure (read-only place, full disk, cancel, parity crash) leaves no half-written export.
@@ -14,27 +14,26 @@
  * folder with other files, whatever path leads there. Leftovers of interrupted exports to the same folder
  * are cleaned at the start; exports to one folder in one process run one after the other.
  */
-import * as tf from '@tensorflow/tfjs'
-import * as ort from 'onnxruntime-node'
+import type * as tf from '@tensorflow/tfjs'
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import { mkdir, readdir, rename, rm, rmdir, writeFile, readFile } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { AppError, parseOrThrow } from '../../../shared/errors'
-import { ExportOptions, PARITY_TOLERANCE, type ExportFormat, type ExportResult, type ModelPreprocess, type ParityReport, PreprocessingJson } from '../../../shared/export'
+import { ExportOptions, type ExportFormat, type ExportResult, type ModelPreprocess } from '../../../shared/export'
 import { ProjectSettings } from '../../../shared/project'
 import type { Progress } from '../../../shared/contract'
 import { layersModelToOnnx, OnnxExportError } from '../../ml/export/onnx'
-import { loadKerasH5Model, writeKerasH5 } from '../../ml/export/h5'
-import { loadTfjsModelDir, writeTfjsModel } from '../../ml/export/tfjs'
-import { applyDocumentedPreprocessing, describePreprocessing } from '../../ml/export/preprocess'
-import { applyPreprocess } from '../../ml/models/preprocess'
+import { writeKerasH5 } from '../../ml/export/h5'
+import { writeTfjsModel } from '../../ml/export/tfjs'
+import { describePreprocessing } from '../../ml/export/preprocess'
 import { buildReadme, exampleNode, examplePython } from '../../ml/export/modelcard'
 import { loadRun, loadRunModel } from '../../ml/training/runs'
 import { loadDatasetIndex, readItems } from '../datasets'
 import { readCachedEvaluation } from '../evaluation/evaluate-run'
 import { readProject } from '../projects/store'
 import { pickGolden } from './golden'
+import { checkParity, parityFile, type GoldenSet } from './parity'
 import { APP_ID, EXPORT_MANIFEST, checkExportDestination, classifyFolder, cleanExportLeftovers, markLive, pathError, realPathOf, removeExportFolder, siblingName, type ExportManifest } from '../ownership'
 import { makeDirs } from '../../platform/make-dirs'
 
@@ -58,16 +57,6 @@ export interface ExportRun {
   name?: string
   /** The caller keeps the model: do not dispose it after the export (default: disposed). */
   keepModel?: boolean
-}
-
-export interface GoldenSet {
-  ids: Int32Array
-  labels: Int32Array
-  /** n*h*w*c uint8 pixels, NHWC, as the app feeds them to applyPreprocess. */
-  x: Uint8Array
-  shape: [number, number, number, number]
-  /** Where the images came from, for parity.json. */
-  source: string
 }
 
 /** File operations the export uses (tests inject failures such as a full disk). */
@@ -162,7 +151,7 @@ export async function loadExportRun(projectDir: string, runId?: string): Promise
     settings,
     runId: r.runId,
     recipe: run?.config.recipe,
-    recipeDetails: o ? { base: o.base, model: o.model, epochs: run?.info.epochsDone, optimizer: o.optimizer, 'learning rate': o.learningRate ?? o.lr, 'batch size': o.batchSize ?? o.batch, augment: o.augment, checkpoint: r.which } : { checkpoint: r.which },
+    recipeDetails: o ? { base: o.base, model: o.model, epochs: run?.info.epochsDone, optimizer: o.optimizer, 'learning rate': o.learningRate, 'batch size': o.batchSize, augment: o.augment, checkpoint: r.which } : { checkpoint: r.which },
     metrics,
   }
 }
@@ -179,117 +168,6 @@ export async function projectGoldenSet(projectDir: string, max: number): Promise
 }
 
 export const defaultExportDeps: ExportDeps = { loadRun: loadExportRun, goldenSet: projectGoldenSet, fs: nodeFs }
-
-/** Deterministic synthetic pixels when the project has no usable images (so parity still runs). */
-function syntheticGolden(n: number, h: number, w: number, c: number): GoldenSet {
-  const x = new Uint8Array(n * h * w * c)
-  let s = 12345
-  for (let i = 0; i < x.length; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0
-    x[i] = s >>> 24
-  }
-  return { ids: new Int32Array(0), labels: new Int32Array(0), x, shape: [n, h, w, c], source: `${n} synthetic noise images (the project has no imported images matching the model input)` }
-}
-
-async function predictBatched(fn: (x: tf.Tensor4D) => Promise<Float32Array> | Float32Array, g: GoldenSet, batch = 16, signal?: AbortSignal): Promise<Float32Array[]> {
-  const [n, h, w, c] = g.shape
-  const per = h * w * c
-  const outs: Float32Array[] = []
-  for (let at = 0; at < n; at += batch) {
-    if (signal?.aborted) throw new AppError('CANCELLED', 'The export was cancelled.')
-    const m = Math.min(batch, n - at)
-    const x = tf.tensor4d(g.x.subarray(at * per, (at + m) * per), [m, h, w, c], 'int32')
-    try {
-      outs.push(await fn(x))
-    } finally {
-      x.dispose()
-    }
-  }
-  return outs
-}
-
-/** The app's own input transform (the models owner's applyPreprocess), as training/evaluation use it. */
-function appPreprocess(x: tf.Tensor4D, pre: ModelPreprocess, modelChannels: number): tf.Tensor4D {
-  if (pre.kind === 'none') return tf.tidy(() => {
-    const f = tf.cast(x, 'float32') as tf.Tensor4D
-    return f.shape[3] === 1 && modelChannels === 3 ? tf.tile(f, [1, 1, 1, 3]) : f
-  })
-  return applyPreprocess(x, pre, modelChannels as 1 | 3)
-}
-
-function predictWith(model: tf.LayersModel, prep: (x: tf.Tensor4D) => tf.Tensor): (x: tf.Tensor4D) => Float32Array {
-  return (x) => {
-    const y = tf.tidy(() => model.predict(prep(x) as tf.Tensor4D) as tf.Tensor)
-    try {
-      return Float32Array.from(y.dataSync() as Float32Array)
-    } finally {
-      y.dispose()
-    }
-  }
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
-
-/** maxAbsDiff and label agreement between two [n, k] probability arrays. */
-export function compareProbabilities(app: Float32Array, exported: Float32Array, n: number): { maxAbsDiff: number; labelAgreement: number; disagreements: number[] } {
-  if (app.length !== exported.length) return { maxAbsDiff: Infinity, labelAgreement: 0, disagreements: Array.from({ length: n }, (_, i) => i) }
-  const k = app.length / n
-  let maxAbsDiff = 0
-  const disagreements: number[] = []
-  for (let i = 0; i < n; i++) {
-    let a = 0
-    let b = 0
-    for (let j = 0; j < k; j++) {
-      const d = Math.abs(app[i * k + j] - exported[i * k + j])
-      if (!(d <= maxAbsDiff)) maxAbsDiff = Number.isNaN(d) ? Infinity : d
-      if (app[i * k + j] > app[i * k + a]) a = j
-      if (exported[i * k + j] > exported[i * k + b]) b = j
-    }
-    if (a !== b) disagreements.push(i)
-  }
-  return { maxAbsDiff, labelAgreement: n ? (n - disagreements.length) / n : 1, disagreements }
-}
-
-/** Runs the golden set through the exported artifact in its own runtime. */
-async function runExported(format: ExportFormat, dir: string, prep: PreprocessingJson, g: GoldenSet, signal?: AbortSignal): Promise<{ probs: Float32Array; runtime: string }> {
-  if (format === 'onnx') {
-    const session = await ort.InferenceSession.create(join(dir, 'model.onnx'))
-    try {
-      const parts = await predictBatched(
-        async (x) => {
-          const data = Float32Array.from(x.dataSync())
-          const out = await session.run({ [prep.inputName]: new ort.Tensor('float32', data, x.shape.slice()) })
-          return Float32Array.from(out[prep.outputName].data as Float32Array)
-        },
-        g,
-        16,
-        signal,
-      )
-      return { probs: concat(parts), runtime: 'onnxruntime-node (CPU), raw 0..255 NHWC pixels in, preprocessing inside the graph' }
-    } finally {
-      await session.release()
-    }
-  }
-  const model = format === 'tfjs' ? await loadTfjsModelDir(dir) : await loadKerasH5Model(join(dir, 'model.h5'))
-  try {
-    const parts = await predictBatched(predictWith(model, (x) => applyDocumentedPreprocessing(x, prep)), g, 16, signal)
-    const runtime =
-      format === 'tfjs'
-        ? `TF.js (${tf.getBackend()} backend): model.json + shards re-loaded from disk, preprocessing.json applied`
-        : `TF.js (${tf.getBackend()} backend): model rebuilt from the .h5 model_config and weights (h5wasm), preprocessing.json applied`
-    return { probs: concat(parts), runtime }
-  } finally {
-    model.dispose()
-  }
-}
 
 /** Exports to one destination (by real path) in this process, one after the other. */
 const queues = new Map<string, Promise<unknown>>()
@@ -358,8 +236,7 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
       throw destinationError(err, out, 'creating the export folder')
     }
     try {
-      const inShape = model.inputs[0].shape
-      const modelChannels = Number(inShape[3])
+      const modelChannels = Number(model.inputs[0].shape[3])
       const grayToRgb = settings.channels === 1 && modelChannels === 3
       const folded = opts.format === 'onnx'
       const prep = describePreprocessing({ settings, preprocess, modelChannels, folded, layout: 'NHWC', inputName: folded ? 'input' : model.inputs[0].name.replace(/:\d+$/, ''), outputName: folded ? 'probabilities' : model.outputs[0].name.replace(/:\d+$/, '') })
@@ -402,27 +279,10 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
 
       // 4. Parity: the app's model vs the exported artifact in its own runtime.
       progress(3, 'Checking the export predicts like the app')
-      const [, h, w] = inShape as number[]
-      let golden = await deps.goldenSet(projectDir, opts.parityImages ?? 64)
-      if (!golden || golden.shape[1] !== h || golden.shape[2] !== w || golden.shape[3] !== settings.channels) golden = syntheticGolden(Math.min(opts.parityImages ?? 64, 8), h, w, settings.channels)
-      const appParts = await predictBatched(predictWith(model, (x) => appPreprocess(x, preprocess, modelChannels)), golden, 16, signal)
-      const appProbs = concat(appParts)
-      // The exported side reads preprocessing.json back from the export, as a user would.
-      const prepOnDisk = PreprocessingJson.parse(JSON.parse(await readFile(join(tmp, 'preprocessing.json'), 'utf8')))
-      const exported = await runExported(opts.format, tmp, prepOnDisk, golden, signal)
-      const n = golden.shape[0]
-      const cmp = compareProbabilities(appProbs, exported.probs, n)
-      const passed = cmp.maxAbsDiff <= PARITY_TOLERANCE && cmp.disagreements.length === 0
-      const parity: ParityReport = {
-        images: n,
-        maxAbsDiff: cmp.maxAbsDiff,
-        labelAgreement: cmp.labelAgreement,
-        passed,
-        tolerance: PARITY_TOLERANCE,
-        runtime: exported.runtime,
-        ...(passed ? {} : { warning: `The export does NOT predict like the app: max probability difference ${cmp.maxAbsDiff.toExponential(2)} (tolerance ${PARITY_TOLERANCE}), ${cmp.disagreements.length} of ${n} images get a different class.` }),
-      }
-      await put('parity.json', JSON.stringify({ ...parity, source: golden.source, imageIds: Array.from(golden.ids), disagreements: cmp.disagreements.map((i) => golden!.ids[i] ?? i), format: opts.format, runId: run.runId ?? null, createdAt: new Date().toISOString() }, null, 2) + '\n')
+      const images = opts.parityImages ?? 64
+      const check = await checkParity({ model, preprocess, channels: settings.channels, format: opts.format, dir: tmp, golden: await deps.goldenSet(projectDir, images), images, signal })
+      const { parity } = check
+      await put('parity.json', parityFile(check, opts.format, run.runId ?? null))
 
       // 5. Model card and examples.
       progress(4, 'Writing the model card and examples')
@@ -476,14 +336,5 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
   } finally {
     unmark()
     if (!run.keepModel) model.dispose()
-  }
-}
-
-/** Reads an export's parity.json (for the UI). */
-export async function readParity(dir: string): Promise<ParityReport | null> {
-  try {
-    return JSON.parse(await readFile(join(dir, 'parity.json'), 'utf8')) as ParityReport
-  } catch {
-    return null
   }
 }

@@ -1,14 +1,12 @@
 export { pickGolden } from './golden'
+export { compareProbabilities, readParity, type GoldenSet } from './parity'
 export {
-  compareProbabilities,
   defaultExportDeps,
   exportModel,
   loadExportRun,
   projectGoldenSet,
-  readParity,
   type ExportControl,
   type ExportDeps,
   type ExportFs,
   type ExportRun,
-  type GoldenSet,
 } from './export-model'
