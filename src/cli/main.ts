@@ -9,6 +9,7 @@ import predict from './commands/predict'
 import exportCmd from './commands/export'
 import weights from './commands/weights'
 import job from './commands/job'
+import review from './commands/review'
 import { createOut, reportError, UsageError } from './output'
 
 const commands: Command[] = [
@@ -18,6 +19,7 @@ const commands: Command[] = [
   train,
   evaluate,
   predict,
+  review,
   exportCmd,
   weights,
   job,

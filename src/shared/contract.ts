@@ -5,6 +5,7 @@ import { ModelSpec, type LayerSpecInput, type ModelSummary } from './models'
 import { TrainOptions, type TrainOptionsInput, type EpochMetrics, type RunInfo, type TrainEvent } from './training'
 import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction, type SaliencyOverlay } from './evaluation'
 import { ExportOptions, type ExportResult } from './export'
+import type { NearDuplicateReport, ReviewResult } from './review'
 import { AppError, MAX_NESTING, parseOrThrow } from './errors'
 
 /**
@@ -203,6 +204,12 @@ export const contract = {
     overview: method<DatasetOverview>()(z.object({ dir: Dir })),
     items: method<DatasetPage>()(z.object({ dir: Dir, split: Split.optional(), label: z.string().optional(), offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(5000).default(200) })),
     exclude: method<DatasetOverview>()(z.object({ dir: Dir, ids: z.array(z.number().int().min(0)).min(1), excluded: z.boolean() })),
+    /** Gives items another of the project's classes; the files stay where they are, the project keeps the new label. */
+    relabel: method<DatasetOverview>()(z.object({ dir: Dir, ids: z.array(z.number().int().min(0)).min(1), label: z.string().min(1, 'Name the class to give the images.') })),
+    /** Probably mislabeled images (confident learning on k-fold heads over the base's features), most suspect first. */
+    review: method<ReviewResult>()(z.object({ dir: Dir }), { long: true }),
+    /** Resized, recompressed or slightly cropped copies (perceptual hash), within and across splits. */
+    nearDuplicates: method<NearDuplicateReport>()(z.object({ dir: Dir }), { long: true }),
     /** PNG data URLs of augmented training samples, for the augmentation preview grid. */
     augmentPreview: method<string[]>()(z.object({ dir: Dir, augment: z.string().default('flip,rotate=15,zoom=0.1'), count: z.number().int().min(1).max(32).default(8), seed: z.number().int().default(1) })),
     /**

@@ -5,6 +5,8 @@ import { appDataDir } from '../platform/app-data'
 import * as projects from './projects'
 import { importDataset } from './datasets'
 import { datasetOverview, datasetPage, excludeItems } from './datasets/view'
+import { nearDuplicates, setLabel } from './datasets'
+import { reviewDataset } from './review'
 import { chooseModel, modelCatalog, modelSummary } from './models'
 import { augmentPreview, listRuns, loadRun } from './training'
 import { runRecipeInBackground, startInBackground, stopInBackground, trainingStatus } from './training/session'
@@ -54,6 +56,12 @@ export function createHandlers(shell: ShellInfo): Handlers {
       overview: ({ dir }) => datasetOverview(dir),
       items: ({ dir, ...q }) => datasetPage(dir, q),
       exclude: ({ dir, ids, excluded }) => excludeItems(dir, ids, excluded),
+      relabel: async ({ dir, ids, label }) => {
+        await setLabel(dir, ids, label)
+        return datasetOverview(dir)
+      },
+      review: ({ dir }, ctx) => reviewDataset(dir, { signal: ctx.signal, onProgress: ctx.onProgress }),
+      nearDuplicates: ({ dir }, ctx) => nearDuplicates(dir, ctx.onProgress),
       augmentPreview: async ({ dir, augment, count, seed }) => {
         const preview = await augmentPreview(dir, count, { augment, variants: 1, seed })
         return preview.items.map((it) => `data:image/png;base64,${Buffer.from(it.augmented[0]).toString('base64')}`)

@@ -194,5 +194,17 @@ export const useDatasetsStore = defineStore('datasets', () => {
     }
   }
 
-  return { dir, overview, loadError, loading, importTask: importTask.state, cancelImport, lastImport, isEmpty, pagesVersion, totals, excludeError, excluding, reset, load, importFrom, uploadAndImport, itemAt, ensureRange, totalOf, excludedIn, setExcluded }
+  /** Bumped when the grid's pages are dropped (labels changed): the grid remounts and fetches again. */
+  const gridEpoch = ref(0)
+
+  /** Shows a changed dataset (relabelled images): fresh counts and grid pages. */
+  function refresh(next: DatasetOverview) {
+    overview.value = next
+    pages.value = new Map()
+    pending.clear()
+    totals.value = {}
+    gridEpoch.value++
+  }
+
+  return { dir, overview, loadError, loading, importTask: importTask.state, cancelImport, lastImport, isEmpty, pagesVersion, totals, excludeError, excluding, gridEpoch, reset, load, refresh, importFrom, uploadAndImport, itemAt, ensureRange, totalOf, excludedIn, setExcluded }
 })
