@@ -38,11 +38,15 @@ export interface NearDuplicatePair {
   b: { id: number; src: string; split: Split; label: string }
   /** Hamming distance of the two 64-bit hashes. */
   distance: number
+  cosine: number
 }
 
 /** datasets.nearDuplicates: counts within and across splits and the closest pairs. */
 export interface NearDuplicateReport {
+  /** Most hash bits a pair may differ in. */
   threshold: number
+  /** Least cosine of their low-frequency DCT coefficients. */
+  minCosine: number
   withinSplit: number
   crossSplit: number
   /** Cross-split pairs first (they leak), then the closest. */

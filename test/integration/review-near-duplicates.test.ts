@@ -69,7 +69,9 @@ describe('near-duplicates (perceptual hash) on flowers-subset', () => {
     const wrong = r.pairs.filter((p) => origin(p.a.src) !== origin(p.b.src))
     expect(wrong).toEqual([])
     for (const copy of planted) expect(r.pairs.some((p) => [p.a.src, p.b.src].some((s) => basename(s) === copy) && [p.a.src, p.b.src].some((s) => basename(s) === origin(copy)))).toBe(true)
-    console.log(`near-duplicates: ${r.pairs.length} pairs (${r.withinSplit} within a split, ${r.crossSplit} across), distances ${JSON.stringify(r.pairs.map((p) => p.distance).sort((a, b) => a - b))}, ${r.seconds.toFixed(1)} s`)
+    for (const p of r.pairs) expect(p.cosine).toBeGreaterThanOrEqual(r.minCosine)
+    const dist = r.pairs.map((p) => p.distance)
+    console.log(`near-duplicates: ${r.pairs.length} pairs (${r.withinSplit} within a split, ${r.crossSplit} across), distances ${Math.min(...dist)}-${Math.max(...dist)} bits, lowest cosine ${Math.min(...r.pairs.map((p) => p.cosine)).toFixed(3)}, ${r.seconds.toFixed(1)} s`)
     // The hashes are cached: a second look costs no decoding.
     const again = await nearDuplicates(dir)
     expect(again.pairs).toEqual(r.pairs)

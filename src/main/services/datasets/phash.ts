@@ -36,26 +36,48 @@ function lowDct(gray: Uint8Array): Float64Array {
   return out
 }
 
-/** Bits of the DCT above the median of the 63 AC coefficients (the DC term only sets brightness). */
-export function hashFromGray(gray: Uint8Array): string {
+/**
+ * The image's signature: its pHash (16 hex digits: the 64 bits of the 8x8 DCT above the median
+ * of its 63 AC coefficients) and, after a colon, those AC coefficients scaled to unit length as
+ * int8 (base64). On plain images (a shape on a flat background) the bits alone match shapes that
+ * only share a layout; the coefficients' cosine tells them apart.
+ */
+export function signatureFromGray(gray: Uint8Array): string {
   const dct = lowDct(gray)
-  const median = Array.from(dct.subarray(1)).sort((a, b) => a - b)[31]
+  const ac = dct.subarray(1)
+  const median = Array.from(ac).sort((a, b) => a - b)[31]
   let hex = ''
   for (let nibble = 0; nibble < 16; nibble++) {
     let v = 0
     for (let b = 0; b < 4; b++) v = (v << 1) | (dct[nibble * 4 + b] > median ? 1 : 0)
     hex += v.toString(16)
   }
-  return hex
+  const norm = Math.hypot(...ac) || 1
+  const q = Int8Array.from(ac, (c) => Math.round((c / norm) * 127))
+  return `${hex}:${Buffer.from(q.buffer).toString('base64')}`
 }
 
-/** pHash of raw pixels (HWC, 1 or 3 channels). */
-export async function perceptualHash(pixels: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<string> {
+/** The signature of raw pixels (HWC, 1 or 3 channels). */
+export async function perceptualSignature(pixels: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<string> {
   const gray = await sharp(pixels, { raw: { width, height, channels } }).greyscale().resize(N, N, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer()
-  return hashFromGray(new Uint8Array(gray.buffer, gray.byteOffset, N * N))
+  return signatureFromGray(new Uint8Array(gray.buffer, gray.byteOffset, N * N))
 }
 
-/** Hashes as [hi, lo] uint32 pairs, for fast Hamming distances. */
+/** The 63 quantised AC coefficients of each signature, row after row. */
+export function acVectors(signatures: string[]): Int8Array {
+  const out = new Int8Array(signatures.length * 63)
+  signatures.forEach((s, i) => out.set(new Int8Array(Uint8Array.from(Buffer.from(s.slice(17), 'base64')).buffer), i * 63))
+  return out
+}
+
+/** Cosine of two rows of acVectors (1: the same low-frequency picture). */
+export function acCosine(v: Int8Array, a: number, b: number): number {
+  let dot = 0
+  for (let j = 0; j < 63; j++) dot += v[a * 63 + j] * v[b * 63 + j]
+  return dot / (127 * 127)
+}
+
+/** The pHash part of signatures as [hi, lo] uint32 pairs, for fast Hamming distances. */
 export function hashWords(hashes: string[]): Uint32Array {
   const w = new Uint32Array(hashes.length * 2)
   hashes.forEach((h, i) => {
