@@ -71,11 +71,13 @@ describe('k-fold softmax heads', () => {
     for (let f = 0; f < 5; f++) expect(Array.from(folds).filter((v, i) => v === f && i < 50).length).toBe(10)
   })
 
-  it('flags the flipped points whose true class clears its threshold, and nothing else, the same way every time', () => {
+  it('flags the flipped points whose true class clears its threshold, and nothing else, the same way every time', async () => {
     const flip = [4, 50, 101, 150]
     const { x, d, labels } = clusters(flip)
-    const p = crossValidatedProbabilities(x, labels, d, 3, { folds: 5, seed: 42 })
-    expect(crossValidatedProbabilities(x, labels, d, 3, { folds: 5, seed: 42 })).toEqual(p)
+    const folds: number[] = []
+    const p = await crossValidatedProbabilities(x, labels, d, 3, { folds: 5, seed: 42, onFold: (f) => folds.push(f) })
+    expect(folds).toEqual([1, 2, 3, 4, 5])
+    expect(await crossValidatedProbabilities(x, labels, d, 3, { folds: 5, seed: 42 })).toEqual(p)
     const { issues, thresholds } = findLabelIssues(labels, p, 3)
     // Confident learning only counts a probability at or above the class's mean self-confidence.
     const confident = flip.filter((i) => p[i * 3 + (i % 3)] >= thresholds[i % 3])

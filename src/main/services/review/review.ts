@@ -32,8 +32,11 @@ export async function reviewDataset(dir: string, ctl: ReviewControl = {}): Promi
     onProgress: (done, total) => ctl.onProgress?.({ phase: 'features', done, total }),
   })
   ctl.onProgress?.({ phase: 'folds', done: 0, total: REVIEW_FOLDS })
-  const probs = crossValidatedProbabilities(feats.x, labels, feats.dim, k, { folds: REVIEW_FOLDS, seed: REVIEW_SEED })
-  ctl.onProgress?.({ phase: 'folds', done: REVIEW_FOLDS, total: REVIEW_FOLDS })
+  const probs = await crossValidatedProbabilities(feats.x, labels, feats.dim, k, {
+    folds: REVIEW_FOLDS,
+    seed: REVIEW_SEED,
+    onFold: (done) => ctl.onProgress?.({ phase: 'folds', done, total: REVIEW_FOLDS }),
+  })
   const { issues, thresholds } = findLabelIssues(labels, probs, k)
   let correct = 0
   for (let i = 0; i < labels.length; i++) {

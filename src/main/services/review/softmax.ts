@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEvents } from 'node:timers/promises'
 import { seededPermutation } from '../../ml/training/rng'
 
 /**
@@ -74,8 +75,8 @@ function predictInto(x: Float32Array, n: number, d: number, k: number, w: Float6
   }
 }
 
-/** Fits W (k x d) and b on standardised rows; returns them. */
-function fit(x: Float32Array, y: Int32Array, d: number, k: number, o: Required<SoftmaxOptions>): { w: Float64Array; b: Float64Array } {
+/** Fits W (k x d) and b on standardised rows; returns them. Lets other work run every few steps (the studio serves thumbnails meanwhile). */
+async function fit(x: Float32Array, y: Int32Array, d: number, k: number, o: Required<SoftmaxOptions>): Promise<{ w: Float64Array; b: Float64Array }> {
   const n = y.length
   const params = new Float64Array(d * k + k)
   const w = params.subarray(0, d * k)
@@ -87,6 +88,7 @@ function fit(x: Float32Array, y: Int32Array, d: number, k: number, o: Required<S
   const gw = grad.subarray(0, d * k)
   const gb = grad.subarray(d * k)
   for (let step = 1; step <= o.steps; step++) {
+    if (step % 10 === 0) await yieldToEvents()
     predictInto(x, n, d, k, w, b, p)
     for (let i = 0; i < n; i++) p[i * k + y[i]] -= 1
     grad.fill(0)
@@ -116,7 +118,13 @@ function fit(x: Float32Array, y: Int32Array, d: number, k: number, o: Required<S
  * P(class | features) for every row, each predicted by a head that never saw it (k folds).
  * `x` is n x d row-major; returns n x k.
  */
-export function crossValidatedProbabilities(x: Float32Array, labels: Int32Array, d: number, k: number, opts: { folds: number; seed: number } & SoftmaxOptions): Float32Array {
+export async function crossValidatedProbabilities(
+  x: Float32Array,
+  labels: Int32Array,
+  d: number,
+  k: number,
+  opts: { folds: number; seed: number; onFold?: (done: number) => void } & SoftmaxOptions,
+): Promise<Float32Array> {
   const n = labels.length
   const o = { steps: opts.steps ?? 100, learningRate: opts.learningRate ?? 0.03, l2: opts.l2 ?? 0.1 }
   const fold = stratifiedFolds(labels, opts.folds, opts.seed)
@@ -127,12 +135,13 @@ export function crossValidatedProbabilities(x: Float32Array, labels: Int32Array,
     for (let i = 0; i < n; i++) (fold[i] === f ? held : train).push(i)
     if (held.length === 0) continue
     const s = standardiser(x, train, d)
-    const { w, b } = fit(gather(x, train, d, s), Int32Array.from(train, (i) => labels[i]), d, k, o)
+    const { w, b } = await fit(gather(x, train, d, s), Int32Array.from(train, (i) => labels[i]), d, k, o)
     const p = new Float64Array(held.length * k)
     predictInto(gather(x, held, d, s), held.length, d, k, w, b, p)
     held.forEach((i, r) => {
       for (let j = 0; j < k; j++) out[i * k + j] = p[r * k + j]
     })
+    opts.onFold?.(f + 1)
   }
   return out
 }
