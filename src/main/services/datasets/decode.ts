@@ -1,9 +1,14 @@
 import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp'
 import { readFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import type { ProjectSettings } from '../../../shared/project'
 import { BmpError, bmpSize, decodeBmp } from './bmp'
+import { readJpegHeader } from './jpeg-header'
 
 sharp.cache(false)
+// sharp runs one image per libuv thread (UV_THREADPOOL_SIZE, 4 by default) with sharp.concurrency()
+// libvips threads each (1 on glibc): with more cores than that, more threads per image use them all.
+sharp.concurrency(Math.max(sharp.concurrency(), Math.ceil(availableParallelism() / (Number(process.env.UV_THREADPOOL_SIZE) || 4))))
 
 /** A file that cannot be imported; `message` is a reason a person understands. */
 export class SkipError extends Error {
@@ -128,16 +133,9 @@ export async function decodeImage(buf: Uint8Array, settings: ProjectSettings, op
     input = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels } })
   } else {
     const common = { limitInputPixels: maxPixels, failOn: 'error' as const, pages: 1, page: 0, sequentialRead: true }
-    let meta: Metadata
-    try {
-      meta = await sharp(buf, { ...common, limitInputPixels: false }).metadata()
-    } catch (err) {
-      throw new SkipError(plainSharpError(err, format))
-    }
-    const w0 = meta.width ?? 0
-    const h0 = (meta.pageHeight ?? meta.height) ?? 0
+    const { w0, h0, orientation } = await storedShape(buf, format)
     if (w0 * h0 > maxPixels) throw new SkipError(tooLarge(w0, h0, maxPixels))
-    const swap = (meta.orientation ?? 1) >= 5
+    const swap = orientation >= 5
     width = swap ? h0 : w0
     height = swap ? w0 : h0
     checkSmall(width, height, minSide)
@@ -159,6 +157,22 @@ export async function decodeImage(buf: Uint8Array, settings: ProjectSettings, op
   if (info.width !== size || info.height !== size || info.channels !== settings.channels)
     throw new Error(`decode pipeline produced ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x${settings.channels}`)
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height, format }
+}
+
+/**
+ * Size and EXIF orientation before decoding: for a JPEG read from its markers (libvips would
+ * parse the header once more in the pipeline), otherwise from libvips's header read.
+ */
+async function storedShape(buf: Uint8Array, format: ImageFormat): Promise<{ w0: number; h0: number; orientation: number }> {
+  const jpeg = format === 'jpeg' ? readJpegHeader(buf) : null
+  if (jpeg) return { w0: jpeg.width, h0: jpeg.height, orientation: jpeg.orientation }
+  let meta: Metadata
+  try {
+    meta = await sharp(buf, { failOn: 'error', pages: 1, page: 0, limitInputPixels: false }).metadata()
+  } catch (err) {
+    throw new SkipError(plainSharpError(err, format))
+  }
+  return { w0: meta.width ?? 0, h0: (meta.pageHeight ?? meta.height) ?? 0, orientation: meta.orientation ?? 1 }
 }
 
 let diagnosing: Promise<unknown> = Promise.resolve()
