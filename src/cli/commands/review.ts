@@ -10,8 +10,8 @@ function table(rows: string[][]): string[] {
 export default defineCommand({
   name: 'review',
   usage: 'review <project> [--json]',
-  summary: 'List probably mislabeled images (confident learning on out-of-sample predictions), most suspect first.',
-  help: ['--json               print [{file, label, suggested, confidence}] (confidence: out-of-sample probability of its label)'],
+  summary: 'List probably mislabeled images, most suspect first (confident learning on out-of-sample predictions); --json: [{file, label, suggested, confidence}].',
+  help: [],
   options: {},
   async run(pos, _v, out) {
     const dir = needArg(pos, 0, 'the project folder', this)
