@@ -139,23 +139,24 @@ async function speed(rounds: number) {
   console.log(`  app:    sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}, kernel 'linear' (triangle, support scaled with the shrink), fit fill, autoOrient, sRGB;`)
   console.log(`          shrink-on-load on (JPEG DCT scaling where sharp's rule allows: integer part of the shrink >= 3); ${Math.max(2, availableParallelism()) * 2} files in flight, ${sharp.concurrency()} libvips thread(s) per image, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 4}`)
   console.log(`  Pillow: ${pil.version} in one process (1 thread): open, draft (per variant), exif_transpose, convert RGB, resize BILINEAR, tobytes`)
-  // Warm the page cache, Pillow's allocator and sharp once each, untimed.
-  await pil.run('sharp-draft')
-  await appDecode(files)
   const t = { app: [] as number[], decode: [] as number[], like: [] as number[], plain: [] as number[], draft: [] as number[] }
   let scales = { like: '', draft: '' }
-  for (let r = 0; r < rounds; r++) {
-    t.app.push(await appImport(files.length))
+  // Round 0 warms the page cache, both allocators and sharp, and is not counted.
+  for (let r = 0; r <= rounds; r++) {
+    const app = await appImport(files.length)
     const like = await pil.run('sharp-draft')
-    t.decode.push(await appDecode(files))
+    const decode = await appDecode(files)
     const plain = await pil.run('plain')
     const draft = await pil.run('draft')
     if ([like, plain, draft].some((x) => x.n !== files.length)) throw new Error('Pillow did not process every file')
+    console.log(`  ${r ? `round ${r}/${rounds}` : 'warm-up round'} done, load ${loadavg()[0].toFixed(2)}`)
+    if (!r) continue
+    t.app.push(app)
+    t.decode.push(decode)
     t.like.push(like.seconds)
     t.plain.push(plain.seconds)
     t.draft.push(draft.seconds)
     scales = { like: like.scales, draft: draft.scales }
-    console.log(`  round ${r + 1}/${rounds} done, load ${loadavg()[0].toFixed(2)}`)
   }
   console.log(`  app importDataset (scan, read, hash, decode, resize, cache write + fsync): ${fmt(t.app)}`)
   console.log(`  app decode + resize only (read, decode, orient, resize):                 ${fmt(t.decode)}`)
