@@ -125,13 +125,14 @@ describe.skipIf(missing)('the newcomer journey’s UI fixes (chromium)', () => {
       // Stop: says it is stopping, then the run ends as stopped (not failed) and Stop is gone.
       // The run may end within one short batch, so record the "Stopping" text as it appears.
       await page.evaluate(() => {
-        const w = window as unknown as { sawStopping: boolean }
-        w.sawStopping = false
-        const seen = () => (w.sawStopping ||= /Stopping after this batch/.test(document.querySelector('main')?.textContent ?? ''))
-        new MutationObserver(seen).observe(document.body, { subtree: true, childList: true, characterData: true })
+        // Runs in the page: DOM types are not in this file's lib, so reach them through globalThis.
+        const g = globalThis as any
+        g.sawStopping = false
+        const seen = () => (g.sawStopping ||= /Stopping after this batch/.test(g.document.querySelector('main')?.textContent ?? ''))
+        new g.MutationObserver(seen).observe(g.document.body, { subtree: true, childList: true, characterData: true })
       })
       await stopButton(page).click()
-      await expect.poll(() => page.evaluate(() => (window as unknown as { sawStopping: boolean }).sawStopping)).toBe(true)
+      await expect.poll(() => page.evaluate(() => (globalThis as any).sawStopping as boolean)).toBe(true)
       await page.getByRole('status').filter({ hasText: 'Stopped. You can resume this run.' }).waitFor({ timeout: 60_000 })
       expect(await stopButton(page).count()).toBe(0)
       const runs = await api<RunInfo[]>('training.runs', { dir: dirs.shapes })
