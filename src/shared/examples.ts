@@ -99,7 +99,7 @@ export interface ExampleDef {
   /** The split the tutorial reports its result on. */
   evaluateSplit: 'test' | 'validation'
   published: PublishedResult[]
-  /** What this app must reach with the weights available offline (issue 11), when stated. */
+  /** What this app must reach with the weights available offline, when stated. */
   target?: { metric: 'test accuracy' | 'validation accuracy'; value: number; note?: string }
 }
 
@@ -156,7 +156,7 @@ export const EXAMPLES: readonly ExampleDef[] = [
       },
     ],
     evaluateSplit: 'test',
-    published: [{ metric: 'test accuracy', value: 0.925, stage: 'cnn', source: 'the tutorial (as cited in issue 11 and DESIGN.md: "about 92.5 %")' }],
+    published: [{ metric: 'test accuracy', value: 0.925, stage: 'cnn', source: 'the tutorial ("about 92.5 %")' }],
     target: { metric: 'test accuracy', value: 0.925 },
   },
   {
@@ -189,7 +189,7 @@ export const EXAMPLES: readonly ExampleDef[] = [
       },
     ],
     evaluateSplit: 'test',
-    published: [{ metric: 'test accuracy', value: null, stage: 'cnn', source: 'NVIDIA DLI course notebook (augmentation)', note: 'the course shows validation accuracy in the high 90s but publishes no single number; issue 11 sets the bar at 96 %' }],
+    published: [{ metric: 'test accuracy', value: null, stage: 'cnn', source: 'NVIDIA DLI course notebook (augmentation)', note: 'the course shows validation accuracy in the high 90s but publishes no single number; the bar here is 96 %' }],
     target: { metric: 'test accuracy', value: 0.96 },
   },
   {

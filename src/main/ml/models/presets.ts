@@ -39,7 +39,7 @@ export const CNN_PRESETS: Record<string, CnnPreset> = {
       { type: 'MaxPooling2D', poolSize: 2 },
       { type: 'Flatten' },
       { type: 'Dense', units: 100, activation: 'relu' },
-      // The tutorial's rate is not recorded in DESIGN.md (Dropout has no params). 0.3 against 0.5:
+      // The tutorial does not record its rate (Dropout has no params). 0.3 against 0.5:
       // 92.43 % against 91.70 % test accuracy in 10 epochs in PyTorch (bench/torch_reproduce.py).
       { type: 'Dropout', rate: 0.3 },
     ],
