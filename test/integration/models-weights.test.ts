@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { applyPreprocess, buildCnn, buildMobileNetV2, buildTransferModel, buildVgg16, preprocessFor } from '../../src/main/ml/models'
-import { findNsfwjsMobileNetDir, loadBaseWeights, loadKerasH5Weights, loadNsfwjsMobileNetV2Weights, loadTfjsLayersWeights, readNsfwjsMobileNetV2 } from '../../src/main/ml/weights'
+import { findNsfwjsMobileNetDir, loadKerasH5Weights, loadNsfwjsMobileNetV2Weights, loadTfjsLayersWeights, loadWeightsFromSource, readNsfwjsMobileNetV2 } from '../../src/main/ml/weights'
 import { AppError } from '../../src/shared/errors'
 
 const PY = '/usr/bin/python3'
@@ -129,14 +129,14 @@ describe('offline MobileNetV2 weights from nsfwjs@4.4.0', () => {
     writeFileSync(join(out, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: art.modelTopology, weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: art.weightSpecs }] }))
     writeFileSync(join(out, 'group1-shard1of1.bin'), new Uint8Array(art.weightData as ArrayBuffer))
     const t = buildTransferModel('mobilenetv2', { inputShape: [96, 96, 3], numClasses: 2 })
-    // the user-given file path (CLI --base-weights PATH) goes through loadBaseWeights
-    const r = await loadBaseWeights(t.model, { kind: 'file', path: join(out, 'model.json') })
+    // the user-given file path (CLI --base-weights PATH) goes through loadWeightsFromSource
+    const r = await loadWeightsFromSource(t.model, { kind: 'file', path: join(out, 'model.json') })
     expect(r.path).toBe(join(out, 'model.json'))
     expect(r.loaded).toHaveLength(104)
     expect(r.extra.sort()).toEqual(['dense_1', 'dense_2', 'dense_3'])
     expect(r.missing).toEqual(['dense'])
     const small = buildMobileNetV2({ alpha: 0.35, inputSize: 96 })
     await expect(loadTfjsLayersWeights(small, join(out, 'model.json'))).rejects.toThrow(/Conv1: model expects 1 weights \[3, 3, 3, 16\], .* has 1: \[3, 3, 3, 32\]/)
-    await expect(loadBaseWeights(small, { kind: 'file', path: join(out, 'group1-shard1of1.bin') })).rejects.toThrow(/Unsupported weights file/)
+    await expect(loadWeightsFromSource(small, { kind: 'file', path: join(out, 'group1-shard1of1.bin') })).rejects.toThrow(/Unsupported weights file/)
   })
 })

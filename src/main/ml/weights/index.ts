@@ -7,7 +7,7 @@ export {
   kerasWeightsCatalog,
   weightsNameFor,
   weightsFileKind,
-  loadBaseWeights,
+  loadWeightsFromSource,
   KERAS_APPLICATIONS_URL,
   type WeightsEntry,
   type EnsureOptions,

@@ -336,7 +336,7 @@ export function weightsFileKind(path: string): 'h5' | 'tfjs' {
 }
 
 /** Loads base weights into a model (a base or a transfer model containing it) from any source. */
-export async function loadBaseWeights(
+export async function loadWeightsFromSource(
   model: tf.LayersModel,
   source: WeightsSource,
   opts: EnsureOptions & { manager?: WeightsManager } = {},
