@@ -6,8 +6,8 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { layersModelToOnnx } from '../../src/main/ml/export/onnx'
-import { applyModelPreprocess } from '../../src/main/ml/export/preprocess'
-import type { ModelPreprocess } from '../../src/shared/export'
+import { applyPreprocess } from '../../src/main/ml/models/preprocess'
+import type { PreprocessSpec } from '../../src/shared/models'
 import { randomImages, randomizeBatchNorm, randomizeBiases } from './export-fixtures'
 import { buildModel, buildTransferModel } from '../../src/main/ml/models/transfer'
 import { presetSpec } from '../../src/main/ml/models/resolve'
@@ -31,14 +31,14 @@ afterAll(() => {
 })
 
 /** App prediction (TF.js, preprocessing outside the model) vs the ONNX export in onnxruntime (preprocessing inside). */
-async function compare(model: tf.LayersModel, pre: ModelPreprocess, n: number, opts: { grayToRgb?: boolean; seed?: number } = {}) {
+async function compare(model: tf.LayersModel, pre: PreprocessSpec, n: number, opts: { grayToRgb?: boolean; seed?: number } = {}) {
   const [, h, w, c] = model.inputs[0].shape as number[]
   const inC = opts.grayToRgb ? 1 : c
   const { u8, shape } = randomImages(n, h, inC, opts.seed ?? 11, w)
   const before = tf.memory().numTensors
   const ex = layersModelToOnnx(model, { preprocess: pre, grayToRgb: opts.grayToRgb })
   expect(tf.memory().numTensors).toBe(before)
-  const y = tf.tidy(() => model.predict(applyModelPreprocess(tf.tensor4d(u8, shape, 'int32'), pre, c)) as tf.Tensor)
+  const y = tf.tidy(() => model.predict(applyPreprocess(tf.tensor4d(u8, shape, 'int32'), pre, c as 1 | 3)) as tf.Tensor)
   const want = y.dataSync() as Float32Array
   y.dispose()
   expect(tf.memory().numTensors).toBe(before)
@@ -159,7 +159,7 @@ describe('ONNX export', () => {
     pixels.forEach((p, i) => u8.set(p, i * p.length))
     const pre = preprocessFor('mobilenetv2')
     const ex = layersModelToOnnx(model, { preprocess: pre })
-    const y = tf.tidy(() => model.predict(applyModelPreprocess(tf.tensor4d(u8, [4, 96, 96, 3], 'int32'), pre, 3)) as tf.Tensor)
+    const y = tf.tidy(() => model.predict(applyPreprocess(tf.tensor4d(u8, [4, 96, 96, 3], 'int32'), pre, 3)) as tf.Tensor)
     const want = y.dataSync() as Float32Array
     y.dispose()
     const session = await ort.InferenceSession.create(ex.bytes)

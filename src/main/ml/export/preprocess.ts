@@ -1,25 +1,11 @@
 /**
- * The app's input transform in TF.js (0..255 pixels -> model input), and the preprocessing.json that
- * describes it for an export.
+ * The preprocessing.json that describes an export's input transform, and that transform applied
+ * as a user following the file would (the app's own transform is models/preprocess.ts).
  */
 import * as tf from '@tensorflow/tfjs'
 import type { ModelPreprocess, PreprocessingJson } from '../../../shared/export'
 import type { ProjectSettings } from '../../../shared/project'
-
-/** x: [n,h,w,c] 0..255 (uint8 or float). Tiles gray to RGB when the model wants 3 channels. Returns float32. */
-export function applyModelPreprocess(x: tf.Tensor4D, pre: ModelPreprocess, modelChannels: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    let t = x.dtype === 'float32' ? x : (tf.cast(x, 'float32') as tf.Tensor4D)
-    if (t.shape[3] === 1 && modelChannels === 3) t = tf.concat([t, t, t], 3)
-    if (t.shape[3] !== modelChannels) throw new Error(`Images have ${t.shape[3]} channels but the model expects ${modelChannels}.`)
-    if (pre.kind === 'scale') return tf.add(tf.mul(t, pre.scale), pre.offset) as tf.Tensor4D
-    if (pre.kind === 'caffe') {
-      const bgr = tf.reverse(t, 3)
-      return tf.sub(bgr, tf.tensor1d(pre.mean)) as tf.Tensor4D
-    }
-    return tf.clone(t)
-  })
-}
+import { applyPreprocess } from '../models/preprocess'
 
 /** Describes, for preprocessing.json, how an image file becomes this export's input tensor. */
 export function describePreprocessing(opts: {
@@ -74,7 +60,9 @@ export function applyDocumentedPreprocessing(x: tf.Tensor4D, p: PreprocessingJso
       const t = tf.cast(x, 'float32')
       return p.layout === 'NCHW' ? tf.transpose(t, [0, 3, 1, 2]) : t
     }
-    const t = applyModelPreprocess(x, p.normalization, p.grayToRgb ? 3 : p.channels)
+    const channels = p.grayToRgb ? 3 : p.channels
+    const gray = tf.cast(x, 'float32') as tf.Tensor4D
+    const t = p.normalization.kind === 'none' ? (channels === 3 && x.shape[3] === 1 ? tf.tile(gray, [1, 1, 1, 3]) : gray) : applyPreprocess(x, p.normalization, channels as 1 | 3)
     return p.layout === 'NCHW' ? tf.transpose(t, [0, 3, 1, 2]) : t
   })
 }
