@@ -1,38 +1,28 @@
-import { createHash } from 'node:crypto'
-import { readFile, rmdir, stat } from 'node:fs/promises'
-import { availableParallelism } from 'node:os'
+/**
+ * An import in four steps, as Keras's image_dataset_from_directory: the settings the images are
+ * stored with (here), decoding a folder of image files (import-folder.ts) or the records of IDX /
+ * CSV files (import-containers.ts) into new chunks, then the commit: the index extended
+ * (import-index.ts) and written after the chunks.
+ */
+
+import { rmdir, stat } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { AppError, parseOrThrow } from '../../../shared/errors'
-import { ImportOptions, type ImportOptionsParsed, type ImportProgress, type ImportSummary, type SkippedFile, type SourceKind } from '../../../shared/datasets'
-import type { ProjectSettings, Split } from '../../../shared/project'
+import { ImportOptions, type ImportOptionsParsed, type ImportSummary, type SkippedFile, type SourceKind } from '../../../shared/datasets'
+import type { ProjectSettings } from '../../../shared/project'
 import { PROJECT_FILE, readProject, updateProject } from '../projects/store'
 import { projectKey, projectPath } from '../projects/identity'
 import { ChunkWriter, datasetDir, DatasetWriteError, emptyIndex, loadDatasetIndex, removeOrphanChunks, saveDatasetIndex, type DatasetIndex } from './cache'
 import { findCsvFiles, readCsv } from './csv'
-import { decodeImage, fitRaw, SkipError } from './decode'
 import { classCounts, datasetHealth, splitCounts } from './health'
 import { findIdxPairs, readIdx } from './idx'
-import { detectKind, naturalCompare, scanFolder } from './scan'
-import { stratifiedSplit } from './split'
+import { decodeContainers } from './import-containers'
+import { decodeFolder } from './import-folder'
+import { extendIndex } from './import-index'
+import { newImportState, type ImportControl, type ImportState } from './import-state'
+import { detectKind } from './scan'
 
-export interface ImportControl {
-  onProgress?: (p: ImportProgress) => void
-  signal?: AbortSignal
-  /** Image files decoded at once; by default twice the cores, so both sharp's threads and file reads stay busy. */
-  concurrency?: number
-}
-
-interface NewItem {
-  order: number
-  src: string
-  labelName: string
-  split?: Split
-  chunk: number
-  slot: number
-  hash: string
-  w: number
-  h: number
-}
+export type { ImportControl } from './import-state'
 
 const locks = new Map<string, Promise<unknown>>()
 
@@ -47,38 +37,6 @@ export async function withDatasetLock<T>(projectDir: string, fn: () => Promise<T
   } finally {
     if (locks.get(key) === next) locks.delete(key)
   }
-}
-
-export const contentHash = (b: Uint8Array) => createHash('sha1').update(b).digest('hex').slice(0, 24)
-
-class Progress {
-  private t0 = Date.now()
-  private last = 0
-  constructor(
-    private cb: ImportControl['onProgress'],
-    readonly phase: ImportProgress['phase'],
-    public total: number,
-  ) {}
-  tick(done: number, force = false) {
-    if (!this.cb) return
-    const now = Date.now()
-    if (!force && now - this.last < 150) return
-    this.last = now
-    const secs = (now - this.t0) / 1000
-    const rate = secs > 0 ? done / secs : 0
-    this.cb({ phase: this.phase, done, total: this.total, rate, etaSeconds: rate > 0 && this.total >= done ? (this.total - done) / rate : null })
-  }
-}
-
-async function nativeShape(kind: SourceKind, source: string): Promise<{ size: number; channels: 1 | 3 }> {
-  if (kind === 'idx') {
-    const { pairs } = await findIdxPairs(source)
-    for await (const r of readIdx(pairs[0])) return { size: Math.max(r.width, r.height), channels: 1 }
-  } else if (kind === 'csv') {
-    const files = await findCsvFiles(source)
-    for await (const r of readCsv(files[0].path, () => undefined)) return { size: r.width, channels: r.channels }
-  }
-  return { size: 224, channels: 3 }
 }
 
 /**
@@ -150,9 +108,37 @@ async function writing<T>(file: string, p: Promise<T>): Promise<T> {
 
 async function runImport(projectDir: string, source: string, opts: ImportOptionsParsed, ctl: ImportControl, undo: Undo): Promise<ImportSummary> {
   const t0 = Date.now()
-  const { signal } = ctl
-  signal?.throwIfAborted()
+  ctl.signal?.throwIfAborted()
   const project = await readProject(projectDir)
+  await checkSource(projectDir, source)
+  const kind = await detectKind(source).catch((err: Error) => {
+    throw new AppError('INVALID_INPUT', err.message)
+  })
+  const idx0 = await loadDatasetIndex(projectDir)
+  await removeOrphanChunks(projectDir, idx0)
+  const stored = idx0 && idx0.items.length > 0 ? idx0 : null
+  const settings = stored ? storedSettings(stored, opts) : await firstSettings(kind, source, opts, project.settings)
+  const notes = stored ? settingsNotes(project.settings, settings) : []
+  const s = newImportState(projectDir, stored ? structuredClone(stored) : emptyIndex(settings), settings, opts)
+  undo.writer = s.writer
+  if (kind === 'folder') await decodeFolder(s, source, ctl)
+  else await decodeContainers(s, kind, source, ctl)
+
+  // Nothing usable in the source (an empty folder, files without class sub-folders, no readable
+  // image): an error naming the folder and the layouts, not "Imported 0 images". A re-import of
+  // an unchanged folder, or images all already in the project, found images: not this case.
+  if (!s.aborted && s.newItems.length === 0 && s.unchanged === 0 && !s.skipped.some((x) => x.reason.startsWith('already in the project')))
+    throw noImagesFound(source, kind, s.skipped)
+  await commitImport(projectDir, s, source, kind, stored ? null : project.settings, undo, ctl)
+  if (s.aborted)
+    throw new AppError('CANCELLED', `Import cancelled: ${s.newItems.length} images decoded so far were kept, the rest were not imported.`, 'Run the same import again to continue; images already imported are not decoded twice.')
+  const summary = importSummary(s, kind, notes, t0)
+  ctl.onProgress?.({ phase: 'done', done: s.newItems.length, total: s.newItems.length, rate: 0, etaSeconds: 0 })
+  return summary
+}
+
+/** Refuses a source that is missing or unreadable, or that lies inside the project. */
+async function checkSource(projectDir: string, source: string): Promise<void> {
   try {
     await stat(source)
   } catch {
@@ -167,276 +153,85 @@ async function runImport(projectDir: string, source: string, opts: ImportOptions
     const what = real !== resolve(source) ? `its real path ${real} (through a symbolic link) is` : 'it is'
     throw new AppError('INVALID_INPUT', `Cannot import ${source}: ${what} inside the project folder ${projectPath(projectDir)}.`, 'Import from a folder outside the project (the project keeps its own copy of every imported image).')
   }
-  const kind = await detectKind(source).catch((err: Error) => {
+}
+
+/** A first import's settings: the options, else the source's native size and channels and the project's resize and background. */
+async function firstSettings(kind: SourceKind, source: string, opts: ImportOptionsParsed, project: ProjectSettings): Promise<ProjectSettings> {
+  const native = await nativeShape(kind, source).catch((err: Error) => {
     throw new AppError('INVALID_INPUT', err.message)
   })
-  const idx0 = await loadDatasetIndex(projectDir)
-  await removeOrphanChunks(projectDir, idx0)
-  const first = !idx0 || idx0.items.length === 0
-
-  let settings: ProjectSettings
-  if (first) {
-    const native = await nativeShape(kind, source).catch((err: Error) => {
-      throw new AppError('INVALID_INPUT', err.message)
-    })
-    settings = {
-      inputSize: opts.size ?? native.size,
-      resizeMode: opts.resize ?? project.settings.resizeMode,
-      background: opts.background ?? project.settings.background,
-      channels: native.channels,
-    }
-  } else {
-    settings = idx0.settings
-    const conflicts: string[] = []
-    if (opts.size !== undefined && opts.size !== settings.inputSize) conflicts.push(`size ${opts.size} (project uses ${settings.inputSize})`)
-    if (opts.resize !== undefined && opts.resize !== settings.resizeMode) conflicts.push(`resize ${opts.resize} (project uses ${settings.resizeMode})`)
-    if (opts.background !== undefined && opts.background.toLowerCase() !== settings.background.toLowerCase()) conflicts.push(`background ${opts.background} (project uses ${settings.background})`)
-    if (conflicts.length)
-      throw new AppError('INVALID_INPUT', `This project's images are already stored with other settings: ${conflicts.join(', ')}.`, 'Leave these options out to add images with the project settings, or create a new project for different settings.')
+  return {
+    inputSize: opts.size ?? native.size,
+    resizeMode: opts.resize ?? project.resizeMode,
+    background: opts.background ?? project.background,
+    channels: native.channels,
   }
-  const idx: DatasetIndex = first ? emptyIndex(settings) : structuredClone(idx0!)
-  const notes: string[] = []
-  const ps = project.settings
-  if (!first && (ps.inputSize !== settings.inputSize || ps.resizeMode !== settings.resizeMode || ps.channels !== settings.channels || ps.background.toLowerCase() !== settings.background.toLowerCase()))
-    notes.push(`project.json settings (${ps.inputSize}px ${ps.resizeMode}, ${ps.channels} channel(s)) differ from those the stored images were made with (${settings.inputSize}px ${settings.resizeMode}, ${settings.channels} channel(s)); the stored ones were used. Create a new project to change them.`)
+}
 
-  const skipped: SkippedFile[] = []
-  const newItems: NewItem[] = []
-  const fileUpdates: Record<string, { size: number; mtimeMs: number; orders: number[]; keepIds?: number[] }> = {}
-  let unchanged = 0
-  const unchangedIds: number[] = []
-  const nextChunk = idx.chunks.reduce((m, c) => Math.max(m, parseInt(c.file.slice(1), 10) + 1), 0)
-  const writer = new ChunkWriter(projectDir, idx.itemBytes, nextChunk)
-  undo.writer = writer
-  const toRedo = new Set<string>() // source files whose old items become stale
-  const activeHashes = () => {
-    const m = new Map<string, string>()
-    for (const it of idx.items) if (!it.excluded && !it.stale && !toRedo.has(it.src.replace(/#\d+$/, ''))) m.set(it.hash, it.src)
-    return m
+async function nativeShape(kind: SourceKind, source: string): Promise<{ size: number; channels: 1 | 3 }> {
+  if (kind === 'idx') {
+    const { pairs } = await findIdxPairs(source)
+    for await (const r of readIdx(pairs[0])) return { size: Math.max(r.width, r.height), channels: 1 }
+  } else if (kind === 'csv') {
+    const files = await findCsvFiles(source)
+    for await (const r of readCsv(files[0].path, () => undefined)) return { size: r.width, channels: r.channels }
   }
-  let aborted = false
-  const decodeOpts = { maxPixels: opts.maxPixels, minSide: opts.minSide }
+  return { size: 224, channels: 3 }
+}
 
-  const isUnchanged = (path: string, size: number, mtimeMs: number) => {
-    const rec = idx.files[path]
-    return rec && rec.size === size && rec.mtimeMs === mtimeMs && rec.ids.every((i) => idx.items[i] && !idx.items[i].stale)
-  }
+/** A later import keeps the stored images' settings; options that differ are refused. */
+function storedSettings(idx: DatasetIndex, opts: ImportOptionsParsed): ProjectSettings {
+  const settings = idx.settings
+  const conflicts: string[] = []
+  if (opts.size !== undefined && opts.size !== settings.inputSize) conflicts.push(`size ${opts.size} (project uses ${settings.inputSize})`)
+  if (opts.resize !== undefined && opts.resize !== settings.resizeMode) conflicts.push(`resize ${opts.resize} (project uses ${settings.resizeMode})`)
+  if (opts.background !== undefined && opts.background.toLowerCase() !== settings.background.toLowerCase()) conflicts.push(`background ${opts.background} (project uses ${settings.background})`)
+  if (conflicts.length)
+    throw new AppError('INVALID_INPUT', `This project's images are already stored with other settings: ${conflicts.join(', ')}.`, 'Leave these options out to add images with the project settings, or create a new project for different settings.')
+  return settings
+}
 
-  if (kind === 'folder') {
-    ctl.onProgress?.({ phase: 'scan', done: 0, total: 0, rate: 0, etaSeconds: null })
-    const scan = await scanFolder(source, signal)
-    skipped.push(...scan.skipped)
-    const work = scan.files.filter((f) => {
-      if (isUnchanged(f.path, f.size, f.mtimeMs)) {
-        unchanged++
-        unchangedIds.push(...idx.files[f.path].ids)
-        return false
-      }
-      if (idx.files[f.path]) toRedo.add(f.path)
-      return true
-    })
-    const before = activeHashes()
-    const prog = new Progress(ctl.onProgress, 'decode', work.length)
-    let next = 0
-    let done = 0
-    const workers = ctl.concurrency ?? Math.max(2, availableParallelism()) * 2
-    const worker = async () => {
-      // A failed chunk write (a full disk) stops every worker: the import is undone.
-      while (next < work.length && !writer.failed) {
-        if (signal?.aborted) {
-          aborted = true
-          return
-        }
-        const order = next++
-        const f = work[order]
-        let buf: Buffer
-        try {
-          buf = await readFile(f.path)
-        } catch (err) {
-          skipped.push({ path: f.path, reason: `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` })
-          done++
-          continue
-        }
-        const hash = buf.length ? contentHash(buf) : ''
-        const old = idx.files[f.path]
-        if (old && old.ids.length === 1 && idx.items[old.ids[0]]?.hash === hash) {
-          // Only the timestamp changed: keep the cached pixels.
-          fileUpdates[f.path] = { size: f.size, mtimeMs: f.mtimeMs, orders: [], keepIds: old.ids }
-          unchanged++
-          unchangedIds.push(...old.ids)
-          done++
-          continue
-        }
-        const dupOf = hash ? before.get(hash) : undefined
-        if (dupOf) {
-          skipped.push({ path: f.path, reason: `already in the project: same content as ${dupOf}` })
-          done++
-          continue
-        }
-        try {
-          const d = await decodeImage(buf, settings, decodeOpts)
-          const at = writer.append(d.data)
-          newItems.push({ order, src: f.path, labelName: f.label, split: opts.split ?? f.split, chunk: at.chunk, slot: at.slot, hash, w: d.width, h: d.height })
-          fileUpdates[f.path] = { size: f.size, mtimeMs: f.mtimeMs, orders: [order] }
-          if (at.slot === writer.perChunk - 1) await writer.drain()
-        } catch (err) {
-          if (err instanceof DatasetWriteError) throw err
-          if (err instanceof SkipError) skipped.push({ path: f.path, reason: err.message })
-          else skipped.push({ path: f.path, reason: `cannot be imported (${(err as Error).message})` })
-        }
-        done++
-        prog.tick(done)
-      }
-    }
-    // Every worker settles before the first failure is reported, so none writes after the undo.
-    const ends = await Promise.allSettled(Array.from({ length: workers }, worker))
-    const failed = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected')
-    if (failed) throw failed.reason
-    prog.tick(done, true)
-  } else {
-    // IDX / CSV: records streamed from container files; decoding is a copy (or a resize).
-    const containers: { path: string; split?: Split; classNames?: string[] | null }[] =
-      kind === 'idx' ? [] : (await findCsvFiles(source)).map((f) => ({ path: f.path, split: f.split }))
-    let idxPairs: Awaited<ReturnType<typeof findIdxPairs>> | null = null
-    if (kind === 'idx') {
-      idxPairs = await findIdxPairs(source).catch((err: Error) => {
-        throw new AppError('INVALID_INPUT', err.message)
-      })
-      for (const p of idxPairs.pairs) containers.push({ path: p.images, split: p.split, classNames: idxPairs.classNames })
-    }
-    // A folder of train/test files gives splits only when it has a train file.
-    const fileStats = await Promise.all(containers.map((c) => stat(c.path)))
-    const work = containers.filter((c, i) => {
-      const st = fileStats[i]
-      if (isUnchanged(c.path, st.size, st.mtimeMs)) {
-        unchanged += idx.files[c.path].ids.length
-        unchangedIds.push(...idx.files[c.path].ids)
-        return false
-      }
-      if (idx.files[c.path]) toRedo.add(c.path)
-      return true
-    })
-    const before = activeHashes()
-    const prog = new Progress(ctl.onProgress, 'decode', 0)
-    let done = 0
-    let order = 0
-    for (const c of work) {
-      if (aborted) break
-      const st = fileStats[containers.indexOf(c)]
-      const orders: number[] = []
-      const add = async (srcKey: string, labelName: string, px: Uint8Array, w: number, h: number, ch: 1 | 3) => {
-        const hash = contentHash(px)
-        const dupOf = before.get(hash)
-        if (dupOf) {
-          skipped.push({ path: srcKey, reason: `already in the project: same content as ${dupOf}` })
-          return
-        }
-        const data = await fitRaw(px, w, h, ch, settings)
-        const at = writer.append(data)
-        newItems.push({ order, src: srcKey, labelName, split: opts.split ?? c.split, chunk: at.chunk, slot: at.slot, hash, w, h })
-        orders.push(order++)
-        if (at.slot === writer.perChunk - 1) await writer.drain()
-      }
-      try {
-        if (kind === 'idx') {
-          const pair = idxPairs!.pairs.find((p) => p.images === c.path)!
-          for await (const r of readIdx(pair)) {
-            if (signal?.aborted) {
-              aborted = true
-              break
-            }
-            if (r.index === 0) prog.total += r.count
-            const name = c.classNames?.[r.label] ?? String(r.label)
-            await add(`${c.path}#${r.index}`, name, r.pixels, r.width, r.height, 1)
-            prog.tick(++done)
-          }
-        } else {
-          for await (const r of readCsv(c.path, (s) => skipped.push(s))) {
-            if (signal?.aborted) {
-              aborted = true
-              break
-            }
-            prog.total = Math.max(prog.total, done + 1)
-            await add(`${c.path}#${r.line}`, r.label, r.pixels, r.width, r.height, r.channels)
-            prog.tick(++done)
-          }
-        }
-      } catch (err) {
-        if (err instanceof AppError || err instanceof DatasetWriteError) throw err
-        throw new AppError('INVALID_INPUT', `Cannot import ${c.path}: ${(err as Error).message}`, 'Check that the file is a complete IDX / CSV-of-pixels file.')
-      }
-      if (!aborted) fileUpdates[c.path] = { size: st.size, mtimeMs: st.mtimeMs, orders }
-    }
-    prog.tick(done, true)
-  }
+/** A warning when project.json's settings are not those the stored images were made with. */
+function settingsNotes(ps: ProjectSettings, settings: ProjectSettings): string[] {
+  if (ps.inputSize === settings.inputSize && ps.resizeMode === settings.resizeMode && ps.channels === settings.channels && ps.background.toLowerCase() === settings.background.toLowerCase()) return []
+  return [
+    `project.json settings (${ps.inputSize}px ${ps.resizeMode}, ${ps.channels} channel(s)) differ from those the stored images were made with (${settings.inputSize}px ${settings.resizeMode}, ${settings.channels} channel(s)); the stored ones were used. Create a new project to change them.`,
+  ]
+}
 
-  // Nothing usable in the source (an empty folder, files without class sub-folders, no readable
-  // image): an error naming the folder and the layouts, not "Imported 0 images". A re-import of
-  // an unchanged folder, or images all already in the project, found images: not this case.
-  if (!aborted && newItems.length === 0 && unchanged === 0 && !skipped.some((s) => s.reason.startsWith('already in the project')))
-    throw noImagesFound(source, kind, skipped)
-
-  // Commit: chunk files first (synced), then the index in one atomic write.
+/**
+ * Commit: chunk files first (synced), then the index in one atomic write. On a first import
+ * (`restore`: project.json's settings before it) project.json gets the import's settings first,
+ * put back if the index cannot be written, so a crash between the two never leaves images whose
+ * settings project.json does not have.
+ */
+async function commitImport(projectDir: string, s: ImportState, source: string, kind: SourceKind, restore: ProjectSettings | null, undo: Undo, ctl: ImportControl): Promise<void> {
   ctl.onProgress?.({ phase: 'commit', done: 0, total: 1, rate: 0, etaSeconds: null })
-  await writer.flush()
-  newItems.sort((a, b) => a.order - b.order)
-  const labelOf = new Map(idx.classes.map((c, i) => [c, i]))
-  for (const it of newItems) if (!labelOf.has(it.labelName)) labelOf.set(it.labelName, labelOf.size)
-  const classList = [...labelOf.keys()]
-  const base = idx.items.length
-  const needSplit = newItems.map((it, i) => ({ it, i })).filter((x) => x.it.split === undefined)
-  const assigned = stratifiedSplit(needSplit.map((x) => ({ label: labelOf.get(x.it.labelName)!, hash: x.it.hash, src: x.it.src })), opts.val, opts.test, opts.seed)
-  const splits: Split[] = newItems.map((it) => it.split ?? 'train')
-  needSplit.forEach((x, k) => (splits[x.i] = assigned[k]))
-  // Old copies of changed files are kept on disk (ids stay valid) but marked stale.
-  for (const p of toRedo) {
-    const upd = fileUpdates[p]
-    if (upd && !upd.keepIds) for (const id of idx.files[p].ids) idx.items[id].stale = true
+  await s.writer.flush()
+  extendIndex(s, source, kind)
+  if (restore) {
+    await writing(join(projectDir, PROJECT_FILE), updateProject(projectDir, (p) => void (p.settings = s.settings)))
+    undo.restoreSettings = () => updateProject(projectDir, (p) => void (p.settings = restore))
   }
-  const orderToId = new Map<number, number>()
-  newItems.forEach((it, k) => {
-    orderToId.set(it.order, base + k)
-    idx.items.push({ id: base + k, src: it.src, label: labelOf.get(it.labelName)!, split: splits[k], chunk: it.chunk, slot: it.slot, hash: it.hash, w: it.w, h: it.h })
-  })
-  for (const [p, u] of Object.entries(fileUpdates)) idx.files[p] = { size: u.size, mtimeMs: u.mtimeMs, ids: u.keepIds ?? u.orders.map((o) => orderToId.get(o)!).filter((x) => x !== undefined) }
-  idx.chunks.push(...writer.done.sort((a, b) => (a.file < b.file ? -1 : 1)))
-  // Classes in natural order ("2" before "10"); labels remapped.
-  const sorted = [...classList].sort(naturalCompare)
-  const remap = classList.map((c) => sorted.indexOf(c))
-  idx.classes = sorted
-  for (const it of idx.items) it.label = remap[it.label]
-  skipped.sort((a, b) => naturalCompare(a.path, b.path))
-  idx.lastSkipped = skipped
-  idx.imports.push({ source, kind, at: new Date().toISOString(), added: newItems.length, skipped: skipped.length, seed: opts.seed })
-  idx.settings = settings
-  // project.json first (put back if the index cannot be written), so a crash between the two
-  // never leaves images whose settings project.json does not have; the index write commits.
-  if (first) {
-    const before = project.settings
-    await writing(join(projectDir, PROJECT_FILE), updateProject(projectDir, (p) => void (p.settings = settings)))
-    undo.restoreSettings = () => updateProject(projectDir, (p) => void (p.settings = before))
-  }
-  await saveDatasetIndex(projectDir, idx)
+  await saveDatasetIndex(projectDir, s.idx)
   undo.committed = true
   ctl.onProgress?.({ phase: 'commit', done: 1, total: 1, rate: 0, etaSeconds: 0 })
-  if (aborted)
-    throw new AppError('CANCELLED', `Import cancelled: ${newItems.length} images decoded so far were kept, the rest were not imported.`, 'Run the same import again to continue; images already imported are not decoded twice.')
+}
 
-  const health = datasetHealth(idx)
-  const { duplicates, ...h } = health
-  h.warnings.unshift(...notes)
-  ctl.onProgress?.({ phase: 'done', done: newItems.length, total: newItems.length, rate: 0, etaSeconds: 0 })
+function importSummary(s: ImportState, kind: SourceKind, notes: string[], t0: number): ImportSummary {
+  const { duplicates, ...health } = datasetHealth(s.idx)
+  health.warnings.unshift(...notes)
   return {
     kind,
-    classes: classCounts(idx),
-    splits: splitCounts(idx),
-    total: newItems.length + unchanged,
-    added: newItems.length,
-    unchanged,
-    skipped,
+    classes: classCounts(s.idx),
+    splits: splitCounts(s.idx),
+    total: s.newItems.length + s.unchanged,
+    added: s.newItems.length,
+    unchanged: s.unchanged,
+    skipped: s.skipped,
     duplicates,
-    health: h,
-    settings,
+    health,
+    settings: s.settings,
     seconds: (Date.now() - t0) / 1000,
   }
 }
