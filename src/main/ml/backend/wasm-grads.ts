@@ -23,66 +23,66 @@
  *   them: MaxPoolGrad, Sum/Mean over leading axes, transposed BatchMatMul/_FusedMatMul,
  *   Tile of a block along leading axes.
  */
-import * as tf from '@tensorflow/tfjs';
-import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs'
+import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs'
 
-const { backend_util } = tf;
-type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
+const { backend_util } = tf
+type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]]
 type Backend = tf.KernelBackend & {
-  disposeData(dataId: object, force?: boolean): boolean;
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
-};
+  disposeData(dataId: object, force?: boolean): boolean
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo
+  typedArrayFromHeap(info: TensorInfo): Float32Array
+}
 /** Built-in wasm kernels this module replaced, by name. */
-const builtins = new Map<string, KernelConfig['kernelFunc']>();
-type KernelArgs = { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown };
+const builtins = new Map<string, KernelConfig['kernelFunc']>()
+type KernelArgs = { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }
 
 /** Runs a registered wasm kernel function directly (no engine bookkeeping). */
 function run(backend: Backend, name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
-  const k = tf.getKernel(name, 'wasm');
-  if (k == null) throw new Error(`wasm gradient kernels need the wasm kernel '${name}', which is not registered. Import '@tensorflow/tfjs-backend-wasm' before registering the gradient kernels.`);
-  const out = k.kernelFunc({ inputs, attrs, backend }) as TensorInfo | TensorInfo[];
-  return Array.isArray(out) ? out[0]! : out;
+  const k = tf.getKernel(name, 'wasm')
+  if (k == null) throw new Error(`wasm gradient kernels need the wasm kernel '${name}', which is not registered. Import '@tensorflow/tfjs-backend-wasm' before registering the gradient kernels.`)
+  const out = k.kernelFunc({ inputs, attrs, backend }) as TensorInfo | TensorInfo[]
+  return Array.isArray(out) ? out[0]! : out
 }
 
 /** Small helper that remembers intermediates and frees them at the end. */
 class Scratch {
-  private readonly infos: TensorInfo[] = [];
+  private readonly infos: TensorInfo[] = []
   constructor(readonly backend: Backend) {}
   run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
-    const out = run(this.backend, name, inputs, attrs);
-    this.infos.push(out);
-    return out;
+    const out = run(this.backend, name, inputs, attrs)
+    this.infos.push(out)
+    return out
   }
   /** Like run, but the result is handed to the caller (not freed by dispose). */
   keep(info: TensorInfo): TensorInfo {
-    const i = this.infos.lastIndexOf(info);
-    if (i >= 0) this.infos.splice(i, 1);
-    return info;
+    const i = this.infos.lastIndexOf(info)
+    if (i >= 0) this.infos.splice(i, 1)
+    return info
   }
   transpose(x: TensorInfo, perm: number[]): TensorInfo {
-    return this.run('Transpose', { x }, { perm });
+    return this.run('Transpose', { x }, { perm })
   }
   reshape(x: TensorInfo, shape: number[]): TensorInfo {
-    return this.run('Reshape', { x }, { shape });
+    return this.run('Reshape', { x }, { shape })
   }
   pad(x: TensorInfo, paddings: Array<[number, number]>): TensorInfo {
-    if (paddings.every(([a, b]) => a === 0 && b === 0)) return x;
-    return this.run('PadV2', { x }, { paddings, constantValue: 0 });
+    if (paddings.every(([a, b]) => a === 0 && b === 0)) return x
+    return this.run('PadV2', { x }, { paddings, constantValue: 0 })
   }
   slice(x: TensorInfo, begin: number[], size: number[]): TensorInfo {
-    if (begin.every((b) => b === 0) && size.every((s, i) => s === x.shape[i])) return x;
-    return this.run('Slice', { x }, { begin, size });
+    if (begin.every((b) => b === 0) && size.every((s, i) => s === x.shape[i])) return x
+    return this.run('Slice', { x }, { begin, size })
   }
   dispose(): void {
     // Reshape outputs share a dataId with their input (ref-counted), so each info is
     // released exactly once, in reverse order of creation.
-    for (let i = this.infos.length - 1; i >= 0; i--) this.backend.disposeData(this.infos[i]!.dataId);
-    this.infos.length = 0;
+    for (let i = this.infos.length - 1; i >= 0; i--) this.backend.disposeData(this.infos[i]!.dataId)
+    this.infos.length = 0
   }
 }
 
-type Pads = { top: number; bottom: number; left: number; right: number };
+type Pads = { top: number; bottom: number; left: number; right: number }
 
 /**
  * Inserts (s-1) zeros between rows/columns of an NHWC tensor, then pads it so that a
@@ -93,181 +93,181 @@ function upsampleAndPad(
   sc: Scratch, dy: TensorInfo, sh: number, sw: number,
   khEff: number, kwEff: number, pads: Pads, outH: number, outW: number,
 ): { t: TensorInfo; pad: [[0, 0], [number, number], [number, number], [0, 0]] } {
-  const [n, ho, wo, c] = dy.shape as [number, number, number, number];
-  let t = dy;
-  let hUp = ho;
-  let wUp = wo;
+  const [n, ho, wo, c] = dy.shape as [number, number, number, number]
+  let t = dy
+  let hUp = ho
+  let wUp = wo
   if (sh > 1 || sw > 1) {
-    const r = sc.reshape(dy, [n, ho, 1, wo, 1, c]);
-    const p = sc.pad(r, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-    hUp = ho * sh;
-    wUp = wo * sw;
-    t = sc.reshape(p, [n, hUp, wUp, c]);
+    const r = sc.reshape(dy, [n, ho, 1, wo, 1, c])
+    const p = sc.pad(r, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]])
+    hUp = ho * sh
+    wUp = wo * sw
+    t = sc.reshape(p, [n, hUp, wUp, c])
   }
   // Wanted: (padTop + used + padBottom) - khEff + 1 = outH, used rows start at 0.
-  const padTop = khEff - 1 - pads.top;
-  const padLeft = kwEff - 1 - pads.left;
+  const padTop = khEff - 1 - pads.top
+  const padLeft = kwEff - 1 - pads.left
   if (padTop < 0 || padLeft < 0) {
-    throw new Error(`wasm conv gradient: padding (${pads.top}, ${pads.left}) larger than the filter (${khEff}x${kwEff}) is not supported.`);
+    throw new Error(`wasm conv gradient: padding (${pads.top}, ${pads.left}) larger than the filter (${khEff}x${kwEff}) is not supported.`)
   }
-  let padBottom = outH + khEff - 1 - padTop - hUp;
-  let padRight = outW + kwEff - 1 - padLeft - wUp;
+  let padBottom = outH + khEff - 1 - padTop - hUp
+  let padRight = outW + kwEff - 1 - padLeft - wUp
   if (padBottom < 0 || padRight < 0) {
     // The upsampled dy carries trailing zero rows/cols (or rows the forward pass never
     // reached): cut them instead of padding negatively.
-    const keepH = hUp + Math.min(0, padBottom);
-    const keepW = wUp + Math.min(0, padRight);
-    t = sc.slice(t, [0, 0, 0, 0], [n, keepH, keepW, c]);
-    padBottom = Math.max(0, padBottom);
-    padRight = Math.max(0, padRight);
+    const keepH = hUp + Math.min(0, padBottom)
+    const keepW = wUp + Math.min(0, padRight)
+    t = sc.slice(t, [0, 0, 0, 0], [n, keepH, keepW, c])
+    padBottom = Math.max(0, padBottom)
+    padRight = Math.max(0, padRight)
   }
-  return { t, pad: [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]] };
+  return { t, pad: [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]] }
 }
 
 function conv2DBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
-  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo }
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
-    strides: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding;
-    dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
-  };
-  const fmt = backend_util.convertConv2DDataFormat(dataFormat);
-  if (fmt !== 'channelsLast') throw new Error(`wasm Conv2DBackpropFilter supports dataFormat 'NHWC' only, got '${dataFormat}'.`);
-  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, fmt);
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, padInfo } = info;
-  const sc = new Scratch(backend as Backend);
+    strides: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding
+    dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number]
+  }
+  const fmt = backend_util.convertConv2DDataFormat(dataFormat)
+  if (fmt !== 'channelsLast') throw new Error(`wasm Conv2DBackpropFilter supports dataFormat 'NHWC' only, got '${dataFormat}'.`)
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, fmt)
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, padInfo } = info
+  const sc = new Scratch(backend as Backend)
   try {
     if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && padInfo.top === 0 && padInfo.left === 0) {
       // Pointwise convolution: dW = x^T · dy over all N*H*W positions.
-      const a = sc.reshape(x, [1, n * h * w, ci]);
-      const b = sc.reshape(dy, [1, n * ho * wo, co]);
-      const m = sc.run('BatchMatMul', { a, b }, { transposeA: true, transposeB: false });
-      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [1, 1, ci, co] }));
+      const a = sc.reshape(x, [1, n * h * w, ci])
+      const b = sc.reshape(dy, [1, n * ho * wo, co])
+      const m = sc.run('BatchMatMul', { a, b }, { transposeA: true, transposeB: false })
+      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [1, 1, ci, co] }))
     }
     if (ci * kh * kw < 32) {
       // Few input channels (e.g. the first layer on grayscale images): the convolution
       // below would run with a tiny output (ci x kh x kw); im2col + one GEMM is ~3x faster.
       // Patches [kh*kw*Ci, N*Ho*Wo] from strided slices of the padded, transposed input.
-      const xp = sc.pad(x, [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]]);
-      const xt = sc.transpose(xp, [3, 0, 1, 2]); // [Ci, N, Hp, Wp]
-      const taps: TensorInfo[] = [];
+      const xp = sc.pad(x, [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]])
+      const xt = sc.transpose(xp, [3, 0, 1, 2]) // [Ci, N, Hp, Wp]
+      const taps: TensorInfo[] = []
       for (let a = 0; a < kh; a++) {
         for (let b = 0; b < kw; b++) {
           taps.push(sc.run('StridedSlice', { x: xt }, {
             begin: [0, 0, a, b], end: [ci, n, a + (ho - 1) * sh + 1, b + (wo - 1) * sw + 1], strides: [1, 1, sh, sw],
             beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-          }));
+          }))
         }
       }
-      const packed = sc.run('Pack', taps as unknown as NamedTensorInfoMap, { axis: 0 }); // [kh*kw, Ci, N, Ho, Wo]
-      const a = sc.reshape(packed, [1, kh * kw * ci, n * ho * wo]);
-      const b = sc.reshape(dy, [1, n * ho * wo, co]);
-      const m = sc.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
-      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [kh, kw, ci, co] }));
+      const packed = sc.run('Pack', taps as unknown as NamedTensorInfoMap, { axis: 0 }) // [kh*kw, Ci, N, Ho, Wo]
+      const a = sc.reshape(packed, [1, kh * kw * ci, n * ho * wo])
+      const b = sc.reshape(dy, [1, n * ho * wo, co])
+      const m = sc.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false })
+      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [kh, kw, ci, co] }))
     }
-    const xt = sc.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, N]
-    const f = sc.transpose(dy, [1, 2, 0, 3]); // [Ho, Wo, N, Co]
-    const explicit: ExplicitPadding = [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]];
-    const c = sc.run('Conv2D', { x: xt, filter: f }, { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [sh, sw] });
-    const cs = sc.slice(c, [0, 0, 0, 0], [ci, kh, kw, co]);
-    return sc.keep(sc.transpose(cs, [1, 2, 0, 3]));
+    const xt = sc.transpose(x, [3, 1, 2, 0]) // [Ci, H, W, N]
+    const f = sc.transpose(dy, [1, 2, 0, 3]) // [Ho, Wo, N, Co]
+    const explicit: ExplicitPadding = [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]]
+    const c = sc.run('Conv2D', { x: xt, filter: f }, { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [sh, sw] })
+    const cs = sc.slice(c, [0, 0, 0, 0], [ci, kh, kw, co])
+    return sc.keep(sc.transpose(cs, [1, 2, 0, 3]))
   } finally {
-    sc.dispose();
+    sc.dispose()
   }
 }
 
 function conv2DBackpropInput({ inputs, attrs, backend }: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
-  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo }
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
-    strides: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding;
-    dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
-  };
-  const fmt = backend_util.convertConv2DDataFormat(dataFormat);
-  if (fmt !== 'channelsLast') throw new Error(`wasm Conv2DBackpropInput supports dataFormat 'NHWC' only, got '${dataFormat}'.`);
-  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, fmt);
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, padInfo } = info;
-  const sc = new Scratch(backend as Backend);
+    strides: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding
+    dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number]
+  }
+  const fmt = backend_util.convertConv2DDataFormat(dataFormat)
+  if (fmt !== 'channelsLast') throw new Error(`wasm Conv2DBackpropInput supports dataFormat 'NHWC' only, got '${dataFormat}'.`)
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, fmt)
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, padInfo } = info
+  const sc = new Scratch(backend as Backend)
   try {
     if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && padInfo.top === 0 && padInfo.left === 0) {
       // Pointwise convolution: dx = dy · W^T.
-      const a = sc.reshape(dy, [1, n * h * w, co]);
-      const b = sc.reshape(filter, [1, ci, co]);
-      const m = sc.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: true });
-      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [n, h, w, ci] }));
+      const a = sc.reshape(dy, [1, n * h * w, co])
+      const b = sc.reshape(filter, [1, ci, co])
+      const m = sc.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: true })
+      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [n, h, w, ci] }))
     }
     // Flip spatially and swap in/out channels: [kh, kw, Co, Ci].
-    const fr = sc.run('Reverse', { x: filter }, { dims: [0, 1] });
-    const ft = sc.transpose(fr, [0, 1, 3, 2]);
-    const { t, pad: p } = upsampleAndPad(sc, dy, sh, sw, kh, kw, padInfo, h, w);
-    return sc.keep(sc.run('Conv2D', { x: t, filter: ft }, { strides: [1, 1], pad: p, dataFormat: 'NHWC', dilations: [1, 1] }));
+    const fr = sc.run('Reverse', { x: filter }, { dims: [0, 1] })
+    const ft = sc.transpose(fr, [0, 1, 3, 2])
+    const { t, pad: p } = upsampleAndPad(sc, dy, sh, sw, kh, kw, padInfo, h, w)
+    return sc.keep(sc.run('Conv2D', { x: t, filter: ft }, { strides: [1, 1], pad: p, dataFormat: 'NHWC', dilations: [1, 1] }))
   } finally {
-    sc.dispose();
+    sc.dispose()
   }
 }
 
 function depthwiseBackpropInput({ inputs, attrs, backend }: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
-  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo }
   const { strides, dilations, pad, dimRoundingMode, inputShape } = attrs as unknown as {
-    strides: [number, number] | number; dilations: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding;
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
-  };
-  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, dilations ?? 1, pad, dimRoundingMode, true);
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info;
-  const mult = filter.shape[3]!;
-  const sc = new Scratch(backend as Backend);
+    strides: [number, number] | number; dilations: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding
+    dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number]
+  }
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, dilations ?? 1, pad, dimRoundingMode, true)
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info
+  const mult = filter.shape[3]!
+  const sc = new Scratch(backend as Backend)
   try {
     // Flipped filter, one channel per (c, m): [kh, kw, C*mult, 1].
-    const fr = sc.run('Reverse', { x: filter }, { dims: [0, 1] });
-    const f = sc.reshape(fr, [kh, kw, c * mult, 1]);
-    const khEff = (kh - 1) * dh + 1;
-    const kwEff = (kw - 1) * dw + 1;
-    const { t, pad: p } = upsampleAndPad(sc, dy, sh, sw, khEff, kwEff, padInfo, h, w);
-    const out = sc.run('DepthwiseConv2dNative', { x: t, filter: f }, { strides: [1, 1], pad: p, dilations: [dh, dw] });
-    if (mult === 1) return sc.keep(out);
-    const r = sc.reshape(out, [n, h, w, c, mult]);
-    return sc.keep(sc.run('Sum', { x: r }, { axis: [4], keepDims: false }));
+    const fr = sc.run('Reverse', { x: filter }, { dims: [0, 1] })
+    const f = sc.reshape(fr, [kh, kw, c * mult, 1])
+    const khEff = (kh - 1) * dh + 1
+    const kwEff = (kw - 1) * dw + 1
+    const { t, pad: p } = upsampleAndPad(sc, dy, sh, sw, khEff, kwEff, padInfo, h, w)
+    const out = sc.run('DepthwiseConv2dNative', { x: t, filter: f }, { strides: [1, 1], pad: p, dilations: [dh, dw] })
+    if (mult === 1) return sc.keep(out)
+    const r = sc.reshape(out, [n, h, w, c, mult])
+    return sc.keep(sc.run('Sum', { x: r }, { axis: [4], keepDims: false }))
   } finally {
-    sc.dispose();
+    sc.dispose()
   }
 }
 
 function depthwiseBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
-  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo }
   const { strides, dilations, pad, dimRoundingMode, filterShape } = attrs as unknown as {
-    strides: [number, number] | number; dilations: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding;
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
-  };
-  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, dilations ?? 1, pad, dimRoundingMode, true);
-  const { batchSize: n, inChannels: c, outHeight: ho, outWidth: wo, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info;
-  const mult = filterShape[3];
+    strides: [number, number] | number; dilations: [number, number] | number; pad: 'valid' | 'same' | number | ExplicitPadding
+    dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number]
+  }
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, dilations ?? 1, pad, dimRoundingMode, true)
+  const { batchSize: n, inChannels: c, outHeight: ho, outWidth: wo, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info
+  const mult = filterShape[3]
   // One pass over dy in JS: for every output position and filter tap, multiply-add the
   // input pixel's channels (contiguous in NHWC) into a float64 accumulator. Composing this
   // from strided slices + multiply + reduce ran ~50x slower on wasm.
-  const be = backend as Backend;
-  const { inHeight: h, inWidth: w } = info;
-  const cm = c * mult;
-  const acc = new Float64Array(kh * kw * cm);
-  const out = be.makeOutput([kh, kw, c, mult], 'float32');
-  const xv = be.typedArrayFromHeap(x);
-  const dyv = be.typedArrayFromHeap(dy);
+  const be = backend as Backend
+  const { inHeight: h, inWidth: w } = info
+  const cm = c * mult
+  const acc = new Float64Array(kh * kw * cm)
+  const out = be.makeOutput([kh, kw, c, mult], 'float32')
+  const xv = be.typedArrayFromHeap(x)
+  const dyv = be.typedArrayFromHeap(dy)
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < ho; i++) {
       for (let ta = 0; ta < kh; ta++) {
-        const r = i * sh + ta * dh - padInfo.top;
-        if (r < 0 || r >= h) continue;
-        const xRow = (b * h + r) * w;
+        const r = i * sh + ta * dh - padInfo.top
+        if (r < 0 || r >= h) continue
+        const xRow = (b * h + r) * w
         for (let j = 0; j < wo; j++) {
-          const dyBase = ((b * ho + i) * wo + j) * cm;
+          const dyBase = ((b * ho + i) * wo + j) * cm
           for (let tb = 0; tb < kw; tb++) {
-            const q = j * sw + tb * dw - padInfo.left;
-            if (q < 0 || q >= w) continue;
-            const xBase = (xRow + q) * c;
-            const accBase = (ta * kw + tb) * cm;
+            const q = j * sw + tb * dw - padInfo.left
+            if (q < 0 || q >= w) continue
+            const xBase = (xRow + q) * c
+            const accBase = (ta * kw + tb) * cm
             if (mult === 1) {
-              for (let ch = 0; ch < c; ch++) acc[accBase + ch] += xv[xBase + ch]! * dyv[dyBase + ch]!;
+              for (let ch = 0; ch < c; ch++) acc[accBase + ch] += xv[xBase + ch]! * dyv[dyBase + ch]!
             } else {
               for (let ch = 0; ch < c; ch++) {
-                const xc = xv[xBase + ch]!;
-                for (let mm = 0; mm < mult; mm++) acc[accBase + ch * mult + mm] += xc * dyv[dyBase + ch * mult + mm]!;
+                const xc = xv[xBase + ch]!
+                for (let mm = 0; mm < mult; mm++) acc[accBase + ch * mult + mm] += xc * dyv[dyBase + ch * mult + mm]!
               }
             }
           }
@@ -275,8 +275,8 @@ function depthwiseBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTens
       }
     }
   }
-  be.typedArrayFromHeap(out).set(acc);
-  return out;
+  be.typedArrayFromHeap(out).set(acc)
+  return out
 }
 
 /**
@@ -285,32 +285,32 @@ function depthwiseBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTens
  * repeating the contiguous block with copyWithin. Other tilings go to the built-in.
  */
 function tileKernel({ inputs, attrs, backend }: KernelArgs): TensorInfo {
-  const builtin = builtins.get('Tile');
-  if (builtin == null) throw new Error('wasm Tile: the built-in kernel was not captured before registration.');
-  const x = inputs.x!;
-  const { reps } = (attrs ?? {}) as { reps: number[] };
-  const rank = x.shape.length;
+  const builtin = builtins.get('Tile')
+  if (builtin == null) throw new Error('wasm Tile: the built-in kernel was not captured before registration.')
+  const x = inputs.x!
+  const { reps } = (attrs ?? {}) as { reps: number[] }
+  const rank = x.shape.length
   // Leading axes: x has size 1 there; trailing axes: reps 1. Some split point must exist.
-  let split = 0;
-  while (split < rank && x.shape[split] === 1) split++;
-  const ok = (x.dtype === 'float32' || x.dtype === 'int32') && reps.length === rank && reps.slice(split).every((r) => r === 1);
-  if (!ok) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo;
-  const be = backend as Backend;
-  const outShape = x.shape.map((d, i) => d * reps[i]!);
-  const out = be.makeOutput(outShape, x.dtype as 'float32');
-  const dst = be.typedArrayFromHeap(out);
-  const src = be.typedArrayFromHeap(x);
-  const block = src.length;
-  const total = dst.length;
-  if (block === 0) return out;
-  dst.set(src, 0);
-  let filled = block;
+  let split = 0
+  while (split < rank && x.shape[split] === 1) split++
+  const ok = (x.dtype === 'float32' || x.dtype === 'int32') && reps.length === rank && reps.slice(split).every((r) => r === 1)
+  if (!ok) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo
+  const be = backend as Backend
+  const outShape = x.shape.map((d, i) => d * reps[i]!)
+  const out = be.makeOutput(outShape, x.dtype as 'float32')
+  const dst = be.typedArrayFromHeap(out)
+  const src = be.typedArrayFromHeap(x)
+  const block = src.length
+  const total = dst.length
+  if (block === 0) return out
+  dst.set(src, 0)
+  let filled = block
   while (filled < total) {
-    const len = Math.min(filled, total - filled);
-    dst.copyWithin(filled, 0, len);
-    filled += len;
+    const len = Math.min(filled, total - filled)
+    dst.copyWithin(filled, 0, len)
+    filled += len
   }
-  return out;
+  return out
 }
 
 /**
@@ -320,26 +320,26 @@ function tileKernel({ inputs, attrs, backend }: KernelArgs): TensorInfo {
  */
 function withoutTransposes(name: 'BatchMatMul' | '_FusedMatMul') {
   return ({ inputs, attrs, backend }: KernelArgs): TensorInfo => {
-    const builtin = builtins.get(name);
-    if (builtin == null) throw new Error(`wasm ${name}: the built-in kernel was not captured before registration.`);
-    const { transposeA, transposeB } = (attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-    if (!transposeA && !transposeB) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo;
-    const sc = new Scratch(backend as Backend);
+    const builtin = builtins.get(name)
+    if (builtin == null) throw new Error(`wasm ${name}: the built-in kernel was not captured before registration.`)
+    const { transposeA, transposeB } = (attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean }
+    if (!transposeA && !transposeB) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo
+    const sc = new Scratch(backend as Backend)
     try {
       const swapLast = (t: TensorInfo) => {
-        const r = t.shape.length;
-        const perm = t.shape.map((_, i) => i);
-        perm[r - 2] = r - 1;
-        perm[r - 1] = r - 2;
-        return sc.transpose(t, perm);
-      };
-      const a = transposeA ? swapLast(inputs.a!) : inputs.a!;
-      const b = transposeB ? swapLast(inputs.b!) : inputs.b!;
-      return builtin({ inputs: { ...inputs, a, b }, attrs: { ...attrs, transposeA: false, transposeB: false }, backend: backend as object }) as TensorInfo;
+        const r = t.shape.length
+        const perm = t.shape.map((_, i) => i)
+        perm[r - 2] = r - 1
+        perm[r - 1] = r - 2
+        return sc.transpose(t, perm)
+      }
+      const a = transposeA ? swapLast(inputs.a!) : inputs.a!
+      const b = transposeB ? swapLast(inputs.b!) : inputs.b!
+      return builtin({ inputs: { ...inputs, a, b }, attrs: { ...attrs, transposeA: false, transposeB: false }, backend: backend as object }) as TensorInfo
     } finally {
-      sc.dispose();
+      sc.dispose()
     }
-  };
+  }
 }
 
 /**
@@ -350,30 +350,30 @@ function withoutTransposes(name: 'BatchMatMul' | '_FusedMatMul') {
  */
 function leadingReduction(name: 'Sum' | 'Mean') {
   return ({ inputs, attrs, backend }: KernelArgs): TensorInfo => {
-    const builtin = builtins.get(name);
-    if (builtin == null) throw new Error(`wasm ${name}: the built-in kernel was not captured before registration.`);
-    const x = inputs.x!;
-    const { axis, keepDims } = (attrs ?? {}) as { axis: number | number[]; keepDims: boolean };
-    const rank = x.shape.length;
-    const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)).sort((p, q) => p - q);
-    const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
-    const outer = size(x.shape.slice(0, axes.length));
-    if (x.dtype !== 'float32' || !leading || outer < 64) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo;
-    const rest = x.shape.slice(axes.length);
-    const sc = new Scratch(backend as Backend);
+    const builtin = builtins.get(name)
+    if (builtin == null) throw new Error(`wasm ${name}: the built-in kernel was not captured before registration.`)
+    const x = inputs.x!
+    const { axis, keepDims } = (attrs ?? {}) as { axis: number | number[]; keepDims: boolean }
+    const rank = x.shape.length
+    const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)).sort((p, q) => p - q)
+    const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i)
+    const outer = size(x.shape.slice(0, axes.length))
+    if (x.dtype !== 'float32' || !leading || outer < 64) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo
+    const rest = x.shape.slice(axes.length)
+    const sc = new Scratch(backend as Backend)
     try {
-      const ones = sc.run('Fill', {}, { shape: [1, 1, outer], value: name === 'Mean' ? 1 / outer : 1, dtype: 'float32' });
-      const b = sc.reshape(x, [1, outer, size(rest)]);
-      const m = sc.run('BatchMatMul', { a: ones, b }, { transposeA: false, transposeB: false });
-      const shape = keepDims ? [...axes.map(() => 1), ...rest] : rest;
-      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape }));
+      const ones = sc.run('Fill', {}, { shape: [1, 1, outer], value: name === 'Mean' ? 1 / outer : 1, dtype: 'float32' })
+      const b = sc.reshape(x, [1, outer, size(rest)])
+      const m = sc.run('BatchMatMul', { a: ones, b }, { transposeA: false, transposeB: false })
+      const shape = keepDims ? [...axes.map(() => 1), ...rest] : rest
+      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape }))
     } finally {
-      sc.dispose();
+      sc.dispose()
     }
-  };
+  }
 }
 
-const size = (shape: number[]) => shape.reduce((p, q) => p * q, 1);
+const size = (shape: number[]) => shape.reduce((p, q) => p * q, 1)
 
 /**
  * MaxPoolGrad as one pass over the windows: recompute each window's first maximum (the
@@ -381,92 +381,92 @@ const size = (shape: number[]) => shape.reduce((p, q) => p * q, 1);
  * wasm's built-in kernel loops over every (dx, window) pair and is ~20x slower.
  */
 function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): TensorInfo {
-  const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+  const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo }
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as {
-    filterSize: [number, number] | number; strides: [number, number] | number;
-    pad: 'valid' | 'same' | number | ExplicitPadding; dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  };
-  const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, padInfo } = info;
-  const be = backend as Backend;
-  const out = be.makeOutput([n, h, w, c], 'float32');
+    filterSize: [number, number] | number; strides: [number, number] | number
+    pad: 'valid' | 'same' | number | ExplicitPadding; dimRoundingMode?: 'floor' | 'round' | 'ceil'
+  }
+  const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode)
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, padInfo } = info
+  const be = backend as Backend
+  const out = be.makeOutput([n, h, w, c], 'float32')
   // Views after makeOutput: allocation may grow (and detach) the wasm heap.
-  const dx = be.typedArrayFromHeap(out);
-  const xv = be.typedArrayFromHeap(input);
-  const dyv = be.typedArrayFromHeap(dy);
-  const rowX = w * c;
-  const imgX = h * rowX;
+  const dx = be.typedArrayFromHeap(out)
+  const xv = be.typedArrayFromHeap(input)
+  const dyv = be.typedArrayFromHeap(dy)
+  const rowX = w * c
+  const imgX = h * rowX
   if (kh === 2 && kw === 2 && sh === 2 && sw === 2 && padInfo.top === 0 && padInfo.left === 0 && 2 * ho <= h && 2 * wo <= w) {
     // The common 2x2/2 pooling without padding: disjoint windows, each dx element written
     // once (rows/columns no window covers stay zero).
-    if (2 * ho !== h || 2 * wo !== w) dx.fill(0);
-    let o = 0;
+    if (2 * ho !== h || 2 * wo !== w) dx.fill(0)
+    let o = 0
     for (let b = 0; b < n; b++) {
       for (let i = 0; i < ho; i++) {
-        let p00 = b * imgX + 2 * i * rowX;
+        let p00 = b * imgX + 2 * i * rowX
         for (let j = 0; j < wo; j++, p00 += c) {
           for (let d = 0; d < c; d++, o++, p00++) {
-            const p01 = p00 + c;
-            const p10 = p00 + rowX;
-            const p11 = p10 + c;
-            const v00 = xv[p00]!;
-            const v01 = xv[p01]!;
-            const v10 = xv[p10]!;
-            const v11 = xv[p11]!;
-            let best = Number.NEGATIVE_INFINITY;
-            let at = -1;
+            const p01 = p00 + c
+            const p10 = p00 + rowX
+            const p11 = p10 + c
+            const v00 = xv[p00]!
+            const v01 = xv[p01]!
+            const v10 = xv[p10]!
+            const v11 = xv[p11]!
+            let best = Number.NEGATIVE_INFINITY
+            let at = -1
             if (v00 > best) { best = v00; at = p00; }
             if (v01 > best) { best = v01; at = p01; }
             if (v10 > best) { best = v10; at = p10; }
             if (v11 > best) { at = p11; }
-            dx[p00] = 0;
-            dx[p01] = 0;
-            dx[p10] = 0;
-            dx[p11] = 0;
-            if (at >= 0) dx[at] = dyv[o]!;
+            dx[p00] = 0
+            dx[p01] = 0
+            dx[p10] = 0
+            dx[p11] = 0
+            if (at >= 0) dx[at] = dyv[o]!
           }
         }
       }
     }
-    return out;
+    return out
   }
-  dx.fill(0);
+  dx.fill(0)
   // Channels innermost (contiguous in NHWC): one running max per channel.
-  const best = new Float32Array(c);
-  const at = new Int32Array(c);
-  let o = 0;
+  const best = new Float32Array(c)
+  const at = new Int32Array(c)
+  let o = 0
   for (let b = 0; b < n; b++) {
-    const xb = b * imgX;
+    const xb = b * imgX
     for (let i = 0; i < ho; i++) {
-      const r0 = i * sh - padInfo.top;
-      const rMin = Math.max(0, r0);
-      const rMax = Math.min(h, r0 + kh);
+      const r0 = i * sh - padInfo.top
+      const rMin = Math.max(0, r0)
+      const rMax = Math.min(h, r0 + kh)
       for (let j = 0; j < wo; j++, o += c) {
-        const c0 = j * sw - padInfo.left;
-        const cMin = Math.max(0, c0);
-        const cMax = Math.min(w, c0 + kw);
-        best.fill(Number.NEGATIVE_INFINITY);
-        at.fill(-1);
+        const c0 = j * sw - padInfo.left
+        const cMin = Math.max(0, c0)
+        const cMax = Math.min(w, c0 + kw)
+        best.fill(Number.NEGATIVE_INFINITY)
+        at.fill(-1)
         for (let r = rMin; r < rMax; r++) {
           for (let q = cMin; q < cMax; q++) {
-            const base = xb + r * rowX + q * c;
+            const base = xb + r * rowX + q * c
             for (let d = 0; d < c; d++) {
-              const v = xv[base + d]!;
+              const v = xv[base + d]!
               if (v > best[d]!) {
-                best[d] = v;
-                at[d] = base + d;
+                best[d] = v
+                at[d] = base + d
               }
             }
           }
         }
         for (let d = 0; d < c; d++) {
-          const p = at[d]!;
-          if (p >= 0) dx[p] += dyv[o + d]!;
+          const p = at[d]!
+          if (p >= 0) dx[p] += dyv[o + d]!
         }
       }
     }
   }
-  return out;
+  return out
 }
 
 /** The kernels this module registers on 'wasm' (and whether they replace a built-in). */
@@ -481,16 +481,16 @@ export const WASM_GRADIENT_KERNELS: ReadonlyArray<{ name: string; replaces: bool
   { name: 'Sum', replaces: true, kernelFunc: leadingReduction('Sum') as KernelConfig['kernelFunc'] },
   { name: 'Mean', replaces: true, kernelFunc: leadingReduction('Mean') as KernelConfig['kernelFunc'] },
   { name: '_FusedMatMul', replaces: true, kernelFunc: withoutTransposes('_FusedMatMul') as KernelConfig['kernelFunc'] },
-];
+]
 
-let registered: string[] | null = null;
+let registered: string[] | null = null
 
 /**
  * The wasm backend's own kernel function for a name this module replaced (for benchmarks
  * and tests), or undefined when wasm had none.
  */
 export function builtinWasmKernel(name: string): KernelConfig['kernelFunc'] | undefined {
-  return builtins.get(name) ?? (registered ? undefined : tf.getKernel(name, 'wasm')?.kernelFunc);
+  return builtins.get(name) ?? (registered ? undefined : tf.getKernel(name, 'wasm')?.kernelFunc)
 }
 
 /**
@@ -499,15 +499,15 @@ export function builtinWasmKernel(name: string): KernelConfig['kernelFunc'] | un
  * compose). Returns the kernel names that were (or already had been) registered.
  */
 export function registerWasmGradientKernels(): string[] {
-  if (registered) return registered;
+  if (registered) return registered
   if (tf.getKernel('Conv2D', 'wasm') == null) {
-    throw new Error("registerWasmGradientKernels: the wasm backend's kernels are not registered. Import '@tensorflow/tfjs-backend-wasm' first.");
+    throw new Error("registerWasmGradientKernels: the wasm backend's kernels are not registered. Import '@tensorflow/tfjs-backend-wasm' first.")
   }
   for (const k of WASM_GRADIENT_KERNELS) {
-    const existing = tf.getKernel(k.name, 'wasm');
+    const existing = tf.getKernel(k.name, 'wasm')
     if (existing != null) {
-      builtins.set(k.name, existing.kernelFunc);
-      tf.unregisterKernel(k.name, 'wasm');
+      builtins.set(k.name, existing.kernelFunc)
+      tf.unregisterKernel(k.name, 'wasm')
     }
     // Keep the built-in's setupFunc: it binds the wasm export the built-in kernelFunc
     // (which some of ours call) needs, when the backend initialises.
@@ -515,8 +515,8 @@ export function registerWasmGradientKernels(): string[] {
       kernelName: k.name, backendName: 'wasm', kernelFunc: k.kernelFunc,
       ...(existing?.setupFunc ? { setupFunc: existing.setupFunc } : {}),
       ...(existing?.disposeFunc ? { disposeFunc: existing.disposeFunc } : {}),
-    });
+    })
   }
-  registered = WASM_GRADIENT_KERNELS.map((k) => k.name);
-  return registered;
+  registered = WASM_GRADIENT_KERNELS.map((k) => k.name)
+  return registered
 }
