@@ -30,15 +30,37 @@ function maskInfo(mask: number): { shift: number; max: number } {
   return { shift, max: mask >>> shift }
 }
 
+/** The header fields the decoder needs, checked: size, depth, compression, row order. */
+interface BmpHeader {
+  dataOffset: number
+  /** The info header's size (12 for the OS/2 core header). */
+  hdr: number
+  width: number
+  height: number
+  bpp: number
+  compression: number
+  colorsUsed: number
+  topDown: boolean
+}
+
 export function decodeBmp(buf: Uint8Array): RawImage {
-  if (buf.length < 26 || buf[0] !== 0x42 || buf[1] !== 0x4d) throw new BmpError('not a BMP file')
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  const h = readHeader(buf, dv)
+  const masks = readMasks(buf, dv, h)
+  const palette = readPalette(buf, h)
+  const stride = Math.floor((h.width * h.bpp + 31) / 32) * 4
+  if (h.dataOffset + stride * (h.height - 1) + Math.ceil((h.width * h.bpp) / 8) > buf.length)
+    throw new BmpError(`the BMP pixel data is cut short (file has ${buf.length} bytes, ${h.dataOffset + stride * h.height} expected)`)
+  return decodePixels(buf, dv, h, stride, masks, palette)
+}
+
+function readHeader(buf: Uint8Array, dv: DataView): BmpHeader {
+  if (buf.length < 26 || buf[0] !== 0x42 || buf[1] !== 0x4d) throw new BmpError('not a BMP file')
   const dataOffset = dv.getUint32(10, true)
   const hdr = dv.getUint32(14, true)
   let width: number, height: number, bpp: number, compression = 0, colorsUsed = 0
   let topDown = false
-  const core = hdr === 12
-  if (core) {
+  if (hdr === 12) {
     width = dv.getUint16(18, true)
     height = dv.getUint16(20, true)
     bpp = dv.getUint16(24, true)
@@ -57,8 +79,11 @@ export function decodeBmp(buf: Uint8Array): RawImage {
   if (compression === 1 || compression === 2) throw new BmpError('run-length-compressed (RLE) BMP files are not supported; re-save it as PNG')
   if (compression === 4 || compression === 5) throw new BmpError('BMP files holding embedded JPEG/PNG data are not supported; re-save it as PNG')
   if (compression !== 0 && compression !== 3 && compression !== 6) throw new BmpError(`unknown BMP compression ${compression}`)
+  return { dataOffset, hdr, width, height, bpp, compression, colorsUsed, topDown }
+}
 
-  // Channel masks for 16/32-bit.
+/** Channel masks (red, green, blue, alpha) for 16/32-bit pixels; null for palette and 24-bit ones. */
+function readMasks(buf: Uint8Array, dv: DataView, { hdr, bpp, compression }: BmpHeader): number[] | null {
   let masks: number[] | null = null
   if (compression === 3 || compression === 6) {
     const at = hdr >= 52 ? 14 + 40 : 14 + hdr // V2+/V4/V5 headers hold masks inside the header; plain 40-byte headers put them after it
@@ -70,26 +95,32 @@ export function decodeBmp(buf: Uint8Array): RawImage {
   } else if (bpp === 16) masks = [0x7c00, 0x03e0, 0x001f, 0]
   else if (bpp === 32) masks = [0x00ff0000, 0x0000ff00, 0x000000ff, 0]
   if (bpp === 32 && hdr >= 56 && compression === 0) masks = [0x00ff0000, 0x0000ff00, 0x000000ff, dv.getUint32(14 + 52, true)]
+  return masks
+}
 
-  let palette: Uint8Array | null = null
-  if (bpp <= 8) {
-    if (![1, 2, 4, 8].includes(bpp)) throw new BmpError(`unsupported BMP bit depth ${bpp}`)
-    const n = colorsUsed || 1 << bpp
-    const entry = core ? 3 : 4
-    const at = 14 + hdr
-    if (at + n * entry > buf.length) throw new BmpError('the BMP palette is cut short')
-    palette = new Uint8Array(256 * 3)
-    for (let i = 0; i < Math.min(n, 256); i++) {
-      palette[i * 3] = buf[at + i * entry + 2]
-      palette[i * 3 + 1] = buf[at + i * entry + 1]
-      palette[i * 3 + 2] = buf[at + i * entry]
-    }
-  } else if (![16, 24, 32].includes(bpp)) throw new BmpError(`unsupported BMP bit depth ${bpp}`)
+/** The colour table of a 1/2/4/8-bit file as RGB triples; null for deeper pixels (refusing other depths). */
+function readPalette(buf: Uint8Array, { hdr, bpp, colorsUsed }: BmpHeader): Uint8Array | null {
+  if (bpp > 8) {
+    if (![16, 24, 32].includes(bpp)) throw new BmpError(`unsupported BMP bit depth ${bpp}`)
+    return null
+  }
+  if (![1, 2, 4, 8].includes(bpp)) throw new BmpError(`unsupported BMP bit depth ${bpp}`)
+  const n = colorsUsed || 1 << bpp
+  const entry = hdr === 12 ? 3 : 4
+  const at = 14 + hdr
+  if (at + n * entry > buf.length) throw new BmpError('the BMP palette is cut short')
+  const palette = new Uint8Array(256 * 3)
+  for (let i = 0; i < Math.min(n, 256); i++) {
+    palette[i * 3] = buf[at + i * entry + 2]
+    palette[i * 3 + 1] = buf[at + i * entry + 1]
+    palette[i * 3 + 2] = buf[at + i * entry]
+  }
+  return palette
+}
 
-  const stride = Math.floor((width * bpp + 31) / 32) * 4
-  if (dataOffset + stride * (height - 1) + Math.ceil((width * bpp) / 8) > buf.length)
-    throw new BmpError(`the BMP pixel data is cut short (file has ${buf.length} bytes, ${dataOffset + stride * height} expected)`)
-
+/** The pixel rows as top-down RGB (RGBA when an alpha mask is set). */
+function decodePixels(buf: Uint8Array, dv: DataView, h: BmpHeader, stride: number, masks: number[] | null, palette: Uint8Array | null): RawImage {
+  const { width, height, bpp, dataOffset, topDown } = h
   const hasAlphaMask = masks !== null && masks[3] !== 0
   const channels: 3 | 4 = hasAlphaMask ? 4 : 3
   const out = new Uint8Array(width * height * channels)

@@ -116,22 +116,34 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
   const hashFile = final + '.sha256'
   req.signal?.throwIfAborted()
 
-  // ---- cache hit ----------------------------------------------------------------------------
-  const have = await sizeOf(final)
-  if (have >= 0) {
-    const recorded = (await readFile(hashFile, 'utf8').catch(() => '')).trim().split(/\s+/)[0]
-    if (expected) {
-      req.onProgress?.({ phase: 'verify', url: req.url, fileName: req.fileName, received: have, total: have, rate: 0, etaSeconds: null })
-      const got = await sha256File(final, req.signal)
-      if (got === expected) return { path: final, sha256: got, bytes: have, fromCache: true, transferred: 0 }
-      await rm(final, { force: true }) // damaged on disk since: fetch it again
-    } else if (recorded && HEX64.test(recorded) && (!req.bytes || req.bytes === have)) {
-      return { path: final, sha256: recorded, bytes: have, fromCache: true, transferred: 0 }
-    } else await rm(final, { force: true })
-  }
-
-  // ---- download, resuming -----------------------------------------------------------------
+  const cached = await cachedFile(req, expected, final, hashFile)
+  if (cached) return cached
   await mkdir(dir, { recursive: true })
+  const transferred = await fetchWithRetries(req, part)
+  const { got, size } = await verifyPart(req, expected, part, dir)
+  await writeFile(hashFile, `${got}  ${req.fileName}\n`)
+  await rename(part, final)
+  return { path: final, sha256: got, bytes: size, fromCache: false, transferred }
+}
+
+/** The cached file when it is verified (by the expected sha256, else by its recorded one and size); a damaged one is removed. */
+async function cachedFile(req: DownloadRequest, expected: string | null, final: string, hashFile: string): Promise<DownloadResult | null> {
+  const have = await sizeOf(final)
+  if (have < 0) return null
+  const recorded = (await readFile(hashFile, 'utf8').catch(() => '')).trim().split(/\s+/)[0]
+  if (expected) {
+    req.onProgress?.({ phase: 'verify', url: req.url, fileName: req.fileName, received: have, total: have, rate: 0, etaSeconds: null })
+    const got = await sha256File(final, req.signal)
+    if (got === expected) return { path: final, sha256: got, bytes: have, fromCache: true, transferred: 0 }
+    await rm(final, { force: true }) // damaged on disk since: fetch it again
+  } else if (recorded && HEX64.test(recorded) && (!req.bytes || req.bytes === have)) {
+    return { path: final, sha256: recorded, bytes: have, fromCache: true, transferred: 0 }
+  } else await rm(final, { force: true })
+  return null
+}
+
+/** Downloads into `part`, resuming it, with up to `retries` retries after a growing delay; the bytes transferred. */
+async function fetchWithRetries(req: DownloadRequest, part: string): Promise<number> {
   const retries = req.retries ?? 5
   let delay = req.retryDelayMs ?? 500
   let transferred = 0
@@ -169,8 +181,11 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
       `Could not download ${req.url}: ${lastErr.message} (gave up after ${retries + 1} attempts; ${formatBytes(Math.max(0, await sizeOf(part)))} kept).`,
       'Check the network connection and try again (the download resumes), or pick a mirror URL or a local copy of the file.',
     )
+  return transferred
+}
 
-  // ---- verify -------------------------------------------------------------------------------
+/** Checks the finished `part` against the expected sha256 (or size); a wrong one is deleted and refused. Its sha256 and size. */
+async function verifyPart(req: DownloadRequest, expected: string | null, part: string, dir: string): Promise<{ got: string; size: number }> {
   const size = await sizeOf(part)
   req.onProgress?.({ phase: 'verify', url: req.url, fileName: req.fileName, received: size, total: size, rate: 0, etaSeconds: null })
   const got = await sha256File(part, req.signal)
@@ -192,9 +207,7 @@ export async function download(req: DownloadRequest): Promise<DownloadResult> {
       'The server sent a different file. Check the URL, or use a local copy of the data set.',
     )
   }
-  await writeFile(hashFile, `${got}  ${req.fileName}\n`)
-  await rename(part, final)
-  return { path: final, sha256: got, bytes: size, fromCache: false, transferred }
+  return { got, size }
 }
 
 async function rmEmpty(dir: string) {
@@ -265,46 +278,7 @@ function fetchInto(req: DownloadRequest, part: string, start: number, url = req.
       const len = res.headers['content-length'] !== undefined ? Number(res.headers['content-length']) : null
       const cr = /\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''))
       const total = cr ? Number(cr[1]) : len !== null ? from + len : (req.bytes ?? null)
-      void (async () => {
-        const fh = await open(part, from === 0 ? 'w' : 'a')
-        let got = 0
-        let ended = false
-        const t0 = Date.now()
-        let lastTick = 0
-        const tick = (force = false) => {
-          if (!req.onProgress) return
-          const now = Date.now()
-          if (!force && now - lastTick < 200) return
-          lastTick = now
-          const secs = (now - t0) / 1000
-          const rate = secs > 0 ? got / secs : 0
-          req.onProgress({ phase: 'download', url: req.url, fileName: req.fileName, received: from + got, total, rate, etaSeconds: total !== null && rate > 0 ? (total - from - got) / rate : null, ...(from > 0 ? { resumedFrom: from } : {}) })
-        }
-        tick(true)
-        let writeError: (Error & { path?: string }) | null = null
-        try {
-          for await (const chunk of res) {
-            try {
-              await fh.write(chunk as Buffer)
-            } catch (err) {
-              // The disk, not the connection (ENOSPC, EIO, ...): retrying would not help.
-              writeError = err as Error
-              break
-            }
-            got += (chunk as Buffer).length
-            tick()
-          }
-          ended = writeError === null
-        } catch {
-          // connection dropped mid-body: what arrived is kept, the caller resumes
-        } finally {
-          await fh.close()
-        }
-        if (writeError) return done(() => reject(Object.assign(writeError!, { path: writeError!.path ?? part })))
-        tick(true)
-        const complete = ended && res.complete && (len === null || got === len)
-        done(() => resolve({ transferred: got, total, complete }))
-      })().catch((err) => done(() => reject(err)))
+      writeBody(req, res, part, from, total, len).then((a) => done(() => resolve(a)), (err) => done(() => reject(err)))
     })
     r.setTimeout(req.idleTimeoutMs ?? 30_000, () => r.destroy(new Error(`no data for ${Math.round((req.idleTimeoutMs ?? 30_000) / 1000)} s`)))
     r.on('error', (err) => done(() => reject(err)))
@@ -314,4 +288,50 @@ function fetchInto(req: DownloadRequest, part: string, start: number, url = req.
     }
     if (req.signal) req.signal.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+/**
+ * Writes a response body to `part` (from byte `from`: appended, or the file started over),
+ * reporting progress; a dropped connection keeps what arrived (not complete), a failed write
+ * (the disk, not the connection) is thrown with the file's path.
+ */
+async function writeBody(req: DownloadRequest, res: http.IncomingMessage, part: string, from: number, total: number | null, len: number | null): Promise<Attempt> {
+  const fh = await open(part, from === 0 ? 'w' : 'a')
+  let got = 0
+  let ended = false
+  const t0 = Date.now()
+  let lastTick = 0
+  const tick = (force = false) => {
+    if (!req.onProgress) return
+    const now = Date.now()
+    if (!force && now - lastTick < 200) return
+    lastTick = now
+    const secs = (now - t0) / 1000
+    const rate = secs > 0 ? got / secs : 0
+    req.onProgress({ phase: 'download', url: req.url, fileName: req.fileName, received: from + got, total, rate, etaSeconds: total !== null && rate > 0 ? (total - from - got) / rate : null, ...(from > 0 ? { resumedFrom: from } : {}) })
+  }
+  tick(true)
+  let writeError: (Error & { path?: string }) | null = null
+  try {
+    for await (const chunk of res) {
+      try {
+        await fh.write(chunk as Buffer)
+      } catch (err) {
+        // The disk, not the connection (ENOSPC, EIO, ...): retrying would not help.
+        writeError = err as Error
+        break
+      }
+      got += (chunk as Buffer).length
+      tick()
+    }
+    ended = writeError === null
+  } catch {
+    // connection dropped mid-body: what arrived is kept, the caller resumes
+  } finally {
+    await fh.close()
+  }
+  if (writeError) throw Object.assign(writeError, { path: writeError.path ?? part })
+  tick(true)
+  const complete = ended && res.complete && (len === null || got === len)
+  return { transferred: got, total, complete }
 }
