@@ -194,221 +194,46 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   })
 }
 
+/** What a started server's handlers share: its options, token, open event sockets and calls in flight. */
+interface Bridge {
+  opts: WebServerOptions
+  token: string
+  sockets: Set<WebSocket>
+  calls: Map<string, AbortController>
+  /** Known once the server listens. */
+  port: number
+}
+
+const allowedHosts = (b: Bridge) => [`127.0.0.1:${b.port}`, `localhost:${b.port}`]
+
+function broadcast<E extends keyof Events>(b: Bridge, event: E, payload: Events[E]) {
+  const msg = JSON.stringify({ event, payload })
+  for (const ws of b.sockets) if (ws.readyState === ws.OPEN) ws.send(msg)
+}
+
 /**
  * The web bridge: the built renderer plus the contract over HTTP (calls) and WebSocket
  * (events), on 127.0.0.1 only. Every request needs the per-start token (URL once, then an
  * HttpOnly cookie); Host and Origin must be the server's own (DNS-rebinding defence).
  */
 export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
-  const token = opts.token ?? randomBytes(24).toString('base64url')
-  const sockets = new Set<WebSocket>()
-  const calls = new Map<string, AbortController>()
-  let port = 0
-
-  const allowedHosts = () => [`127.0.0.1:${port}`, `localhost:${port}`]
-  const broadcast = <E extends keyof Events>(event: E, payload: Events[E]) => {
-    const msg = JSON.stringify({ event, payload })
-    for (const ws of sockets) if (ws.readyState === ws.OPEN) ws.send(msg)
-  }
-
-  /**
-   * Checks Host, Origin and token, before anything else is looked at; returns the refusal
-   * (status and reason) or null when the request may pass. Reads headers only: cannot throw.
-   */
-  function refuse(req: IncomingMessage, target: Target | null): { status: number; message: string; hint: string } | null {
-    const host = req.headers.host
-    const origin = req.headers.origin
-    const page = 'Requests must come from the studio page itself (Host/Origin check).'
-    const open = 'Open the exact URL printed by `classifier-studio serve`.'
-    if (typeof host !== 'string' || !allowedHosts().includes(host)) return { status: 421, message: `${page} The Host header is not this server's.`, hint: open }
-    if (origin !== undefined && !allowedHosts().some((h) => origin === `http://${h}`)) return { status: 403, message: `${page} The Origin header is not this server's.`, hint: open }
-    const given = target?.query.get('token') ?? cookieToken(req) ?? /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
-    if (!given || !same(given, token)) return { status: 401, message: 'Missing or wrong token.', hint: open }
-    return null
-  }
-
-  function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-    if (res.headersSent || res.destroyed) {
-      res.destroy()
-      return
-    }
-    const text = JSON.stringify(body)
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-length': String(Buffer.byteLength(text)), ...headers })
-    res.end(text)
-  }
-
-  /**
-   * Answers a failed request with the status its error code maps to (httpStatus: one place).
-   * 5xx are failures of the app, logged here with their stack; no answer ever carries a stack.
-   */
-  function fail(req: IncomingMessage, res: ServerResponse, err: unknown) {
-    try {
-      const e = translateError(err)
-      const status = httpStatus(e.code)
-      if (status >= 500) console.error(`Classifier Studio web bridge: ${req.method} ${shown((req.url ?? '').split('?')[0])} failed (${e.code}):`, err) // no query: it may hold the token
-      const hint = e.hint ?? (e.code === 'INTERNAL' ? 'This is a failure inside Classifier Studio; the server log (the terminal running `classifier-studio serve`) has the details.' : undefined)
-      send(res, status, errorBody(e.code, e.message, hint))
-    } catch (again) {
-      console.error('Classifier Studio web bridge: could not answer a failed request:', again)
-      res.destroy()
-    }
-  }
-
-  async function serveStatic(res: ServerResponse, decoded: string, setCookie: boolean) {
-    const rel = normalize(decoded).replace(/^([/\\])+/, '')
-    let file = join(opts.staticDir, rel || 'index.html')
-    if (!file.startsWith(opts.staticDir + sep) && file !== opts.staticDir) return send(res, 403, errorBody('FORBIDDEN', 'That path is outside the studio UI.'))
-    const st = await stat(file).catch(() => null)
-    if (!st?.isFile()) file = join(opts.staticDir, 'index.html') // single-page app fallback
-    const body = await readFile(file).catch(() => null)
-    if (!body) {
-      console.error(`Classifier Studio web bridge: ${join(opts.staticDir, 'index.html')} is missing.`)
-      return send(res, 500, errorBody('INTERNAL', `The studio UI is not built: ${join(opts.staticDir, 'index.html')} is missing.`, 'Run npm run build:web, then start the studio again.'))
-    }
-    const headers: Record<string, string> = {
-      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'content-security-policy': CSP,
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
-      'cache-control': extname(file) === '.html' ? 'no-store' : 'max-age=3600',
-    }
-    if (setCookie) headers['set-cookie'] = `cs_token=${token}; HttpOnly; SameSite=Strict; Path=/`
-    res.writeHead(200, headers)
-    res.end(body)
-  }
-
-  async function handle(req: IncomingMessage, res: ServerResponse) {
-    const target = parseTarget(req.url)
-    // Nothing but this check runs for a request without the right Host, Origin and token.
-    const refusal = refuse(req, target)
-    if (refusal !== null) return send(res, refusal.status, errorBody('FORBIDDEN', refusal.message, refusal.hint))
-    if (target === null) throw new AppError('BAD_REQUEST', `The request target ${JSON.stringify(shown(req.url ?? ''))} is not a path.`, 'Request a path that starts with "/".')
-    const { pathname, query } = target
-    if (pathname === '/api' || pathname.startsWith('/api/')) {
-      if (req.method !== 'POST') return send(res, 405, errorBody('BAD_REQUEST', `Use POST for API calls, not ${shown(req.method ?? '')}.`, 'Send POST /api/<domain>/<method> with a JSON body.'), { allow: 'POST' })
-      const parts = pathname.split('/')
-      const [, , domain = '', name = ''] = parts
-      if (parts.length > 4) throw new AppError('BAD_REQUEST', `No API method at ${shown(pathname)}.`, 'API calls are POST /api/<domain>/<method>.')
-      const args = await readBody(req)
-      if (domain === 'cancel') {
-        const callId = typeof args === 'object' && args !== null ? (args as { callId?: unknown }).callId : undefined
-        if (typeof callId === 'string') calls.get(callId)?.abort()
-        return send(res, 200, { result: null })
-      }
-      const callId = req.headers['x-call-id']?.toString() ?? randomUUID()
-      const ac = new AbortController()
-      calls.set(callId, ac)
-      req.on('close', () => {
-        if (!res.writableFinished) ac.abort()
-      })
-      const ctx: CallContext = {
-        signal: ac.signal,
-        onProgress: (progress) => broadcast('progress', { callId, progress }),
-        emit: broadcast,
-      }
-      try {
-        const result = await opts.dispatcher.call(domain, name, args, ctx)
-        return send(res, 200, { result: result ?? null })
-      } finally {
-        if (calls.get(callId) === ac) calls.delete(callId)
-      }
-    }
-    if (pathname.startsWith('/upload/') && opts.uploads) {
-      if (req.method !== 'POST') return send(res, 405, errorBody('BAD_REQUEST', `Use POST for uploads, not ${shown(req.method ?? '')}.`, 'Send POST /upload/<step> with the file as the body.'), { allow: 'POST' })
-      try {
-        const result = await opts.uploads(pathname.slice('/upload/'.length), query, req)
-        return send(res, 200, { result: result ?? null })
-      } catch (err) {
-        req.resume() // a refused body is drained, so the refusal reaches the sender
-        throw err
-      }
-    }
-    if (pathname.startsWith('/files/') && opts.files) {
-      const file = await opts.files(pathname.slice('/files/'.length), query).catch((err: unknown) => {
-        if (err instanceof AppError && err.code !== 'INTERNAL') throw err
-        return null
-      })
-      if (!file) return send(res, 404, errorBody('NOT_FOUND', 'No such file.'))
-      const headers: Record<string, string> = { 'content-type': file.type, 'cache-control': file.cache ?? 'max-age=600', 'x-content-type-options': 'nosniff' }
-      if (file.filename) headers['content-disposition'] = `attachment; filename="${file.filename.replace(/[^\w.-]+/g, '_')}"; filename*=UTF-8''${encodeURIComponent(file.filename)}`
-      if (!(file.body instanceof Readable)) {
-        res.writeHead(200, headers)
-        return res.end(file.body)
-      }
-      // A stream: its first failure (before any byte) is a JSON error; a later one cuts the download short.
-      const body = file.body
-      const first = await new Promise<Buffer | null>((resolve, reject) => {
-        body.once('error', reject)
-        body.once('end', () => resolve(null))
-        body.once('readable', () => resolve((body.read() as Buffer | null) ?? null))
-      })
-      res.writeHead(200, headers)
-      if (first) res.write(first)
-      body.removeAllListeners('error')
-      body.on('error', (err) => {
-        console.error('Classifier Studio web bridge: a download failed:', err)
-        res.destroy()
-      })
-      return body.pipe(res)
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, errorBody('BAD_REQUEST', `Method ${shown(req.method ?? '')} is not allowed here.`, 'The studio UI is read with GET.'), { allow: 'GET, HEAD' })
-    const decoded = decodePath(pathname)
-    if (decoded === null || decoded.includes('\0'))
-      throw new AppError('BAD_REQUEST', `The URL path ${JSON.stringify(shown(pathname))} is not valid percent-encoding${decoded === null ? '' : ' (it holds a NUL byte)'}.`, 'Check the address: every % must start a valid %XX escape of UTF-8 text.')
-    await serveStatic(res, decoded, query.has('token'))
-  }
-
+  const b: Bridge = { opts, token: opts.token ?? randomBytes(24).toString('base64url'), sockets: new Set(), calls: new Map(), port: 0 }
   const server = createServer((req, res) => {
-    handle(req, res).catch((err) => fail(req, res, err))
+    handle(b, req, res).catch((err) => fail(req, res, err))
   })
   // Slow or endless requests are cut off rather than held forever.
   server.headersTimeout = 20_000
   server.requestTimeout = 120_000
   // Malformed HTTP (bad request line, oversized headers, conflicting lengths): a JSON 4xx, then close.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage
-    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
-      socket.destroy()
-      return
-    }
-    const [status, message] =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'The request headers are too large.']
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'The request took too long to arrive.']
-          : [400, 'The request is not valid HTTP.']
-    endSocket(socket, rawResponse(status, 'BAD_REQUEST', message, 'Send a well-formed HTTP/1.1 request.'))
-  })
+  server.on('clientError', onClientError)
   // CONNECT (proxy tunnels) is not something this server does.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy())
     endSocket(socket, rawResponse(405, 'BAD_REQUEST', 'CONNECT is not supported.', 'This is the Classifier Studio web bridge, not a proxy.'))
   })
-
   // Clients never send messages; a bad frame closes that socket only (ws reports it as an error event).
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 })
-  const refuseUpgrade = (socket: Duplex, status: number, message: string, hint?: string) => {
-    endSocket(socket, rawResponse(status, status === 400 ? 'BAD_REQUEST' : status === 404 ? 'NOT_FOUND' : 'FORBIDDEN', message, hint))
-  }
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy())
-    try {
-      const target = parseTarget(req.url)
-      const refusal = refuse(req, target)
-      if (refusal !== null) return refuseUpgrade(socket, 403, refusal.message, refusal.hint)
-      if (target === null) return refuseUpgrade(socket, 400, 'The request target is not a path.')
-      if (target.pathname !== '/events') return refuseUpgrade(socket, 404, `No WebSocket at ${shown(target.pathname)}.`, 'Events are at /events.')
-      if (req.headers.origin === undefined) return refuseUpgrade(socket, 403, 'WebSocket requests must carry the Origin of the studio page.')
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        sockets.add(ws)
-        ws.on('error', () => ws.terminate())
-        ws.on('close', () => sockets.delete(ws))
-      })
-    } catch (err) {
-      console.error('Classifier Studio web bridge: a WebSocket upgrade failed:', err)
-      refuseUpgrade(socket, 400, 'The WebSocket request could not be handled.')
-    }
-  })
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => onUpgrade(b, wss, req, socket, head))
   await new Promise<void>((res, rej) => {
     server.once('error', rej)
     server.listen(opts.port ?? 0, '127.0.0.1', () => {
@@ -418,18 +243,214 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   })
   // After listening, a server-level error (e.g. too many open files on accept) is logged, never fatal.
   server.on('error', (err) => console.error('Classifier Studio web bridge:', err))
-  port = (server.address() as AddressInfo).port
+  b.port = (server.address() as AddressInfo).port
   return {
-    url: `http://127.0.0.1:${port}/?token=${token}`,
-    port,
-    token,
-    broadcast,
+    url: `http://127.0.0.1:${b.port}/?token=${b.token}`,
+    port: b.port,
+    token: b.token,
+    broadcast: (event, payload) => broadcast(b, event, payload),
     close: async () => {
-      for (const ws of sockets) ws.terminate()
-      for (const ac of calls.values()) ac.abort()
+      for (const ws of b.sockets) ws.terminate()
+      for (const ac of b.calls.values()) ac.abort()
       wss.close()
       server.closeAllConnections()
       await new Promise<void>((r) => server.close(() => r()))
     },
+  }
+}
+
+/**
+ * Checks Host, Origin and token, before anything else is looked at; returns the refusal
+ * (status and reason) or null when the request may pass. Reads headers only: cannot throw.
+ */
+function refuse(b: Bridge, req: IncomingMessage, target: Target | null): { status: number; message: string; hint: string } | null {
+  const host = req.headers.host
+  const origin = req.headers.origin
+  const page = 'Requests must come from the studio page itself (Host/Origin check).'
+  const open = 'Open the exact URL printed by `classifier-studio serve`.'
+  if (typeof host !== 'string' || !allowedHosts(b).includes(host)) return { status: 421, message: `${page} The Host header is not this server's.`, hint: open }
+  if (origin !== undefined && !allowedHosts(b).some((h) => origin === `http://${h}`)) return { status: 403, message: `${page} The Origin header is not this server's.`, hint: open }
+  const given = target?.query.get('token') ?? cookieToken(req) ?? /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+  if (!given || !same(given, b.token)) return { status: 401, message: 'Missing or wrong token.', hint: open }
+  return null
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  if (res.headersSent || res.destroyed) {
+    res.destroy()
+    return
+  }
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-length': String(Buffer.byteLength(text)), ...headers })
+  res.end(text)
+}
+
+/**
+ * Answers a failed request with the status its error code maps to (httpStatus: one place).
+ * 5xx are failures of the app, logged here with their stack; no answer ever carries a stack.
+ */
+function fail(req: IncomingMessage, res: ServerResponse, err: unknown) {
+  try {
+    const e = translateError(err)
+    const status = httpStatus(e.code)
+    if (status >= 500) console.error(`Classifier Studio web bridge: ${req.method} ${shown((req.url ?? '').split('?')[0])} failed (${e.code}):`, err) // no query: it may hold the token
+    const hint = e.hint ?? (e.code === 'INTERNAL' ? 'This is a failure inside Classifier Studio; the server log (the terminal running `classifier-studio serve`) has the details.' : undefined)
+    send(res, status, errorBody(e.code, e.message, hint))
+  } catch (again) {
+    console.error('Classifier Studio web bridge: could not answer a failed request:', again)
+    res.destroy()
+  }
+}
+
+async function handle(b: Bridge, req: IncomingMessage, res: ServerResponse) {
+  const target = parseTarget(req.url)
+  // Nothing but this check runs for a request without the right Host, Origin and token.
+  const refusal = refuse(b, req, target)
+  if (refusal !== null) return send(res, refusal.status, errorBody('FORBIDDEN', refusal.message, refusal.hint))
+  if (target === null) throw new AppError('BAD_REQUEST', `The request target ${JSON.stringify(shown(req.url ?? ''))} is not a path.`, 'Request a path that starts with "/".')
+  const { pathname, query } = target
+  if (pathname === '/api' || pathname.startsWith('/api/')) return apiCall(b, req, res, pathname)
+  if (pathname.startsWith('/upload/') && b.opts.uploads) return upload(b.opts.uploads, req, res, pathname, query)
+  if (pathname.startsWith('/files/') && b.opts.files) return serveFile(b.opts.files, res, pathname, query)
+  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, errorBody('BAD_REQUEST', `Method ${shown(req.method ?? '')} is not allowed here.`, 'The studio UI is read with GET.'), { allow: 'GET, HEAD' })
+  const decoded = decodePath(pathname)
+  if (decoded === null || decoded.includes('\0'))
+    throw new AppError('BAD_REQUEST', `The URL path ${JSON.stringify(shown(pathname))} is not valid percent-encoding${decoded === null ? '' : ' (it holds a NUL byte)'}.`, 'Check the address: every % must start a valid %XX escape of UTF-8 text.')
+  await serveStatic(b, res, decoded, query.has('token'))
+}
+
+/** POST /api/<domain>/<method>: a call through the dispatcher (cancellable, with progress as events); /api/cancel cancels one. */
+async function apiCall(b: Bridge, req: IncomingMessage, res: ServerResponse, pathname: string) {
+  if (req.method !== 'POST') return send(res, 405, errorBody('BAD_REQUEST', `Use POST for API calls, not ${shown(req.method ?? '')}.`, 'Send POST /api/<domain>/<method> with a JSON body.'), { allow: 'POST' })
+  const parts = pathname.split('/')
+  const [, , domain = '', name = ''] = parts
+  if (parts.length > 4) throw new AppError('BAD_REQUEST', `No API method at ${shown(pathname)}.`, 'API calls are POST /api/<domain>/<method>.')
+  const args = await readBody(req)
+  if (domain === 'cancel') {
+    const callId = typeof args === 'object' && args !== null ? (args as { callId?: unknown }).callId : undefined
+    if (typeof callId === 'string') b.calls.get(callId)?.abort()
+    return send(res, 200, { result: null })
+  }
+  const callId = req.headers['x-call-id']?.toString() ?? randomUUID()
+  const ac = new AbortController()
+  b.calls.set(callId, ac)
+  req.on('close', () => {
+    if (!res.writableFinished) ac.abort()
+  })
+  const ctx: CallContext = {
+    signal: ac.signal,
+    onProgress: (progress) => broadcast(b, 'progress', { callId, progress }),
+    emit: (event, payload) => broadcast(b, event, payload),
+  }
+  try {
+    const result = await b.opts.dispatcher.call(domain, name, args, ctx)
+    return send(res, 200, { result: result ?? null })
+  } finally {
+    if (b.calls.get(callId) === ac) b.calls.delete(callId)
+  }
+}
+
+/** POST /upload/<step>: the handler reads the body itself. */
+async function upload(uploads: NonNullable<WebServerOptions['uploads']>, req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams) {
+  if (req.method !== 'POST') return send(res, 405, errorBody('BAD_REQUEST', `Use POST for uploads, not ${shown(req.method ?? '')}.`, 'Send POST /upload/<step> with the file as the body.'), { allow: 'POST' })
+  try {
+    const result = await uploads(pathname.slice('/upload/'.length), query, req)
+    return send(res, 200, { result: result ?? null })
+  } catch (err) {
+    req.resume() // a refused body is drained, so the refusal reaches the sender
+    throw err
+  }
+}
+
+/** /files/<path>: a buffer, or a stream whose first failure is still a JSON error. */
+async function serveFile(files: NonNullable<WebServerOptions['files']>, res: ServerResponse, pathname: string, query: URLSearchParams) {
+  const file = await files(pathname.slice('/files/'.length), query).catch((err: unknown) => {
+    if (err instanceof AppError && err.code !== 'INTERNAL') throw err
+    return null
+  })
+  if (!file) return send(res, 404, errorBody('NOT_FOUND', 'No such file.'))
+  const headers: Record<string, string> = { 'content-type': file.type, 'cache-control': file.cache ?? 'max-age=600', 'x-content-type-options': 'nosniff' }
+  if (file.filename) headers['content-disposition'] = `attachment; filename="${file.filename.replace(/[^\w.-]+/g, '_')}"; filename*=UTF-8''${encodeURIComponent(file.filename)}`
+  if (!(file.body instanceof Readable)) {
+    res.writeHead(200, headers)
+    return res.end(file.body)
+  }
+  // A stream: its first failure (before any byte) is a JSON error; a later one cuts the download short.
+  const body = file.body
+  const first = await new Promise<Buffer | null>((resolve, reject) => {
+    body.once('error', reject)
+    body.once('end', () => resolve(null))
+    body.once('readable', () => resolve((body.read() as Buffer | null) ?? null))
+  })
+  res.writeHead(200, headers)
+  if (first) res.write(first)
+  body.removeAllListeners('error')
+  body.on('error', (err) => {
+    console.error('Classifier Studio web bridge: a download failed:', err)
+    res.destroy()
+  })
+  return body.pipe(res)
+}
+
+async function serveStatic(b: Bridge, res: ServerResponse, decoded: string, setCookie: boolean) {
+  const rel = normalize(decoded).replace(/^([/\\])+/, '')
+  let file = join(b.opts.staticDir, rel || 'index.html')
+  if (!file.startsWith(b.opts.staticDir + sep) && file !== b.opts.staticDir) return send(res, 403, errorBody('FORBIDDEN', 'That path is outside the studio UI.'))
+  const st = await stat(file).catch(() => null)
+  if (!st?.isFile()) file = join(b.opts.staticDir, 'index.html') // single-page app fallback
+  const body = await readFile(file).catch(() => null)
+  if (!body) {
+    console.error(`Classifier Studio web bridge: ${join(b.opts.staticDir, 'index.html')} is missing.`)
+    return send(res, 500, errorBody('INTERNAL', `The studio UI is not built: ${join(b.opts.staticDir, 'index.html')} is missing.`, 'Run npm run build:web, then start the studio again.'))
+  }
+  const headers: Record<string, string> = {
+    'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+    'content-security-policy': CSP,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': extname(file) === '.html' ? 'no-store' : 'max-age=3600',
+  }
+  if (setCookie) headers['set-cookie'] = `cs_token=${b.token}; HttpOnly; SameSite=Strict; Path=/`
+  res.writeHead(200, headers)
+  res.end(body)
+}
+
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex) {
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy()
+    return
+  }
+  const [status, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'The request headers are too large.']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'The request took too long to arrive.']
+        : [400, 'The request is not valid HTTP.']
+  endSocket(socket, rawResponse(status, 'BAD_REQUEST', message, 'Send a well-formed HTTP/1.1 request.'))
+}
+
+function refuseUpgrade(socket: Duplex, status: number, message: string, hint?: string) {
+  endSocket(socket, rawResponse(status, status === 400 ? 'BAD_REQUEST' : status === 404 ? 'NOT_FOUND' : 'FORBIDDEN', message, hint))
+}
+
+/** WebSocket upgrades: only /events, with the same checks as every request and an Origin. */
+function onUpgrade(b: Bridge, wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer) {
+  socket.on('error', () => socket.destroy())
+  try {
+    const target = parseTarget(req.url)
+    const refusal = refuse(b, req, target)
+    if (refusal !== null) return refuseUpgrade(socket, 403, refusal.message, refusal.hint)
+    if (target === null) return refuseUpgrade(socket, 400, 'The request target is not a path.')
+    if (target.pathname !== '/events') return refuseUpgrade(socket, 404, `No WebSocket at ${shown(target.pathname)}.`, 'Events are at /events.')
+    if (req.headers.origin === undefined) return refuseUpgrade(socket, 403, 'WebSocket requests must carry the Origin of the studio page.')
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      b.sockets.add(ws)
+      ws.on('error', () => ws.terminate())
+      ws.on('close', () => b.sockets.delete(ws))
+    })
+  } catch (err) {
+    console.error('Classifier Studio web bridge: a WebSocket upgrade failed:', err)
+    refuseUpgrade(socket, 400, 'The WebSocket request could not be handled.')
   }
 }
