@@ -6,7 +6,7 @@ export default defineConfig({
   main: {
     build: {
       rollupOptions: {
-        input: { index: resolve(import.meta.dirname, 'src/main/index.ts'), 'train-worker': resolve(import.meta.dirname, 'src/main/worker/train-worker.ts') },
+        input: { index: resolve(import.meta.dirname, 'src/main/index.ts'), 'train-worker': resolve(import.meta.dirname, 'src/main/worker/train-worker.ts'), 'parallel-worker': resolve(import.meta.dirname, 'src/main/ml/training/parallel-worker.ts') },
         external: ['sharp', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'onnxruntime-node', 'h5wasm'],
       },
     },

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** Output name → source; every output file lands in out/node itself (see sourceUrlPlugin). */
-const ENTRIES = { main: 'src/cli/main.ts', 'train-worker': 'src/main/worker/train-worker.ts' }
+const ENTRIES = { main: 'src/cli/main.ts', 'train-worker': 'src/main/worker/train-worker.ts', 'parallel-worker': 'src/main/ml/training/parallel-worker.ts' }
 /** What the bundle is made from (not the renderer): a change to any of them makes it stale. */
 export const INPUTS = ['src/cli', 'src/main', 'src/shared', 'package.json', 'scripts/build-node.mjs']
 /** Chunks no build refers to any more are deleted once this old (a running CLI may still load them). */

@@ -142,5 +142,6 @@ export function trainOptions(v: Values): Record<string, unknown> {
     fromRunId: v['from-run'],
     featureCache: v['no-feature-cache'] ? false : undefined,
     frozenSplit: v['no-frozen-split'] ? false : undefined,
+    threads: num(v.threads, '--threads', { min: 1, max: 256, int: true, example: '2' }),
   }
 }

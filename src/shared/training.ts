@@ -196,6 +196,12 @@ const TrainOptionsObject = z
      * weights as the full model; false runs the whole model under the gradient tape.
      */
     frozenSplit: z.boolean().default(true),
+    /**
+     * Training threads on the wasm backend: each batch is split across this many worker threads
+     * (data parallelism); absent = every core. Native backends use every core themselves: 1.
+     * A run stores the number it used.
+     */
+    threads: z.number().int().min(1).max(256).optional(),
   })
   .strict()
 
@@ -254,7 +260,7 @@ export interface TrainResult {
 }
 
 export type TrainEvent =
-  | { type: 'start'; runId: string; backend: string; reason: string; recipe: Recipe; epochs: number; resumedFromEpoch: number; weightsNote?: string | null; baseCut?: string | null }
+  | { type: 'start'; runId: string; backend: string; reason: string; recipe: Recipe; epochs: number; resumedFromEpoch: number; weightsNote?: string | null; baseCut?: string | null; threads?: number }
   | { type: 'batch'; epoch: number; batch: number; batches: number; loss: number; accuracy: number; imagesPerSecond: number; etaSeconds: number }
   | ({ type: 'epoch' } & EpochMetrics)
   | { type: 'log'; message: string }
@@ -286,6 +292,8 @@ export interface RunInfo {
   weightsNote?: string | null
   /** Where the run was trained when not in the app: a torchrun job brought back by `job import`. */
   origin?: RunOriginInfo | null
+  /** Training threads the run used (data-parallel on wasm); absent for runs from before threads. */
+  threads?: number
 }
 
 /** A run trained outside the app (services/cluster): by torchrun, on how many workers and what device. */

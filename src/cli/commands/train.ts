@@ -28,11 +28,14 @@ export default defineCommand({
     '--base-weights PATH  transfer: a Keras .h5 or TF.js model.json holding the base\'s ImageNet weights',
     '--seed S             seed of shuffling, augmentation and initialisation (default 42)',
     '--resume RUN_ID      continue a stopped or crashed run after its last finished epoch, with its own',
-    '                     settings (only --epochs, a new total, may change); Ctrl+C a run, then resume it',
+    '                     settings (only --epochs, a new total, --backend and --threads may change);',
+    '                     Ctrl+C a run, then resume it',
     '--from-run RUN_ID    fine-tune from this run instead of the latest transfer run',
     '--no-feature-cache   compute the frozen base on every batch instead of caching its features',
     '--no-frozen-split    train the whole model under the gradient tape (default: the frozen bottom runs forward-only)',
     '--backend NAME       auto (default) | tensorflow-gpu | tensorflow | wasm | cpu',
+    '--threads N          wasm backend: split each batch across N training threads (default: one per core;',
+    '                     1 = no worker threads); the tensorflow backends use every core themselves',
   ],
   options: {
     ...RECIPE_FLAGS,
@@ -41,14 +44,15 @@ export default defineCommand({
     'no-feature-cache': { type: 'boolean' },
     'no-frozen-split': { type: 'boolean' },
     backend: { type: 'string' },
+    threads: { type: 'string' },
   },
   async run(pos, v, out) {
     const dir = needArg(pos, 0, 'the project folder', this)
     noExtraArgs(pos, 1, this)
     if (v.resume !== undefined) {
       // A resume repeats the run's own settings (that is what makes it the same run).
-      const extra = Object.keys(v).filter((k) => v[k] !== undefined && !['resume', 'epochs', 'backend', 'json', 'help'].includes(k))
-      if (extra.length) throw new UsageError(`--resume continues run ${String(v.resume)} with the settings it was started with; only --epochs (a new total) and --backend can go with it, not ${extra.map((k) => `--${k}`).join(', ')}.`)
+      const extra = Object.keys(v).filter((k) => v[k] !== undefined && !['resume', 'epochs', 'backend', 'threads', 'json', 'help'].includes(k))
+      if (extra.length) throw new UsageError(`--resume continues run ${String(v.resume)} with the settings it was started with; only --epochs (a new total), --backend and --threads can go with it, not ${extra.map((k) => `--${k}`).join(', ')}.`)
     }
     const options = trainOptions(v)
     const { train } = await import('../../main/services/training/session')
@@ -56,7 +60,7 @@ export default defineCommand({
       process.env.CLASSIFIER_STUDIO_BACKEND = choice(v.backend, '--backend', ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const)
     }
     const onEvent = (e: TrainEvent) => {
-      if (e.type === 'start') out.log(`Run ${e.runId}: ${e.recipe}, ${e.epochs} epoch(s) on ${e.backend} (${e.reason})${e.resumedFromEpoch ? `, resumed after epoch ${e.resumedFromEpoch}` : ''}`)
+      if (e.type === 'start') out.log(`Run ${e.runId}: ${e.recipe}, ${e.epochs} epoch(s) on ${e.backend} (${e.reason})${e.threads && e.threads > 1 ? `, ${e.threads} threads` : ''}${e.resumedFromEpoch ? `, resumed after epoch ${e.resumedFromEpoch}` : ''}`)
       else if (e.type === 'batch') out.progress({ phase: `epoch ${e.epoch}`, done: e.batch, total: e.batches, rate: e.imagesPerSecond, etaSeconds: e.etaSeconds, message: `loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)}` })
       else if (e.type === 'epoch')
         out.log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} accuracy ${pct(e.accuracy)} val_loss ${e.valLoss?.toFixed(4) ?? '–'} val_accuracy ${pct(e.valAccuracy)} lr ${e.lr.toExponential(1)} ${e.seconds.toFixed(1)} s ${e.imagesPerSecond.toFixed(0)} img/s`)

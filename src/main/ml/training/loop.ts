@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs'
 import { AppError } from '../../../shared/errors'
 import type { EarlyStopSpec, EpochMetrics, MonitorName, ReduceLrSpec, TrainEvent } from '../../../shared/training'
 import { EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, type CheckpointState, type EarlyStoppingState, type EpochLogs, type ReduceLrState } from './callbacks'
+import type { ParallelStep } from './parallel-step'
 import { deriveSeed } from './rng'
 
 /** A batch ready for the trained model: float input and integer labels. The loop disposes x. */
@@ -63,6 +64,8 @@ export interface FitOptions {
   resume?: { state: LoopState; bestWeights: tf.Tensor[] | null }
   /** Minimum milliseconds between 'batch' events (the last batch of an epoch is always sent). */
   batchEventIntervalMs?: number
+  /** Training threads of `model` (data parallelism); absent: each step runs on this thread. */
+  parallel?: ParallelStep | null
 }
 
 export interface FitResult {
@@ -105,7 +108,7 @@ export function crossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, numClasses: 
   })
 }
 
-function isDropout(l: tf.layers.Layer): boolean {
+export function isDropout(l: tf.layers.Layer): boolean {
   const cls = l.getClassName()
   return cls === 'Dropout' || cls === 'SpatialDropout1D' || cls === 'AlphaDropout' || cls === 'GaussianDropout'
 }
@@ -155,6 +158,34 @@ export async function fitLoop(o: FitOptions): Promise<FitResult> {
   const interval = o.batchEventIntervalMs ?? 100
   let stopped = false
 
+  /** One optimizer step on this thread; Dropout masks seeded per (seed, epoch, batch). */
+  const singleStep = async (b: ReadyBatch, epoch: number, batch: number): Promise<{ loss: number; correct: number }> => {
+    const labelsT = tf.tensor1d(b.labels, 'int32')
+    let correct: tf.Scalar | null = null
+    let cost: tf.Scalar | null = null
+    try {
+      dropouts.forEach((d, i) => (d.seed = deriveSeed(o.seed, epoch, batch, i)))
+      cost = tf.tidy(() =>
+        optimizer.minimize!(
+          () => {
+            const probs = model.apply(b.x, { training: true }) as tf.Tensor
+            correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labelsT), 'float32')) as tf.Scalar)
+            return crossEntropy(probs, labelsT, numClasses, cw, o.labelSmoothing ?? 0)
+          },
+          true,
+          vars,
+        ) as tf.Scalar,
+      )
+      const [l, c] = await Promise.all([cost.data(), (correct as unknown as tf.Scalar).data()])
+      return { loss: l[0], correct: c[0] }
+    } finally {
+      dropouts.forEach((d, i) => (d.seed = origSeeds[i]))
+      tf.dispose(labelsT)
+      if (cost) tf.dispose(cost)
+      if (correct) tf.dispose(correct as tf.Scalar)
+    }
+  }
+
   try {
     for (let epoch = state.epochsDone; epoch < o.epochs && !state.stoppedEarly; epoch++) {
       if (o.signal?.aborted) {
@@ -170,32 +201,16 @@ export async function fitLoop(o: FitOptions): Promise<FitResult> {
       let estBatches = 0
       for await (const b of stream.train(epoch)) {
         const n = b.labels.length
-        const labelsT = tf.tensor1d(b.labels, 'int32')
-        let correct: tf.Scalar | null = null
-        let cost: tf.Scalar | null = null
         try {
-          dropouts.forEach((d, i) => (d.seed = deriveSeed(o.seed, epoch, batch, i)))
-          cost = tf.tidy(() =>
-            optimizer.minimize!(
-              () => {
-                const probs = model.apply(b.x, { training: true }) as tf.Tensor
-                correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labelsT), 'float32')) as tf.Scalar)
-                return crossEntropy(probs, labelsT, numClasses, cw, o.labelSmoothing ?? 0)
-              },
-              true,
-              vars,
-            ) as tf.Scalar,
-          )
-          const [l, c] = await Promise.all([cost.data(), (correct as unknown as tf.Scalar).data()])
-          if (!Number.isFinite(l[0]))
-            throw new AppError('INVALID_INPUT', `The loss became ${l[0]} at epoch ${epoch + 1}, batch ${batch + 1}: training diverged.`, `Lower the learning rate (--lr, or --fine-tune-lr when fine-tuning; this run used ${o.learningRate}) and start again.`)
-          lossSum += l[0] * n
-          correctSum += c[0]
+          const { loss, correct } = o.parallel
+            ? await o.parallel.step(optimizer, b.x, b.labels, (slice) => dropouts.map((_, i) => deriveSeed(o.seed, epoch, batch, i, slice)))
+            : await singleStep(b, epoch, batch)
+          if (!Number.isFinite(loss))
+            throw new AppError('INVALID_INPUT', `The loss became ${loss} at epoch ${epoch + 1}, batch ${batch + 1}: training diverged.`, `Lower the learning rate (--lr, or --fine-tune-lr when fine-tuning; this run used ${o.learningRate}) and start again.`)
+          lossSum += loss * n
+          correctSum += correct
         } finally {
-          dropouts.forEach((d, i) => (d.seed = origSeeds[i]))
-          tf.dispose([b.x, labelsT])
-          if (cost) tf.dispose(cost)
-          if (correct) tf.dispose(correct as tf.Scalar)
+          tf.dispose(b.x)
         }
         seen += n
         batch++

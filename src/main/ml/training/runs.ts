@@ -51,6 +51,8 @@ export interface RunStatusFile {
   stillImproving?: boolean
   /** Plain-words advice about the base's weights (see TrainResult.weightsNote). */
   weightsNote?: string | null
+  /** Training threads the run used (data-parallel on wasm; 1 elsewhere). */
+  threads?: number
   error?: { name: string; message: string }
 }
 
@@ -218,6 +220,7 @@ export async function loadRun(projectDir: string, runId: string): Promise<Loaded
       stillImproving: status?.stillImproving ?? false,
       weightsNote: status?.weightsNote ?? null,
       origin: config.origin ?? null,
+      ...(status?.threads ? { threads: status.threads } : {}),
     },
   }
 }

@@ -15,6 +15,8 @@ import { fitLoop, type BatchStream, type LoopState, type ReadyBatch } from './lo
 import { splitAtFrozenBottom, type FrozenSplit } from './frozen-split'
 import { autoSchedule, findBase, fineTuneStartIndex, freezeBase, makeOptimizer, pooledHead, resolveBaseCut, stillImproving, unfreezeTop, weightsNoteFor } from './recipes'
 import { deriveSeed, withSeededMathRandom } from './rng'
+import type { ParallelStep } from './parallel-step'
+import { startTrainingThreads, threadFailure, trainingThreads } from './threads'
 import { appendMetrics, appendRunLog, checkpointsDir, createRunDir, listRuns, loadRun, loadRunModel, newRunId, removeRunLeftovers, writeMetrics, writeRunStatus, type LoadedRun, type RunConfig } from './runs'
 
 export interface BackendInfo {
@@ -32,6 +34,8 @@ export interface TrainDeps {
   buildTransfer?: (base: TrainOptions['base'], opts: { inputShape: [number, number, number]; numClasses: number }) => { model: tf.LayersModel; base: tf.LayersModel; head?: tf.LayersModel }
   /** Loads pretrained weights into a freshly built base; returns a short description of where they came from. */
   loadBaseWeights?: (base: tf.LayersModel, name: TrainOptions['base'], path: string | undefined, log: (m: string) => void) => Promise<string>
+  /** Sees the training threads once started (null: they could not start); tests stop one to see the run fail. */
+  onThreads?: (threads: ParallelStep | null) => void
   /** Replaces the preset builder of the 'cnn' recipe (tests use tiny models). */
   buildCnn?: (imageShape: [number, number, number], numClasses: number) => tf.LayersModel
   /** Project settings stored with the run (predict/export parity). */
@@ -109,19 +113,23 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     resumeConfig = prev.config
     runId = prev.config.runId
     // A resume repeats the run's own options; only the number of epochs may be changed.
-    const raw = (input ?? {}) as { epochs?: unknown }
-    opts = { ...prev.config.options, resumeRunId: runId, ...(typeof raw.epochs === 'number' ? { epochs: opts.epochs } : {}) }
+    // (and the number of threads: the same steps, only BatchNormalization slices differ).
+    const raw = (input ?? {}) as { epochs?: unknown; threads?: unknown }
+    opts = { ...prev.config.options, resumeRunId: runId, ...(typeof raw.epochs === 'number' ? { epochs: opts.epochs } : {}), ...(typeof raw.threads === 'number' ? { threads: opts.threads } : {}) }
     lastDir = await checkpointDir(checkpointsDir(projectDir, runId), 'last')
   } else runId = newRunId(opts.recipe)
 
   /** status.json for a state of the loop (null: no finished epoch). */
   /** Plain-words advice about the base's weights (set once the weights are known). */
   let weightsNote: string | null = null
+  const threadChoice = trainingThreads(backend.name, opts.threads)
+  /** The threads the run trains on (1 when they could not start). */
+  let threadsUsed = threadChoice.threads
   const improving = (st: LoopState | null, stopped: boolean) =>
     !!st && stillImproving({ bestEpoch: st.checkpoint.bestEpoch + 1, epochsDone: st.epochsDone, epochsPlanned: opts.epochs, stopped, stoppedEarly: st.stoppedEarly })
-  const statusOf = (status: 'running' | 'stopped' | 'completed' | 'failed', st: LoopState | null) => {
+  const statusOf = (status: 'running' | 'stopped' | 'completed' | 'failed' | 'interrupted', st: LoopState | null) => {
     const b = st ? st.checkpoint.bestEpoch : -1
-    return { status, backend: backend.name, epochsDone: st?.epochsDone ?? 0, best: st && b >= 0 ? { epoch: b + 1, valAccuracy: st.history[b]?.valAccuracy ?? null } : null, stoppedEarly: st?.stoppedEarly ?? false, stillImproving: status === 'completed' && improving(st, false), weightsNote }
+    return { status, backend: backend.name, epochsDone: st?.epochsDone ?? 0, best: st && b >= 0 ? { epoch: b + 1, valAccuracy: st.history[b]?.valAccuracy ?? null } : null, stoppedEarly: st?.stoppedEarly ?? false, stillImproving: status === 'completed' && improving(st, false), weightsNote, threads: threadsUsed }
   }
   const resultOf = (st: LoopState | null, stopped: boolean): TrainResult => {
     const b = st ? st.checkpoint.bestEpoch : -1
@@ -171,6 +179,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
   let lastState: LoopState | null = null
   /** Whether this session has checkpointed an epoch (a resume that fails before leaves the run as it was). */
   let progressed = false
+  let parallel: ParallelStep | null = null
   try {
     // ---- model for the recipe -------------------------------------------------------------
     if (opts.recipe === 'cnn') {
@@ -280,7 +289,8 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     await writeRunStatus(projectDir, runId, statusOf('running', resumeState))
     optimizer = makeOptimizer(optName, learningRate)
 
-    emit({ type: 'start', runId, backend: backend.name, reason: backend.reason, recipe: opts.recipe, epochs: opts.epochs, resumedFromEpoch: resumeState?.epochsDone ?? 0, weightsNote, baseCut: opts.recipe === 'transfer' ? (opts.baseCut ?? 'full') : null })
+    emit({ type: 'start', runId, backend: backend.name, reason: backend.reason, recipe: opts.recipe, epochs: opts.epochs, resumedFromEpoch: resumeState?.epochsDone ?? 0, weightsNote, baseCut: opts.recipe === 'transfer' ? (opts.baseCut ?? 'full') : null, threads: threadsUsed })
+    log(`Training threads: ${threadsUsed} (${threadChoice.reason}).`)
     if (weightsNote) log(`Note: ${weightsNote}`)
     log(`Recipe ${opts.recipe}${opts.recipe === 'cnn' ? ` (${opts.model})` : ` on ${opts.base}`}, ${numClasses} classes, images ${imageShape.join('x')}, ${opts.epochs} epochs, batch ${opts.batchSize}, ${optName} lr ${learningRate}, augmentation ${formatAugment(opts.augment)}${opts.labelSmoothing > 0 ? `, label smoothing ${opts.labelSmoothing}` : ''}, seed ${opts.seed}.`)
 
@@ -403,6 +413,12 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     if (classWeights) log(`Class weights (balanced): ${labels.map((l, i) => `${l}=${classWeights[i].toFixed(3)}`).join(', ')}.`)
 
     // ---- train ------------------------------------------------------------------------------------
+    parallel = await startTrainingThreads({ model: trainModel, threads: threadsUsed, numClasses, labelSmoothing: opts.labelSmoothing, classWeights, log })
+    if (threadsUsed > 1) {
+      threadsUsed = parallel?.size ?? 1
+      if (parallel) log(`Each batch of ${opts.batchSize} is split across ${parallel.size} threads (their own wasm backends); their gradients are averaged into one optimizer step.`)
+      deps.onThreads?.(parallel)
+    }
     const fit = await fitLoop({
       model: trainModel,
       snapshotModel: model,
@@ -419,6 +435,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
       stream,
       signal: ctl.signal,
       resume: resumeState ? { state: resumeState, bestWeights: resumeBest } : undefined,
+      parallel,
       hooks: {
         saveBest: (epoch) => writeCheckpoint(ck, 'best', { model, metadata: { runId, epoch, labels, preprocess } }),
         saveLast: async (state) => {
@@ -470,6 +487,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
           epochsDone: prev.info.epochsDone,
           best: was?.best ?? null,
           stoppedEarly: was?.stoppedEarly ?? false,
+          ...(was?.threads ? { threads: was.threads } : {}),
           error: { name: e.name, message: e.message },
         }).catch(() => undefined)
       }
@@ -479,12 +497,21 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
         `${e.hint ? e.hint + ' ' : ''}The run was left as it was (${before}, ${prev.info.epochsDone} of ${prev.info.epochsPlanned} epochs done).`,
       )
     }
+    const threadDied = threadFailure(parallel, err)
     if (runReady) {
       await appendRunLog(projectDir, runId, `failed: ${e.name}: ${e.message}`).catch(() => undefined)
-      await writeRunStatus(projectDir, runId, { ...statusOf('failed', lastState), error: { name: e.name, message: e.message } }).catch(() => undefined)
+      // A dead training thread is the machine's doing, not the run's: it stays resumable.
+      await writeRunStatus(projectDir, runId, { ...statusOf(threadDied ? 'interrupted' : 'failed', lastState), error: { name: e.name, message: e.message } }).catch(() => undefined)
     }
+    if (threadDied)
+      throw new AppError(
+        'INTERNAL',
+        `${e.message} Run ${runId} was interrupted after ${lastState?.epochsDone ?? 0} finished epoch(s) of ${opts.epochs}.`,
+        `Resume it from its last finished epoch: classifier-studio train ${projectDir} --resume ${runId} (add --threads 1 to train on one thread), or Resume in the Train view.`,
+      )
     throw err
   } finally {
+    await parallel?.close()
     if (resumeBest) tf.dispose(resumeBest)
     optimizer?.dispose()
     await bottomExtractor?.dispose()

@@ -214,6 +214,8 @@ export const useTrainingStore = defineStore('training', () => {
   const runId = ref<string | null>(null)
   const backend = ref<string | null>(null)
   const backendReason = ref<string | null>(null)
+  /** Training threads of the shown run (data-parallel on wasm); null when unknown. */
+  const threads = ref<number | null>(null)
   const epochsPlanned = ref(0)
   const epochs = ref<EpochMetrics[]>([])
   const batch = ref<BatchProgress | null>(null)
@@ -253,6 +255,7 @@ export const useTrainingStore = defineStore('training', () => {
     runId.value = null
     backend.value = null
     backendReason.value = null
+    threads.value = null
     epochs.value = []
     batch.value = null
     log.value = []
@@ -298,6 +301,7 @@ export const useTrainingStore = defineStore('training', () => {
           runId.value = event.runId
           backend.value = event.backend
           backendReason.value = event.reason
+          threads.value = event.threads ?? null
           epochsPlanned.value = event.epochs
           batch.value = null
           features.value = null
@@ -460,6 +464,7 @@ export const useTrainingStore = defineStore('training', () => {
         runId.value = id
         epochs.value = detail.epochs
         backend.value = detail.run.backend
+        threads.value = detail.run.threads ?? null
         epochsPlanned.value = detail.run.epochsPlanned
       } else if (!shown.value.includes(id)) shown.value = [...shown.value, id]
     } catch (err) {
@@ -649,5 +654,5 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
-  return { dir, form, epochsEdited, resumeTotal, example, setupForm, shownRun, stillImproving, weightsNote, moreEpochs, official, weightsProgress, weightsError, checkWeights, downloadWeights, cluster, suggestedJobOut, exportJob, importJob, originText, running, stopping, runId, backend, backendReason, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, features, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
+  return { dir, form, epochsEdited, resumeTotal, example, setupForm, shownRun, stillImproving, weightsNote, moreEpochs, official, weightsProgress, weightsError, checkWeights, downloadWeights, cluster, suggestedJobOut, exportJob, importJob, originText, running, stopping, runId, backend, backendReason, threads, epochsPlanned, epochs, batch, log, error, runs, runsError, overlays, shown, lastResult, recipe, recipeResult, features, lastEpoch, etaSeconds, resumable, reset, subscribe, load, loadRuns, showRun, hideRun, start, runRecipe, resume, stop }
 })

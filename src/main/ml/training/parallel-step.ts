@@ -1,0 +1,322 @@
+/**
+ * Data-parallel training steps over worker_threads, for the wasm backend (one thread per
+ * instance under Node: see ml/backend/README.md "Threads"). Each worker holds its own wasm
+ * backend and a copy of the trained model; every batch is cut into one slice per worker.
+ *
+ * One step: the main thread writes the current weights into a SharedArrayBuffer, each worker
+ * loads them, computes the loss and gradients of its slice and writes them into its own shared
+ * region; the main thread averages the gradients weighted by slice size (the full-batch mean
+ * loss's gradient) and applies one optimizer step.
+ *
+ * BatchNormalization: the forward pass normalises each slice with its own statistics (as DDP
+ * without SyncBatchNorm). The moving mean/variance are then pooled from the slices' batch
+ * statistics (recovered from each worker's moving-average update), which is exactly the update
+ * a single thread makes on the full batch; taking one worker's would follow only its slice.
+ */
+import * as tf from '@tensorflow/tfjs'
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { AppError } from '../../../shared/errors'
+import { flatLayers } from './loop'
+import { isBatchNorm } from './recipes'
+
+/** What a worker needs to rebuild the model and compute the loss (workerData). */
+export interface WorkerSetup {
+  topology: object
+  weights: Float32Array[]
+  /** flatLayers indices of BatchNormalization layers kept in inference mode. */
+  inferenceBn: number[]
+  numClasses: number
+  labelSmoothing: number
+  classWeights: Float32Array | null
+  /** The step's weights, written by the main thread (StepVariables layout). */
+  weightsIn: SharedArrayBuffer
+  /** This worker's gradients, then its updated moving statistics (same layout). */
+  out: SharedArrayBuffer
+}
+
+export interface SliceJob {
+  x: Float32Array
+  shape: number[]
+  labels: Int32Array
+  /** Seeds of the model's Dropout layers for this slice. */
+  seeds: number[]
+}
+
+export type FromWorker = { type: 'ready'; threadId: number; shapes: number[][] } | { type: 'done'; loss: number; correct: number }
+
+interface MovingStats {
+  mean: number
+  variance: number
+  momentum: number
+}
+
+/** The variables a step reads and writes: the trainable weights, then the moving statistics of BN layers in training mode. */
+export interface StepVariables {
+  vars: tf.Variable[]
+  trainable: number
+  bn: MovingStats[]
+  offsets: number[]
+  total: number
+}
+
+const valOf = (w: tf.LayerVariable) => (w as unknown as { val: tf.Variable }).val
+
+/** A BN layer whose `call` was replaced by forceInferenceMode / keepBatchNormInInference. */
+function inInferenceMode(l: tf.layers.Layer): boolean {
+  return Object.prototype.hasOwnProperty.call(l, 'call')
+}
+
+export function inferenceBnIndices(model: tf.LayersModel): number[] {
+  return flatLayers(model).flatMap((l, i) => (isBatchNorm(l) && inInferenceMode(l) ? [i] : []))
+}
+
+export function stepVariables(model: tf.LayersModel): StepVariables {
+  const vars = model.trainableWeights.map(valOf)
+  const trainable = vars.length
+  const bn: MovingStats[] = []
+  for (const l of flatLayers(model)) {
+    if (!isBatchNorm(l) || inInferenceMode(l)) continue
+    const b = l as unknown as { movingMean: tf.LayerVariable; movingVariance: tf.LayerVariable; momentum: number }
+    bn.push({ mean: vars.length, variance: vars.length + 1, momentum: b.momentum })
+    vars.push(valOf(b.movingMean), valOf(b.movingVariance))
+  }
+  const offsets: number[] = []
+  let total = 0
+  for (const v of vars) {
+    offsets.push(total)
+    total += v.size
+  }
+  return { vars, trainable, bn, offsets, total }
+}
+
+/** Slice sizes of a batch of n over k workers (the first n % k take one more). */
+export function sliceSizes(n: number, k: number): number[] {
+  const parts = Math.min(n, k)
+  return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0))
+}
+
+/** The worker entry and how to start it: the CLI bundle's compiled file, or the TS source through tsx. */
+declare const CLI_BUNDLE_URL: string | undefined
+function workerScript(): { script: string | URL; eval: boolean } {
+  if (typeof CLI_BUNDLE_URL !== 'undefined') {
+    const bundled = new URL('./parallel-worker.js', CLI_BUNDLE_URL)
+    if (existsSync(bundled)) return { script: bundled, eval: false }
+  }
+  const ts = new URL('./parallel-worker.ts', import.meta.url)
+  if (!existsSync(ts)) return { script: new URL('./parallel-worker.js', import.meta.url), eval: false }
+  // Worker threads ignore `--import tsx` in execArgv (Node 20): register tsx, then import the source.
+  const tsxApi = join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')
+  return { script: `import(${JSON.stringify(pathToFileURL(tsxApi).href)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}) })`, eval: true }
+}
+
+export function workerEntryPath(): string {
+  return fileURLToPath(new URL('./parallel-worker.ts', import.meta.url))
+}
+
+interface Thread {
+  worker: Worker
+  out: Float32Array
+  threadId: number
+  slices: number
+  pending: { resolve: (m: FromWorker) => void; reject: (e: Error) => void } | null
+}
+
+export interface ParallelOptions {
+  model: tf.LayersModel
+  threads: number
+  numClasses: number
+  labelSmoothing?: number
+  classWeights?: Float32Array | null
+}
+
+export class ParallelStep {
+  private failure: Error | null = null
+  private closed = false
+
+  private constructor(
+    private readonly sv: StepVariables,
+    private readonly weights: Float32Array,
+    private readonly threads: Thread[],
+  ) {}
+
+  /** Starts the workers and waits until each has rebuilt the model. */
+  static async start(o: ParallelOptions): Promise<ParallelStep> {
+    const sv = stepVariables(o.model)
+    const weightsIn = new SharedArrayBuffer(sv.total * 4)
+    const common = {
+      topology: o.model.toJSON(null, false) as object,
+      weights: o.model.getWeights().map((w) => w.dataSync() as Float32Array),
+      inferenceBn: inferenceBnIndices(o.model),
+      numClasses: o.numClasses,
+      labelSmoothing: o.labelSmoothing ?? 0,
+      classWeights: o.classWeights ?? null,
+      weightsIn,
+    }
+    const { script, eval: isEval } = workerScript()
+    const threads: Thread[] = Array.from({ length: o.threads }, () => {
+      const out = new SharedArrayBuffer(sv.total * 4)
+      const setup: WorkerSetup = { ...common, out }
+      return { worker: new Worker(script, { eval: isEval, workerData: setup }), out: new Float32Array(out), threadId: 0, slices: 0, pending: null }
+    })
+    const p = new ParallelStep(sv, new Float32Array(weightsIn), threads)
+    threads.forEach((t, k) => p.watch(t, k))
+    try {
+      const ready = await Promise.all(threads.map((t) => p.request(t)))
+      ready.forEach((m, k) => {
+        if (m.type !== 'ready') throw new Error(`thread ${k + 1} answered ${m.type} before it was ready`)
+        threads[k]!.threadId = m.threadId
+        const expected = sv.vars.map((v) => v.shape.join('x')).join(',')
+        if (m.shapes.map((s) => s.join('x')).join(',') !== expected) throw new Error(`thread ${k + 1} rebuilt the model with other variables (${m.shapes.length} against ${sv.vars.length})`)
+      })
+    } catch (e) {
+      await p.close()
+      throw e
+    }
+    return p
+  }
+
+  /** The error that broke the threads (a worker died or threw), or null. */
+  get failed(): Error | null {
+    return this.failure
+  }
+
+  get size(): number {
+    return this.threads.length
+  }
+
+  /** Worker thread ids and the number of slices each computed. */
+  report(): { threadId: number; slices: number }[] {
+    return this.threads.map((t) => ({ threadId: t.threadId, slices: t.slices }))
+  }
+
+  private watch(t: Thread, k: number): void {
+    const name = `Training thread ${k + 1} of ${this.threads.length}`
+    t.worker.on('message', (m: FromWorker) => {
+      const p = t.pending
+      t.pending = null
+      p?.resolve(m)
+    })
+    t.worker.on('error', (e) => this.fail(new AppError('INTERNAL', `${name} failed: ${e.message}`, RESUME_HINT)))
+    t.worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new AppError('INTERNAL', `${name} (worker thread id ${t.threadId || '?'}) exited with code ${code} during training.`, RESUME_HINT))
+    })
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e
+    for (const t of this.threads) {
+      const p = t.pending
+      t.pending = null
+      p?.reject(this.failure)
+    }
+  }
+
+  private request(t: Thread, job?: SliceJob): Promise<FromWorker> {
+    if (this.failure) return Promise.reject(this.failure)
+    return new Promise((resolve, reject) => {
+      t.pending = { resolve, reject }
+      // The slices are fresh copies (slice()), so their buffers are plain ArrayBuffers to move, not share.
+      if (job) t.worker.postMessage(job, [job.x.buffer as ArrayBuffer, job.labels.buffer as ArrayBuffer])
+    })
+  }
+
+  /**
+   * One training step on batch x: gradients of the slices averaged, one optimizer step, moving
+   * statistics pooled. Returns the batch's mean loss and number of correct predictions.
+   */
+  async step(optimizer: tf.Optimizer, x: tf.Tensor, labels: Int32Array, seedsOf: (slice: number) => number[]): Promise<{ loss: number; correct: number }> {
+    if (this.failure) throw this.failure
+    const { sv } = this
+    sv.vars.forEach((v, i) => this.weights.set(v.dataSync() as Float32Array, sv.offsets[i]))
+    const xd = (await x.data()) as Float32Array
+    const sizes = sliceSizes(labels.length, this.threads.length)
+    const per = xd.length / labels.length
+    let start = 0
+    const jobs = sizes.map((n, k) => {
+      const job: SliceJob = { x: xd.slice(start * per, (start + n) * per), shape: [n, ...x.shape.slice(1)], labels: labels.slice(start, start + n), seeds: seedsOf(k) }
+      start += n
+      return this.request(this.threads[k]!, job)
+    })
+    const done = await Promise.all(jobs)
+    const w = sizes.map((n) => n / labels.length)
+    let loss = 0
+    let correct = 0
+    done.forEach((m, k) => {
+      if (m.type !== 'done') throw new Error(`thread ${k + 1} answered ${m.type} to a step`)
+      loss += w[k]! * m.loss
+      correct += m.correct
+      this.threads[k]!.slices++
+    })
+    this.applyGradients(optimizer, w)
+    this.poolMovingStats(w)
+    return { loss, correct }
+  }
+
+  /** The slices' gradients weighted by slice size, applied by the optimizer. */
+  private applyGradients(optimizer: tf.Optimizer, w: number[]): void {
+    const { sv } = this
+    const end = sv.trainable ? sv.offsets[sv.trainable - 1]! + sv.vars[sv.trainable - 1]!.size : 0
+    const sum = new Float32Array(end)
+    w.forEach((wk, k) => {
+      const g = this.threads[k]!.out
+      for (let i = 0; i < end; i++) sum[i]! += wk * g[i]!
+    })
+    tf.tidy(() => {
+      const grads: tf.NamedTensorMap = {}
+      for (let i = 0; i < sv.trainable; i++) {
+        const v = sv.vars[i]!
+        grads[v.name] = tf.tensor(sum.subarray(sv.offsets[i], sv.offsets[i]! + v.size), v.shape)
+      }
+      optimizer.applyGradients(grads)
+    })
+  }
+
+  /**
+   * BN moving statistics of the full batch from the slices': each worker's update
+   * new = m * old + (1 - m) * batchStat gives its slice's mean and (biased) variance; the
+   * pooled variance adds the spread of the slice means around the batch mean.
+   */
+  private poolMovingStats(w: number[]): void {
+    const { sv } = this
+    for (const b of sv.bn) {
+      const mv = sv.vars[b.mean]!
+      const n = mv.size
+      const decay = 1 - b.momentum
+      if (decay <= 0) continue
+      const om = sv.offsets[b.mean]!
+      const ov = sv.offsets[b.variance]!
+      const mean = new Float32Array(n)
+      const variance = new Float32Array(n)
+      for (let c = 0; c < n; c++) {
+        const oldM = this.weights[om + c]!
+        const oldV = this.weights[ov + c]!
+        const mu = w.map((_, k) => (this.threads[k]!.out[om + c]! - b.momentum * oldM) / decay)
+        const s2 = w.map((_, k) => (this.threads[k]!.out[ov + c]! - b.momentum * oldV) / decay)
+        const m = mu.reduce((a, x, k) => a + w[k]! * x, 0)
+        const v = s2.reduce((a, x, k) => a + w[k]! * (x + (mu[k]! - m) ** 2), 0)
+        mean[c] = b.momentum * oldM + decay * m
+        variance[c] = b.momentum * oldV + decay * v
+      }
+      tf.tidy(() => {
+        mv.assign(tf.tensor(mean, mv.shape))
+        sv.vars[b.variance]!.assign(tf.tensor(variance, mv.shape))
+      })
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    await Promise.all(this.threads.map((t) => t.worker.terminate()))
+  }
+
+  /** For tests: the workers, to kill one. */
+  get workers(): readonly Worker[] {
+    return this.threads.map((t) => t.worker)
+  }
+}
+
+const RESUME_HINT = 'The run keeps its last finished epoch: resume it (classifier-studio train <project> --resume <run>, or Resume in the Train view); --threads 1 trains on the main thread only.'
