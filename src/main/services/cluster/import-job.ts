@@ -13,6 +13,7 @@ import { AppError } from '../../../shared/errors'
 import type { EpochMetrics, RunOriginInfo } from '../../../shared/training'
 import { applyPreprocess } from '../../ml/models'
 import { writeCheckpoint } from '../../ml/training/checkpoint'
+import type { DataSource } from '../../ml/training/data'
 import { projectDataSource } from '../training/project-data'
 import { appendRunLog, checkpointsDir, createRunDir, newRunId, runsDir, writeMetrics, writeRunStatus, type RunConfig } from '../../ml/training/runs'
 import { JOB_FORMAT, type JobFile } from './export-job'
@@ -102,14 +103,33 @@ async function importedAs(projectDir: string, jobId: string): Promise<string | n
 export async function importJob(projectDir: string, jobDirIn: string, o: { log?: (m: string) => void } = {}): Promise<ImportJobResult> {
   const log = o.log ?? (() => undefined)
   const jobDir = resolve(jobDirIn)
+  const job = await readJob(jobDir)
+  const data = await projectDataSource(projectDir)
+  await checkSameProject(job, data)
+  const outDir = join(jobDir, 'output')
+  const metrics = await readMetricsFile(join(outDir, 'metrics.jsonl'))
+  const result = await readResult(projectDir, jobDir, job, metrics.length)
+  const model = await loadJobModel(jobDir)
+  try {
+    const parity = await checkParity(model, job, jobDir, data, log)
+    return await writeRun(projectDir, jobDir, job, result, metrics, model, parity)
+  } finally {
+    model.dispose()
+  }
+}
+
+/** The job folder's job.json, when it is a Classifier Studio job. */
+async function readJob(jobDir: string): Promise<JobFile> {
   const st = await stat(jobDir).catch(() => null)
   if (!st?.isDirectory()) throw new AppError('NOT_FOUND', `No job folder at ${jobDir}.`, 'Give the folder that `classifier-studio job export` wrote (it holds job.json and train.py).')
   const job = await readJson<JobFile>(join(jobDir, 'job.json'), `${jobDir} is not a Classifier Studio job`, 'Give the folder that `classifier-studio job export` wrote (it holds job.json and train.py).')
   if (job?.app !== 'classifier-studio' || job.kind !== JOB_FORMAT || !Array.isArray(job.labels))
     throw new AppError('INVALID_INPUT', `${join(jobDir, 'job.json')} is not a Classifier Studio job file.`, 'Give the folder that `classifier-studio job export` wrote.')
+  return job
+}
 
-  // ---- the same project, classes and images -------------------------------------------------------
-  const data = await projectDataSource(projectDir)
+/** Refuses a job made for other classes, another image size or another state of the project's images. */
+async function checkSameProject(job: JobFile, data: DataSource): Promise<void> {
   if (data.classNames.join('\u0000') !== job.labels.join('\u0000'))
     throw new AppError('INVALID_INPUT', `The job was made for the classes [${job.labels.join(', ')}] but this project has [${data.classNames.join(', ')}], so its model cannot be a run of this project.`, `Import it into the project it was exported from (${job.project.dir}), or export a new job from this project.`)
   if (data.imageShape.join('x') !== job.imageShape.join('x'))
@@ -118,21 +138,28 @@ export async function importJob(projectDir: string, jobDirIn: string, o: { log?:
   if (fp !== job.project.dataset)
     throw new AppError('INVALID_INPUT', `The job was made from another project or another state of this one's images (${job.project.dir}, dataset ${job.project.dataset}; this project's dataset is ${fp}): its validation split is not this project's.`, 'Import it into the project it was exported from, as it was then; or export a new job from this project and run that.')
 
-  // ---- finished? -----------------------------------------------------------------------------------
+}
+
+/** The job's output/result.json, when the job finished and was not imported yet. */
+async function readResult(projectDir: string, jobDir: string, job: JobFile, epochsDone: number): Promise<JobResultFile> {
   const outDir = join(jobDir, 'output')
-  const metrics = await readMetricsFile(join(outDir, 'metrics.jsonl'))
   let result: JobResultFile
   try {
     result = JSON.parse(await readFile(join(outDir, 'result.json'), 'utf8')) as JobResultFile
   } catch {
-    throw new AppError('INVALID_INPUT', `The job in ${jobDir} has not finished: ${join(outDir, 'result.json')} is missing (${metrics.length} of ${job.options.epochs} epochs done${metrics.length ? '' : ', or it never ran'}).`, `Run it to the end first (the same torchrun command continues after its last finished epoch; see ${join(jobDir, 'README.md')}), then import it.`)
+    throw new AppError('INVALID_INPUT', `The job in ${jobDir} has not finished: ${join(outDir, 'result.json')} is missing (${epochsDone} of ${job.options.epochs} epochs done${epochsDone ? '' : ', or it never ran'}).`, `Run it to the end first (the same torchrun command continues after its last finished epoch; see ${join(jobDir, 'README.md')}), then import it.`)
   }
   if (result.state !== 'complete' || result.jobId !== job.jobId)
     throw new AppError('INVALID_INPUT', `${join(outDir, 'result.json')} does not belong to this job (job ${job.jobId}, result ${String(result.jobId)}) or is not complete.`, 'Run the job again from its own folder (train.py writes output/ next to it).')
   const already = await importedAs(projectDir, job.jobId)
   if (already) throw new AppError('CONFLICT', `This job was already imported as run ${already}.`, `Use that run (--run ${already}); to import it again, move the folder runs/${already} out of the project first.`)
 
-  // ---- the app's model with the job's best weights -------------------------------------------------
+  return result
+}
+
+/** The app's model (the job's model.json) with the job's best weights, converted from PyTorch's layout. */
+async function loadJobModel(jobDir: string): Promise<tf.LayersModel> {
+  const outDir = join(jobDir, 'output')
   const topo = await readJson<{ modelTopology: object }>(join(jobDir, 'model.json'), 'The job has no model', 'The job folder is incomplete: export it again.')
   const man = await readJson<WeightsFile>(join(outDir, 'best-weights.json'), 'The job has no trained weights', 'The job did not finish writing its output: run it again to the end.')
   const blobBuf = await readFile(join(outDir, 'best-weights.bin')).catch(() => {
@@ -154,93 +181,115 @@ export async function importJob(projectDir: string, jobDirIn: string, o: { log?:
     }
     model.setWeights(values)
     tf.dispose(values)
-
-    // ---- parity on the validation split --------------------------------------------------------------
-    const k = job.labels.length
-    const nVal = (await data.labels('validation')).length
-    const probsBuf = await readFile(join(outDir, 'val-probs.bin')).catch(() => null)
-    if (!nVal || !probsBuf) throw new AppError('INVALID_INPUT', nVal ? `The job saved no validation probabilities (${join(outDir, 'val-probs.bin')}).` : 'The project has no validation split, so the job\'s model cannot be checked against the app.', nVal ? 'Run the job again to the end.' : 'Give the project a validation split (re-import with --val 0.2), export a new job and run it.')
-    const torchProbs = new Float32Array(probsBuf.buffer.slice(probsBuf.byteOffset, probsBuf.byteOffset + probsBuf.byteLength))
-    if (torchProbs.length !== nVal * k) throw new AppError('INVALID_INPUT', `output/val-probs.bin holds ${torchProbs.length} values where ${nVal} images x ${k} classes need ${nVal * k}.`, 'Run the job again to the end.')
-    if (job.splits.validation) {
-      const ids = parseNpy(await readFile(join(jobDir, job.splits.validation.ids)))
-      const jobIds = new Int32Array(ids.data.buffer.slice(ids.data.byteOffset, ids.data.byteOffset + ids.data.byteLength))
-      let at = 0
-      for await (const b of data.batches('validation', { batchSize: 256, shuffle: false, seed: 0 })) {
-        for (let i = 0; i < b.ids.length; i++) if (b.ids[i] !== jobIds[at + i]) throw new AppError('INVALID_INPUT', 'The project\'s validation images are not the ones the job was made from.', 'Export a new job from this project and run it.')
-        at += b.ids.length
-      }
-    }
-    const channels = (model.inputs[0].shape[3] ?? job.imageShape[2]) as 1 | 3
-    let maxAbsDiff = 0
-    let agree = 0
-    let at = 0
-    for await (const b of data.batches('validation', { batchSize: 64, shuffle: false, seed: 0 })) {
-      const p = tf.tidy(() => model.predict(applyPreprocess(tf.tensor4d(b.x, b.shape, 'int32'), job.preprocess, channels)) as tf.Tensor)
-      const ours = (await p.data()) as Float32Array
-      p.dispose()
-      for (let i = 0; i < b.labels.length; i++) {
-        let a = 0
-        let t = 0
-        for (let c = 0; c < k; c++) {
-          const x = ours[i * k + c]
-          const y = torchProbs[(at + i) * k + c]
-          maxAbsDiff = Math.max(maxAbsDiff, Math.abs(x - y))
-          if (x > ours[i * k + a]) a = c
-          if (y > torchProbs[(at + i) * k + t]) t = c
-        }
-        if (a === t) agree++
-      }
-      at += b.labels.length
-    }
-    const parity = { images: nVal, maxAbsDiff, labelAgreement: agree / nVal, tolerance: PARITY_TOLERANCE, passed: maxAbsDiff <= PARITY_TOLERANCE && agree === nVal }
-    log(`Parity on ${nVal} validation images: max abs difference ${maxAbsDiff.toExponential(2)}, label agreement ${((agree / nVal) * 100).toFixed(1)} %.`)
-    if (!parity.passed)
-      throw new AppError(
-        'INVALID_INPUT',
-        `The job's model does not predict in the app as it did in PyTorch: on ${nVal} validation images the probabilities differ by up to ${maxAbsDiff.toExponential(2)} (allowed ${PARITY_TOLERANCE}) and ${nVal - agree} image(s) get another label. Nothing was imported.`,
-        'The job\'s output may come from another version of train.py or a modified model: export the job again from this project, run it unchanged and import it.',
-      )
-
-    // ---- the run --------------------------------------------------------------------------------------
-    const runId = newRunId(job.recipe)
-    const origin: RunOrigin = {
-      kind: 'torchrun',
-      jobId: job.jobId,
-      jobDir,
-      worldSize: result.worldSize,
-      nodes: result.nodes,
-      device: result.device,
-      deviceName: result.deviceName,
-      backend: result.backend,
-      torch: result.torch,
-      mixedPrecision: result.mixedPrecision,
-      finishedAt: result.finishedAt,
-      importedAt: new Date().toISOString(),
-    }
-    const config: RunConfig = {
-      runId,
-      createdAt: job.createdAt,
-      recipe: job.recipe,
-      options: job.options,
-      labels: job.labels,
-      imageShape: job.imageShape,
-      preprocess: job.preprocess,
-      settings: job.settings,
-      fromRunId: job.fromRunId,
-      baseWeights: job.baseWeights,
-      origin,
-    }
-    const backend = `torchrun (${result.worldSize} worker${result.worldSize === 1 ? '' : 's'}, ${result.device}${result.device === 'cuda' ? ` ${result.deviceName}` : ''})`
-    await createRunDir(projectDir, config)
-    await writeMetrics(projectDir, runId, metrics)
-    await writeCheckpoint(checkpointsDir(projectDir, runId), 'best', { model, metadata: { runId, epoch: result.best.epoch, labels: job.labels, preprocess: job.preprocess, origin: 'torchrun' } })
-    await appendRunLog(projectDir, runId, `backend: ${backend}; imported from the job ${jobDir} (job ${job.jobId}, torch ${result.torch}, ${result.backend}${result.mixedPrecision ? ', mixed precision' : ''}, finished ${result.finishedAt})`)
-    await appendRunLog(projectDir, runId, `parity on ${nVal} validation images: max abs difference ${maxAbsDiff.toExponential(2)}, label agreement 100 %`)
-    const best = { epoch: result.best.epoch, valAccuracy: result.best.valAccuracy }
-    await writeRunStatus(projectDir, runId, { status: 'completed', backend, epochsDone: metrics.length, best, stoppedEarly: result.stoppedEarly })
-    return { runId, workers: result.worldSize, nodes: result.nodes, device: result.device, epochs: metrics, best, parity }
-  } finally {
+    return model
+  } catch (err) {
     model.dispose()
+    throw err
   }
+}
+
+/**
+ * Runs the model in the app on the validation split (the same images, in the job's order) and
+ * compares with the probabilities PyTorch saved; refuses the job when they disagree.
+ */
+async function checkParity(model: tf.LayersModel, job: JobFile, jobDir: string, data: DataSource, log: (m: string) => void): Promise<ImportJobResult['parity']> {
+  const outDir = join(jobDir, 'output')
+  const k = job.labels.length
+  const nVal = (await data.labels('validation')).length
+  const probsBuf = await readFile(join(outDir, 'val-probs.bin')).catch(() => null)
+  if (!nVal || !probsBuf) throw new AppError('INVALID_INPUT', nVal ? `The job saved no validation probabilities (${join(outDir, 'val-probs.bin')}).` : 'The project has no validation split, so the job\'s model cannot be checked against the app.', nVal ? 'Run the job again to the end.' : 'Give the project a validation split (re-import with --val 0.2), export a new job and run it.')
+  const torchProbs = new Float32Array(probsBuf.buffer.slice(probsBuf.byteOffset, probsBuf.byteOffset + probsBuf.byteLength))
+  if (torchProbs.length !== nVal * k) throw new AppError('INVALID_INPUT', `output/val-probs.bin holds ${torchProbs.length} values where ${nVal} images x ${k} classes need ${nVal * k}.`, 'Run the job again to the end.')
+  if (job.splits.validation) await checkValidationIds(join(jobDir, job.splits.validation.ids), data)
+  const { maxAbsDiff, agree } = await compareWithTorch(model, job, data, torchProbs)
+  const parity = { images: nVal, maxAbsDiff, labelAgreement: agree / nVal, tolerance: PARITY_TOLERANCE, passed: maxAbsDiff <= PARITY_TOLERANCE && agree === nVal }
+  log(`Parity on ${nVal} validation images: max abs difference ${maxAbsDiff.toExponential(2)}, label agreement ${((agree / nVal) * 100).toFixed(1)} %.`)
+  if (!parity.passed)
+    throw new AppError(
+      'INVALID_INPUT',
+      `The job's model does not predict in the app as it did in PyTorch: on ${nVal} validation images the probabilities differ by up to ${maxAbsDiff.toExponential(2)} (allowed ${PARITY_TOLERANCE}) and ${nVal - agree} image(s) get another label. Nothing was imported.`,
+      'The job\'s output may come from another version of train.py or a modified model: export the job again from this project, run it unchanged and import it.',
+    )
+  return parity
+}
+
+/** Refuses a project whose validation images (by id, in order) are not the job's. */
+async function checkValidationIds(idsFile: string, data: DataSource): Promise<void> {
+  const ids = parseNpy(await readFile(idsFile))
+  const jobIds = new Int32Array(ids.data.buffer.slice(ids.data.byteOffset, ids.data.byteOffset + ids.data.byteLength))
+  let at = 0
+  for await (const b of data.batches('validation', { batchSize: 256, shuffle: false, seed: 0 })) {
+    for (let i = 0; i < b.ids.length; i++) if (b.ids[i] !== jobIds[at + i]) throw new AppError('INVALID_INPUT', 'The project\'s validation images are not the ones the job was made from.', 'Export a new job from this project and run it.')
+    at += b.ids.length
+  }
+}
+
+/** The app's validation probabilities against PyTorch's: the largest difference and how many images get the same label. */
+async function compareWithTorch(model: tf.LayersModel, job: JobFile, data: DataSource, torchProbs: Float32Array): Promise<{ maxAbsDiff: number; agree: number }> {
+  const k = job.labels.length
+  const channels = (model.inputs[0].shape[3] ?? job.imageShape[2]) as 1 | 3
+  let maxAbsDiff = 0
+  let agree = 0
+  let at = 0
+  for await (const b of data.batches('validation', { batchSize: 64, shuffle: false, seed: 0 })) {
+    const p = tf.tidy(() => model.predict(applyPreprocess(tf.tensor4d(b.x, b.shape, 'int32'), job.preprocess, channels)) as tf.Tensor)
+    const ours = (await p.data()) as Float32Array
+    p.dispose()
+    for (let i = 0; i < b.labels.length; i++) {
+      let a = 0
+      let t = 0
+      for (let c = 0; c < k; c++) {
+        const x = ours[i * k + c]
+        const y = torchProbs[(at + i) * k + c]
+        maxAbsDiff = Math.max(maxAbsDiff, Math.abs(x - y))
+        if (x > ours[i * k + a]) a = c
+        if (y > torchProbs[(at + i) * k + t]) t = c
+      }
+      if (a === t) agree++
+    }
+    at += b.labels.length
+  }
+  return { maxAbsDiff, agree }
+}
+
+/** Creates the run: its config (with the job as origin), metrics, best checkpoint, log and status. */
+async function writeRun(projectDir: string, jobDir: string, job: JobFile, result: JobResultFile, metrics: EpochMetrics[], model: tf.LayersModel, parity: ImportJobResult['parity']): Promise<ImportJobResult> {
+  const { images: nVal, maxAbsDiff } = parity
+  const runId = newRunId(job.recipe)
+  const origin: RunOrigin = {
+    kind: 'torchrun',
+    jobId: job.jobId,
+    jobDir,
+    worldSize: result.worldSize,
+    nodes: result.nodes,
+    device: result.device,
+    deviceName: result.deviceName,
+    backend: result.backend,
+    torch: result.torch,
+    mixedPrecision: result.mixedPrecision,
+    finishedAt: result.finishedAt,
+    importedAt: new Date().toISOString(),
+  }
+  const config: RunConfig = {
+    runId,
+    createdAt: job.createdAt,
+    recipe: job.recipe,
+    options: job.options,
+    labels: job.labels,
+    imageShape: job.imageShape,
+    preprocess: job.preprocess,
+    settings: job.settings,
+    fromRunId: job.fromRunId,
+    baseWeights: job.baseWeights,
+    origin,
+  }
+  const backend = `torchrun (${result.worldSize} worker${result.worldSize === 1 ? '' : 's'}, ${result.device}${result.device === 'cuda' ? ` ${result.deviceName}` : ''})`
+  await createRunDir(projectDir, config)
+  await writeMetrics(projectDir, runId, metrics)
+  await writeCheckpoint(checkpointsDir(projectDir, runId), 'best', { model, metadata: { runId, epoch: result.best.epoch, labels: job.labels, preprocess: job.preprocess, origin: 'torchrun' } })
+  await appendRunLog(projectDir, runId, `backend: ${backend}; imported from the job ${jobDir} (job ${job.jobId}, torch ${result.torch}, ${result.backend}${result.mixedPrecision ? ', mixed precision' : ''}, finished ${result.finishedAt})`)
+  await appendRunLog(projectDir, runId, `parity on ${nVal} validation images: max abs difference ${maxAbsDiff.toExponential(2)}, label agreement 100 %`)
+  const best = { epoch: result.best.epoch, valAccuracy: result.best.valAccuracy }
+  await writeRunStatus(projectDir, runId, { status: 'completed', backend, epochsDone: metrics.length, best, stoppedEarly: result.stoppedEarly })
+  return { runId, workers: result.worldSize, nodes: result.nodes, device: result.device, epochs: metrics, best, parity }
 }
