@@ -53,14 +53,16 @@ describe('the compiled CLI', () => {
     expect(bad.stderr).toContain("Unknown option '--frobnicate' for `train`")
   })
 
-  it('trains end to end (the training process is compiled too) and exports a cluster job with its train.py', async () => {
+  it('trains end to end (the training process and its training threads are compiled too) and exports a cluster job with its train.py', async () => {
     const project = join(tmp.dir, 'p')
     await writeShapesDataset(join(tmp.dir, 'data'), 6)
     expect((await cli(['new', project, '--json'])).code).toBe(0)
     expect((await cli(['import', project, join(tmp.dir, 'data'), '--size', '32', '--json'])).code).toBe(0)
-    const train = await cli(['train', project, '--recipe', 'cnn', '--model', 'cats-dogs-cnn', '--epochs', '1', '--batch', '8', '--json'])
+    const train = await cli(['train', project, '--recipe', 'cnn', '--model', 'cats-dogs-cnn', '--epochs', '1', '--batch', '8', '--threads', '2', '--json'])
     expect(train.code, train.stderr).toBe(0)
     expect(JSON.parse(train.stdout).epochs).toHaveLength(1)
+    // Its data-parallel training threads start from the bundle's compiled worker too.
+    expect(train.stderr).toContain('Each batch of 8 is split across 2 threads')
     const job = await cli(['job', 'export', project, '--out', join(tmp.dir, 'job'), '--model', 'cats-dogs-cnn', '--epochs', '1', '--json'])
     expect(job.code, job.stderr).toBe(0)
     expect(readFileSync(join(tmp.dir, 'job/train.py'), 'utf8')).toBe(readFileSync(join(REPO, 'src/main/services/cluster/train.py'), 'utf8'))
