@@ -10,6 +10,13 @@ describe('CLI train flags', () => {
     expect(TrainOptions.parse(trainOptions({ resume: 'r1' })).resumeRunId).toBe('r1')
   })
 
+  it('--threads N becomes the threads option; 0 or a fraction is refused naming the flag', () => {
+    expect(TrainOptions.parse(trainOptions({ threads: '3' })).threads).toBe(3)
+    expect(TrainOptions.parse(trainOptions({})).threads).toBeUndefined()
+    expect(() => trainOptions({ threads: '0' })).toThrow(/--threads/)
+    expect(() => trainOptions({ threads: '1.5' })).toThrow(/--threads/)
+  })
+
   it('the contract has no second name for an option', () => {
     for (const alias of ['batch', 'lr', 'fineTuneLr', 'resume']) expect(TrainOptions.safeParse({ [alias]: 1 }).success).toBe(false)
   })
