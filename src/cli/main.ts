@@ -10,6 +10,7 @@ import exportCmd from './commands/export'
 import weights from './commands/weights'
 import job from './commands/job'
 import review from './commands/review'
+import compare from './commands/compare'
 import { createOut, reportError, UsageError } from './output'
 
 const commands: Command[] = [
@@ -18,6 +19,7 @@ const commands: Command[] = [
   summary,
   train,
   evaluate,
+  compare,
   predict,
   review,
   exportCmd,

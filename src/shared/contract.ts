@@ -6,6 +6,7 @@ import { TrainOptions, type TrainOptionsInput, type EpochMetrics, type RunInfo, 
 import { EvaluateOptions, PredictOptions, type EvaluationResult, type Prediction, type SaliencyOverlay } from './evaluation'
 import { ExportOptions, type ExportResult } from './export'
 import type { NearDuplicateReport, ReviewResult } from './review'
+import { CompareOptions, type CompareResult } from './compare'
 import { AppError, MAX_NESTING, parseOrThrow } from './errors'
 
 /**
@@ -252,6 +253,8 @@ export const contract = {
   },
   evaluation: {
     evaluate: method<EvaluationResult>()(z.object({ dir: Dir, options: EvaluateOptions.optional() }), { long: true }),
+    /** Two runs side by side on a split: curves, metrics, confusion matrices and the images whose prediction changed. */
+    compare: method<CompareResult>()(z.object({ dir: Dir, options: CompareOptions }), { long: true }),
     predict: method<Prediction[]>()(z.object({ dir: Dir, paths: z.array(z.string().min(1)).min(1, 'Give at least one file or folder.'), options: PredictOptions.optional() }), { long: true }),
     /** Predicts images sent as bytes (dropped or pasted in the UI), base64-encoded. */
     predictUploads: method<Prediction[]>()(z.object({ dir: Dir, files: z.array(z.object({ name: z.string().min(1).max(255), base64: z.string().max(8_000_000) })).min(1).max(64), options: PredictOptions.optional() }), { long: true }),

@@ -1,11 +1,6 @@
 import { withOpenProject } from '../project'
 import { defineCommand, needArg, noExtraArgs } from '../command'
-
-/** Text lines of a table whose columns are padded to their widest cell. */
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd())
-}
+import { table } from '../table'
 
 export default defineCommand({
   name: 'review',

@@ -10,7 +10,7 @@ import { reviewDataset } from './review'
 import { chooseModel, modelCatalog, modelSummary } from './models'
 import { augmentPreview, listRuns, loadRun } from './training'
 import { runRecipeInBackground, startInBackground, stopInBackground, trainingStatus } from './training/session'
-import { evaluate, predict, saliencyBatch, type SaliencyTarget } from './evaluation'
+import { compareRuns, evaluate, predict, saliencyBatch, type SaliencyTarget } from './evaluation'
 import { exportModel } from './export'
 import { downloadOfficialWeights, officialWeights } from './weights'
 import { examples } from './examples'
@@ -93,6 +93,7 @@ export function createHandlers(shell: ShellInfo): Handlers {
     },
     evaluation: {
       evaluate: ({ dir, options }, ctx) => evaluate(dir, options ?? {}, { signal: ctx.signal, onProgress: ctx.onProgress }),
+      compare: ({ dir, options }, ctx) => compareRuns(dir, options, { signal: ctx.signal, onProgress: ctx.onProgress }),
       predict: ({ dir, paths, options }, ctx) => predict(dir, paths, options ?? {}, { signal: ctx.signal, onProgress: ctx.onProgress }),
       predictUploads: ({ dir, files, options }, ctx) =>
         predict(dir, files.map((f) => ({ name: f.name, data: new Uint8Array(Buffer.from(f.base64, 'base64')) })), options ?? {}, { signal: ctx.signal, onProgress: ctx.onProgress }),

@@ -15,3 +15,4 @@ export { predictWith, predictWithRun, toPredictionsCsv, expandInputs, IMAGE_EXTE
 export { evaluate, predict, saliency, saliencyWith, saliencyBatch, saliencyBatchWith, loadEvaluationRun, defaultDeps, type SaliencyResult, type SaliencyTarget, type SaliencyItem } from './project-api'
 export { saliencyMap, saliencyOverlayPng, type SaliencyMap } from './saliency'
 export type { EvaluationDeps, RunModel, EvalBatch, Ctl } from './deps'
+export { compareRuns, settingsSummary } from './compare-runs'
