@@ -99,7 +99,11 @@ export function sliceSizes(n: number, k: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0))
 }
 
-/** The worker entry and how to start it: the CLI bundle's compiled file, or the TS source through tsx. */
+/**
+ * The worker entry and how to start it: the CLI bundle's compiled file; the TS source through
+ * tsx; or built JavaScript next to this module or, in the Electron build (whose shared chunks
+ * sit in out/main/chunks/), one folder up beside the entries.
+ */
 declare const CLI_BUNDLE_URL: string | undefined
 function workerScript(): { script: string | URL; eval: boolean } {
   if (typeof CLI_BUNDLE_URL !== 'undefined') {
@@ -107,14 +111,14 @@ function workerScript(): { script: string | URL; eval: boolean } {
     if (existsSync(bundled)) return { script: bundled, eval: false }
   }
   const ts = new URL('./parallel-worker.ts', import.meta.url)
-  if (!existsSync(ts)) return { script: new URL('./parallel-worker.js', import.meta.url), eval: false }
+  if (!existsSync(ts)) {
+    const js = ['./parallel-worker.js', '../parallel-worker.js'].map((p) => new URL(p, import.meta.url)).find((u) => existsSync(u))
+    if (!js) throw new Error(`the training thread's code (parallel-worker.js) is missing beside ${fileURLToPath(import.meta.url)}`)
+    return { script: js, eval: false }
+  }
   // Worker threads ignore `--import tsx` in execArgv (Node 20): register tsx, then import the source.
   const tsxApi = join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')
   return { script: `import(${JSON.stringify(pathToFileURL(tsxApi).href)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}) })`, eval: true }
-}
-
-export function workerEntryPath(): string {
-  return fileURLToPath(new URL('./parallel-worker.ts', import.meta.url))
 }
 
 interface Thread {
