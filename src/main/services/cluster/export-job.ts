@@ -24,6 +24,7 @@ import { buildCnn, buildTransferModel, presetSpec, RESCALE_01 } from '../../ml/m
 import { cutTransferModel } from '../../ml/models/transfer'
 import { loadBaseWeights, preprocessForWeights } from '../../ml/training/base-weights'
 import { balancedClassWeights } from '../../ml/training/callbacks'
+import type { DataSource } from '../../ml/training/data'
 import { projectDataSource } from '../training/project-data'
 import { autoSchedule, findBase, fineTuneStartIndex, freezeBase, resolveBaseCut, unfreezeTop } from '../../ml/training/recipes'
 import { withSeededMathRandom } from '../../ml/training/rng'
@@ -167,12 +168,7 @@ export async function exportJob(projectDir: string, input: TrainOptionsInput, o:
   opts = built.opts
   const model = built.model
   try {
-    if (opts.autoEpochs && opts.recipe === 'transfer') {
-      const sched = autoSchedule(trainLabels.length, opts.batchSize)
-      if (!augmentEnabled(opts.augment)) opts = { ...opts, epochs: sched.epochs }
-      if (opts.earlyStop === undefined) opts = { ...opts, earlyStop: EarlyStopSpec.parse({ patience: sched.patience }) }
-      log(`Schedule chosen from the data: ${opts.epochs} epochs, early stopping ${opts.earlyStop ? `with patience ${opts.earlyStop.patience}` : 'off'}.`)
-    }
+    opts = chosenSchedule(opts, trainLabels.length, log)
     const { optimizer, learningRate } = resolvedOptimizer(opts)
     const jobId = randomBytes(8).toString('hex')
     const real = dest.real
@@ -190,92 +186,13 @@ export async function exportJob(projectDir: string, input: TrainOptionsInput, o:
         await writeFile(join(tmp, name), content)
         files.push(name)
       }
-
-      // ---- data: uint8 shards + labels + ids (the order `batches(split, {shuffle: false})` gives) --
+      const folder: JobFolder = { tmp, files, put }
       const [h, w, c] = imageShape
-      const per = h * w * c
-      const shardImages = o.shardImages ?? Math.max(1, Math.floor((256 * 2 ** 20) / per))
-      const writeSplit = async (split: 'train' | 'validation', n: number): Promise<JobSplitInfo> => {
-        const info: JobSplitInfo = { count: n, shards: [], labels: `labels-${split}.npy`, ids: `ids-${split}.npy` }
-        const labelsOut = new Int32Array(n)
-        const idsOut = new Int32Array(n)
-        let at = 0
-        let shard: NpyWriter | null = null
-        let inShard = 0
-        const openShard = async () => {
-          const count = Math.min(shardImages, n - at)
-          const file = `data-${split}-${String(info.shards.length).padStart(5, '0')}.npy`
-          shard = await NpyWriter.create(join(tmp, file), '|u1', [count, h, w, c])
-          info.shards.push({ file, count })
-          files.push(file)
-          inShard = 0
-        }
-        for await (const b of data.batches(split, { batchSize: 256, shuffle: false, seed: 0 })) {
-          const m = b.labels.length
-          for (let i = 0; i < m; ) {
-            if (!shard || inShard === info.shards[info.shards.length - 1].count) {
-              if (shard) await (shard as NpyWriter).close()
-              await openShard()
-            }
-            const take = Math.min(m - i, info.shards[info.shards.length - 1].count - inShard)
-            await shard!.write(b.x.subarray(i * per, (i + take) * per))
-            labelsOut.set(b.labels.subarray(i, i + take), at)
-            idsOut.set(b.ids.subarray(i, i + take), at)
-            inShard += take
-            at += take
-            i += take
-          }
-          o.onProgress?.({ phase: `writing ${split} images`, done: at, total: n })
-        }
-        if (shard) await (shard as NpyWriter).close()
-        if (at !== n) throw new AppError('INTERNAL', `The ${split} split gave ${at} images where its index lists ${n}.`, 'Re-open the project and export the job again.')
-        await put(info.labels, Buffer.concat([npyHeader('<i4', [n]), Buffer.from(labelsOut.buffer)]))
-        await put(info.ids, Buffer.concat([npyHeader('<i4', [n]), Buffer.from(idsOut.buffer)]))
-        return info
-      }
+      const shardImages = o.shardImages ?? Math.max(1, Math.floor((256 * 2 ** 20) / (h * w * c)))
+      const writeSplit = (split: 'train' | 'validation', n: number) => writeSplitData(folder, data, split, n, shardImages, o.onProgress)
       const splits = { train: await writeSplit('train', trainLabels.length), validation: valLabels.length ? await writeSplit('validation', valLabels.length) : null }
-
-      // ---- model: Keras topology + starting weights in PyTorch layout ----------------------------
-      await put('model.json', JSON.stringify({ format: 'keras-topology', modelTopology: model.toJSON(null, false) }))
-      const kinds = weightKinds(model)
-      const entries: WeightsFile['weights'] = []
-      const parts: Buffer[] = []
-      let offset = 0
-      for (const v of model.weights) {
-        const arr = (await v.read().data()) as Float32Array
-        const t = toTorch(arr, v.shape as number[], kinds.get(v.originalName) ?? 'plain')
-        entries.push({ name: v.originalName, shape: t.shape, offset })
-        parts.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))
-        offset += t.data.length
-      }
-      await put('weights-init.bin', Buffer.concat(parts))
-      await put('weights-init.json', JSON.stringify({ format: 'keras-names-torch-layout', weights: entries } satisfies WeightsFile))
-
-      const trainable = model.trainableWeights.map((x) => x.originalName)
-      const expectedTrainable = model.trainableWeights.reduce((a, x) => a + x.shape.reduce((p: number, q) => p * (q ?? 1), 1), 0)
-      const classWeights = opts.classWeights === 'auto' ? Array.from(balancedClassWeights(trainLabels, labels.length)) : null
-      const projectJson = JSON.parse(await readFile(join(projectDir, 'project.json'), 'utf8').catch(() => '{}')) as { name?: string; settings?: Record<string, unknown> }
-      const job: JobFile = {
-        app: 'classifier-studio',
-        kind: JOB_FORMAT,
-        version: JOB_VERSION,
-        jobId,
-        createdAt: new Date().toISOString(),
-        project: { dir: projectDir, name: projectJson.name ?? null, dataset: await data.fingerprint() },
-        recipe: opts.recipe,
-        options: opts,
-        optimizer: { name: optimizer, learningRate },
-        labels,
-        imageShape,
-        preprocess: built.preprocess,
-        settings: projectJson.settings ?? null,
-        baseWeights: built.baseWeights,
-        fromRunId: built.fromRunId,
-        trainableWeights: trainable,
-        expectedTrainable,
-        classWeights,
-        splits,
-      }
+      await writeStartWeights(folder, model)
+      const job = await jobFile(projectDir, { jobId, opts, optimizer: { name: optimizer, learningRate }, built, data, trainLabels, splits })
       await put('job.json', JSON.stringify(job, null, 2) + '\n')
       await put('classes.json', JSON.stringify(labels) + '\n')
       await put('preprocessing.json', JSON.stringify(built.preprocess) + '\n')
@@ -304,6 +221,118 @@ export async function exportJob(projectDir: string, input: TrainOptionsInput, o:
     }
   } finally {
     model.dispose()
+  }
+}
+
+/** The epochs and early stopping an auto-scheduled transfer job gets from the size of its training split. */
+function chosenSchedule(opts: TrainOptions, trainImages: number, log: (m: string) => void): TrainOptions {
+  if (opts.autoEpochs && opts.recipe === 'transfer') {
+    const sched = autoSchedule(trainImages, opts.batchSize)
+    if (!augmentEnabled(opts.augment)) opts = { ...opts, epochs: sched.epochs }
+    if (opts.earlyStop === undefined) opts = { ...opts, earlyStop: EarlyStopSpec.parse({ patience: sched.patience }) }
+    log(`Schedule chosen from the data: ${opts.epochs} epochs, early stopping ${opts.earlyStop ? `with patience ${opts.earlyStop.patience}` : 'off'}.`)
+  }
+  return opts
+}
+
+/** The job's temporary folder and the files written into it (for its manifest). */
+interface JobFolder {
+  tmp: string
+  files: string[]
+  put: (name: string, content: string | Uint8Array) => Promise<void>
+}
+
+/** A split as uint8 .npy shards of `shardImages` images, with its labels and ids (the order `batches(split, {shuffle: false})` gives). */
+async function writeSplitData(folder: JobFolder, data: DataSource, split: 'train' | 'validation', n: number, shardImages: number, onProgress: ExportJobOptions['onProgress']): Promise<JobSplitInfo> {
+  const { tmp, files, put } = folder
+  const [h, w, c] = data.imageShape
+  const per = h * w * c
+  const info: JobSplitInfo = { count: n, shards: [], labels: `labels-${split}.npy`, ids: `ids-${split}.npy` }
+  const labelsOut = new Int32Array(n)
+  const idsOut = new Int32Array(n)
+  let at = 0
+  let shard: NpyWriter | null = null
+  let inShard = 0
+  const openShard = async () => {
+    const count = Math.min(shardImages, n - at)
+    const file = `data-${split}-${String(info.shards.length).padStart(5, '0')}.npy`
+    shard = await NpyWriter.create(join(tmp, file), '|u1', [count, h, w, c])
+    info.shards.push({ file, count })
+    files.push(file)
+    inShard = 0
+  }
+  for await (const b of data.batches(split, { batchSize: 256, shuffle: false, seed: 0 })) {
+    const m = b.labels.length
+    for (let i = 0; i < m; ) {
+      if (!shard || inShard === info.shards[info.shards.length - 1].count) {
+        if (shard) await (shard as NpyWriter).close()
+        await openShard()
+      }
+      const take = Math.min(m - i, info.shards[info.shards.length - 1].count - inShard)
+      await shard!.write(b.x.subarray(i * per, (i + take) * per))
+      labelsOut.set(b.labels.subarray(i, i + take), at)
+      idsOut.set(b.ids.subarray(i, i + take), at)
+      inShard += take
+      at += take
+      i += take
+    }
+    onProgress?.({ phase: `writing ${split} images`, done: at, total: n })
+  }
+  if (shard) await (shard as NpyWriter).close()
+  if (at !== n) throw new AppError('INTERNAL', `The ${split} split gave ${at} images where its index lists ${n}.`, 'Re-open the project and export the job again.')
+  await put(info.labels, Buffer.concat([npyHeader('<i4', [n]), Buffer.from(labelsOut.buffer)]))
+  await put(info.ids, Buffer.concat([npyHeader('<i4', [n]), Buffer.from(idsOut.buffer)]))
+  return info
+}
+
+/** The model as Keras topology (model.json) and its starting weights in PyTorch layout (weights-init.bin/.json). */
+async function writeStartWeights({ put }: JobFolder, model: tf.LayersModel): Promise<void> {
+  await put('model.json', JSON.stringify({ format: 'keras-topology', modelTopology: model.toJSON(null, false) }))
+  const kinds = weightKinds(model)
+  const entries: WeightsFile['weights'] = []
+  const parts: Buffer[] = []
+  let offset = 0
+  for (const v of model.weights) {
+    const arr = (await v.read().data()) as Float32Array
+    const t = toTorch(arr, v.shape as number[], kinds.get(v.originalName) ?? 'plain')
+    entries.push({ name: v.originalName, shape: t.shape, offset })
+    parts.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    offset += t.data.length
+  }
+  await put('weights-init.bin', Buffer.concat(parts))
+  await put('weights-init.json', JSON.stringify({ format: 'keras-names-torch-layout', weights: entries } satisfies WeightsFile))
+}
+
+/** job.json: what train.py needs (options, optimizer, labels, splits, trainable weights) and where the job came from. */
+async function jobFile(projectDir: string, j: { jobId: string; opts: TrainOptions; optimizer: JobFile['optimizer']; built: BuiltJobModel; data: DataSource; trainLabels: Int32Array; splits: JobFile['splits'] }): Promise<JobFile> {
+  const { jobId, opts, optimizer, built, data, trainLabels, splits } = j
+  const { model } = built
+  const labels = data.classNames
+  const imageShape = data.imageShape
+  const trainable = model.trainableWeights.map((x) => x.originalName)
+  const expectedTrainable = model.trainableWeights.reduce((a, x) => a + x.shape.reduce((p: number, q) => p * (q ?? 1), 1), 0)
+  const classWeights = opts.classWeights === 'auto' ? Array.from(balancedClassWeights(trainLabels, labels.length)) : null
+  const projectJson = JSON.parse(await readFile(join(projectDir, 'project.json'), 'utf8').catch(() => '{}')) as { name?: string; settings?: Record<string, unknown> }
+  return {
+    app: 'classifier-studio',
+    kind: JOB_FORMAT,
+    version: JOB_VERSION,
+    jobId,
+    createdAt: new Date().toISOString(),
+    project: { dir: projectDir, name: projectJson.name ?? null, dataset: await data.fingerprint() },
+    recipe: opts.recipe,
+    options: opts,
+    optimizer,
+    labels,
+    imageShape,
+    preprocess: built.preprocess,
+    settings: projectJson.settings ?? null,
+    baseWeights: built.baseWeights,
+    fromRunId: built.fromRunId,
+    trainableWeights: trainable,
+    expectedTrainable,
+    classWeights,
+    splits,
   }
 }
 
