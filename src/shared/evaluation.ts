@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { CalibrationReport } from './calibration'
 
 /**
  * Evaluation & prediction: option schemas and result types (pure TS, shared by main,
@@ -87,6 +88,8 @@ export const EvaluateOptions = z.object({
   /** Recompute even if <P>/runs/<runId>/evaluation-<split>.json exists. */
   force: z.boolean().default(false),
   digits: z.number().int().min(0).max(17).default(2),
+  /** Apply the run's fitted temperature to the probabilities (no effect on a run without one). */
+  calibrated: z.boolean().default(true),
 })
 export type EvaluateOptions = z.input<typeof EvaluateOptions>
 
@@ -126,6 +129,8 @@ export interface EvaluationResult {
   createdAt: string
   /** Identifies the checkpoint + split contents this result was computed from (cache validity). */
   cacheKey?: string
+  /** Reliability before/after the run's temperature; absent in evaluations cached before it existed. */
+  calibration?: CalibrationReport
 }
 
 export const PredictOptions = z.object({
@@ -134,6 +139,8 @@ export const PredictOptions = z.object({
   threshold: z.number().min(0).max(1).optional(),
   runId: z.string().min(1).optional(),
   batchSize: z.number().int().min(1).max(1024).default(32),
+  /** Apply the run's fitted temperature to the probabilities (no effect on a run without one). */
+  calibrated: z.boolean().default(true),
 })
 export type PredictOptions = z.input<typeof PredictOptions>
 

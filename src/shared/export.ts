@@ -66,6 +66,8 @@ export interface ParityReport {
   tolerance: number
   /** How the exported artifact was run (runtime and loader). */
   runtime: string
+  /** The run's temperature folded into the exported model's last layer; both sides give calibrated probabilities (1: none fitted). */
+  temperature?: number
   warning?: string
 }
 

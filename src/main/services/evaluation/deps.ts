@@ -18,6 +18,8 @@ export interface RunModel {
   settings: ProjectSettings
   /** The run folder name under <P>/runs/; used for the evaluation cache. */
   runId?: string
+  /** The run's fitted temperature (calibration.json); absent when none was fitted (T = 1). */
+  temperature?: number
 }
 
 export interface EvalBatch {

@@ -8,6 +8,9 @@ import { classificationReport, formatClassificationReport } from './report'
 import { confusionMatrix } from './confusion'
 import { crossEntropy, predictProbabilities, topIndices } from './infer'
 import type { Ctl, EvaluationDeps, RunModel } from './deps'
+import type { CalibrationReport } from '../../../shared/calibration'
+import { applyTemperature } from '../calibration/temperature'
+import { calibrationReport } from '../calibration/report'
 
 type EvaluateOptionsParsed = z.output<typeof EvaluateOptions>
 
@@ -38,7 +41,8 @@ export async function evaluateWith(
 ): Promise<EvaluationResult> {
   const opts = parseOrThrow(EvaluateOptions, options, 'evaluate options', 'Check the named evaluate option(s) and try again.', 'BAD_REQUEST')
   ctl.signal?.throwIfAborted()
-  const key = deps.evaluationKey ? await deps.evaluationKey(projectDir, opts.split, opts.runId).catch(() => null) : null
+  const found = deps.evaluationKey ? await deps.evaluationKey(projectDir, opts.split, opts.runId).catch(() => null) : null
+  const key = found && { ...found, key: `${found.key}:${opts.calibrated ? 'calibrated' : 'raw'}` }
   if (key && !opts.force) {
     const cached = await readCachedEvaluation(projectDir, key.runId, opts.split)
     if (cached && cached.cacheKey === key.key) return cached
@@ -75,12 +79,17 @@ async function evaluateRun(
   const yTrue: number[] = []
   const yPred: number[] = []
   const items: EvaluatedItem[] = []
+  const raws: Float32Array[] = []
+  const temperature = run.temperature ?? 1
+  const calibrate = opts.calibrated && temperature !== 1
   let lossSum = 0
   for await (const batch of deps.batches(projectDir, opts.split, { batchSize: opts.batchSize, shuffle: false, signal })) {
     signal?.throwIfAborted()
     const n = batch.shape[0]
     if (n === 0) continue
-    const { probs } = predictProbabilities(run, batch.x, batch.shape)
+    const { probs: raw } = predictProbabilities(run, batch.x, batch.shape)
+    raws.push(raw)
+    const probs = calibrate ? applyTemperature(raw, k, temperature) : raw
     for (let r = 0; r < n; r++) {
       const t = batch.labels[r]
       if (t < 0 || t >= k) {
@@ -141,10 +150,21 @@ async function evaluateRun(
     warnings: [...report.warnings],
     items,
     createdAt: new Date().toISOString(),
+    calibration: calibrationReport(concatRows(raws), k, yTrue, temperature, { fitted: run.temperature != null, applied: calibrate }),
     ...(key && key.runId === runId ? { cacheKey: key.key } : {}),
   }
   if (runId && result.cacheKey) await writeFileAtomic(evaluationCachePath(projectDir, runId, opts.split), JSON.stringify(result))
   return result
+}
+
+function concatRows(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
 }
 
 /**
@@ -163,10 +183,14 @@ export interface EvaluationSummary {
   /** Per-label rows, then `accuracy` (a number) or `microAvg`, then `macroAvg`, `weightedAvg`. */
   report: Record<string, ReportRow | number | null>
   warnings: string[]
+  /** ECE before/after the run's temperature and the "unknown" thresholds (reliability bins with --calibration). */
+  calibration: Omit<CalibrationReport, 'before' | 'after'> & Partial<Pick<CalibrationReport, 'before' | 'after'>> | null
 }
 
-export function evaluationSummary(ev: EvaluationResult): EvaluationSummary {
+export function evaluationSummary(ev: EvaluationResult, opts: { bins?: boolean } = {}): EvaluationSummary {
   const r = ev.report
+  const cal = ev.calibration
+  const { before, after, ...calibration } = cal ?? ({} as CalibrationReport)
   return {
     runId: ev.runId,
     split: ev.split,
@@ -182,5 +206,6 @@ export function evaluationSummary(ev: EvaluationResult): EvaluationSummary {
       weightedAvg: r.weightedAvg,
     },
     warnings: ev.warnings,
+    calibration: cal ? { ...calibration, ...(opts.bins ? { before, after } : {}) } : null,
   }
 }

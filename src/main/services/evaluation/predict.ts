@@ -5,6 +5,7 @@ import { csvField } from './report'
 import { parseOrThrow } from '../../../shared/errors'
 import { modelInputShape, predictProbabilities, topIndices } from './infer'
 import type { Ctl, EvaluationDeps, RunModel } from './deps'
+import { applyTemperature } from '../calibration/temperature'
 
 /** Extensions picked up when a folder is given (files named explicitly are always tried). */
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.webp', '.tif', '.tiff', '.bmp', '.heic', '.heif', '.avif']
@@ -169,7 +170,8 @@ export async function predictWithRun(
     if (ok.length > 0) {
       const x = new Uint8Array(ok.length * per)
       ok.forEach((j, r) => x.set(decoded[j]!, r * per))
-      const { probs } = predictProbabilities(run, x, [ok.length, h, w, c])
+      const { probs: raw } = predictProbabilities(run, x, [ok.length, h, w, c])
+      const probs = opts.calibrated && run.temperature ? applyTemperature(raw, k, run.temperature) : raw
       ok.forEach((j, r) => {
         const res = results[chunk[j].i]
         const top = topIndices(probs, r, k, opts.top)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AppError, type ErrorCode } from '../../../shared/errors'
 import { ProjectSettings, type Split } from '../../../shared/project'
@@ -12,6 +12,7 @@ import { evaluateWith } from './evaluate-run'
 import { predictWith, type PredictInput } from './predict'
 import { explanationMap, saliencyMap, saliencyOverlayPng } from './saliency'
 import type { Ctl, EvaluationDeps, RunModel } from './deps'
+import { calibrationPath, readRunCalibration } from '../calibration/store'
 
 /** Training's errors carry `code`/`hint` properties; make them AppErrors for every layer. */
 function asAppError(err: unknown): unknown {
@@ -41,7 +42,8 @@ export async function loadEvaluationRun(projectDir: string, runId?: string): Pro
       throw err
     }
   }
-  return { model: r.model, labels: r.labels, preprocess: r.preprocess, settings, runId: r.runId }
+  const calibration = await readRunCalibration(projectDir, r.runId)
+  return { model: r.model, labels: r.labels, preprocess: r.preprocess, settings, runId: r.runId, ...(calibration ? { temperature: calibration.temperature } : {}) }
 }
 
 async function defaultRunId(projectDir: string): Promise<string | null> {
@@ -67,6 +69,7 @@ async function evaluationKey(projectDir: string, split: Split, runId?: string) {
   h.update(JSON.stringify(idx.classes))
   h.update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength))
   h.update(Int32Array.from(ids, (i) => idx.items[i].label))
+  h.update(await readFile(calibrationPath(projectDir, id)).catch(() => 'uncalibrated'))
   return { runId: id, key: h.digest('hex'), size: ids.length }
 }
 

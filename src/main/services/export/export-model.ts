@@ -34,6 +34,8 @@ import { readCachedEvaluation } from '../evaluation/evaluate-run'
 import { readProject } from '../projects/store'
 import { pickGolden } from './golden'
 import { checkParity, parityFile, type GoldenSet } from './parity'
+import { foldTemperature } from '../../ml/export/temperature'
+import { runTemperature } from '../calibration/store'
 import { APP_ID, EXPORT_MANIFEST, checkExportDestination, classifyFolder, cleanExportLeftovers, markLive, pathError, realPathOf, removeExportFolder, siblingName, type ExportManifest } from '../ownership'
 import { makeDirs } from '../../platform/make-dirs'
 
@@ -57,6 +59,8 @@ export interface ExportRun {
   name?: string
   /** The caller keeps the model: do not dispose it after the export (default: disposed). */
   keepModel?: boolean
+  /** The run's fitted temperature, folded into the exported model's last layer (default 1: none). */
+  temperature?: number
 }
 
 /** File operations the export uses (tests inject failures such as a full disk). */
@@ -153,6 +157,7 @@ export async function loadExportRun(projectDir: string, runId?: string): Promise
     recipe: run?.config.recipe,
     recipeDetails: o ? { base: o.base, model: o.model, epochs: run?.info.epochsDone, optimizer: o.optimizer, 'learning rate': o.learningRate, 'batch size': o.batchSize, augment: o.augment, checkpoint: r.which } : { checkpoint: r.which },
     metrics,
+    temperature: await runTemperature(projectDir, r.runId),
   }
 }
 
@@ -214,6 +219,10 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
   progress(0, 'Loading the model')
   const run = await deps.loadRun(projectDir, opts.runId)
   const { model, labels, preprocess, settings } = run
+  // Folded before anything is written: the export and the app's side of the parity check both
+  // give the calibrated probabilities predict gives.
+  const temperature = run.temperature ?? 1
+  const unfold = temperature === 1 ? () => undefined : foldTemperature(model, temperature)
   const tmp = siblingName(real, 'partial', randomBytes(4).toString('hex'))
   const unmark = markLive(tmp)
   const written: string[] = []
@@ -281,6 +290,7 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
       progress(3, 'Checking the export predicts like the app')
       const images = opts.parityImages ?? 64
       const check = await checkParity({ model, preprocess, channels: settings.channels, format: opts.format, dir: tmp, golden: await deps.goldenSet(projectDir, images), images, signal })
+      check.parity.temperature = temperature
       const { parity } = check
       await put('parity.json', parityFile(check, opts.format, run.runId ?? null))
 
@@ -335,6 +345,7 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
     }
   } finally {
     unmark()
+    unfold()
     if (!run.keepModel) model.dispose()
   }
 }

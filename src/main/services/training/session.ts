@@ -6,6 +6,7 @@ import { projectSpec } from '../models'
 import { projectKey } from '../projects/identity'
 import { loadRun } from '../../ml/training/runs'
 import { startTraining, stopTraining, type StartTrainingControl } from './trainer'
+import { calibrateAfterTraining } from './calibrate'
 import { readExampleState, runExample, type RunExampleOptions } from '../examples'
 
 /**
@@ -26,7 +27,9 @@ export async function withProjectDefaults(dir: string, options: TrainOptionsInpu
 
 /** Trains with the project's defaults applied; the CLI and the studio both come through here. */
 export async function train(dir: string, options: TrainOptionsInput, ctl: StartTrainingControl): Promise<TrainResult> {
-  return startTraining(dir, await withProjectDefaults(dir, options), ctl)
+  const result = await startTraining(dir, await withProjectDefaults(dir, options), ctl)
+  await calibrateAfterTraining(dir, result, ctl.onEvent)
+  return result
 }
 
 interface Session {
