@@ -40,6 +40,8 @@ export const useEvaluationStore = defineStore('evaluation', () => {
   const split = ref<EvalSplit>(defaultSplit())
   const runId = ref<string | null>(null)
   const result = ref<EvaluationResult | null>(null)
+  /** Apply the run's fitted temperature (the default once one is fitted). */
+  const calibrated = ref(true)
   const task = createTask()
   const cell = ref<{ trueIndex: number; predIndex: number } | null>(null)
   /** Images of the shown result the user has since excluded (the result still lists them). */
@@ -80,7 +82,7 @@ export const useEvaluationStore = defineStore('evaluation', () => {
     if (!dir.value) return undefined
     const d = dir.value
     cell.value = null
-    const r = await task.run((opts) => useApi().evaluation.evaluate({ dir: d, options: { split: split.value, runId: runId.value ?? undefined, force } }, opts))
+    const r = await task.run((opts) => useApi().evaluation.evaluate({ dir: d, options: { split: split.value, runId: runId.value ?? undefined, force, calibrated: calibrated.value } }, opts))
     if (r) {
       saliency.reset()
       result.value = r
@@ -117,5 +119,5 @@ export const useEvaluationStore = defineStore('evaluation', () => {
     cell.value = null
   }
 
-  return { dir, split, runId, result, task: task.state, cancel: task.cancel, cell, gallery, confusions, saliency, excluded, excludeError, stale, reset, evaluate, toggleExcluded, openCell, closeCell }
+  return { dir, split, runId, result, calibrated, task: task.state, cancel: task.cancel, cell, gallery, confusions, saliency, excluded, excludeError, stale, reset, evaluate, toggleExcluded, openCell, closeCell }
 })
