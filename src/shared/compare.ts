@@ -75,3 +75,12 @@ export interface CompareResult {
   changed: ChangedImage[]
   counts: CompareCounts
 }
+
+export type ChangeKind = 'fixed' | 'broke' | 'bothWrong'
+
+/** fixed: wrong in A, right in B; broke: right in A, wrong in B; else both wrong (and different). */
+export function changeKind(c: ChangedImage): ChangeKind {
+  const rightA = c.a.predicted === c.label
+  const rightB = c.b.predicted === c.label
+  return rightB && !rightA ? 'fixed' : rightA && !rightB ? 'broke' : 'bothWrong'
+}

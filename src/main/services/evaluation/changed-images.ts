@@ -1,15 +1,7 @@
 import type { EvaluatedItem } from '../../../shared/evaluation'
-import type { ChangedImage, CompareCounts } from '../../../shared/compare'
+import { changeKind, type ChangeKind, type ChangedImage, type CompareCounts } from '../../../shared/compare'
 
-type Kind = 'fixed' | 'broke' | 'bothWrong'
-const ORDER: Record<Kind, number> = { fixed: 0, broke: 1, bothWrong: 2 }
-
-/** fixed: wrong in A, right in B; broke: right in A, wrong in B; else both wrong (and different). */
-export function changeKind(c: ChangedImage): Kind {
-  const rightA = c.a.predicted === c.label
-  const rightB = c.b.predicted === c.label
-  return rightB && !rightA ? 'fixed' : rightA && !rightB ? 'broke' : 'bothWrong'
-}
+const ORDER: Record<ChangeKind, number> = { fixed: 0, broke: 1, bothWrong: 2 }
 
 /**
  * The images two evaluations of the same split answer differently (by predicted label name, so

@@ -4,7 +4,7 @@ import type { AppInfo } from '../../../shared/contract'
 import { useApi } from '../bridge'
 import { onPageRoute, pageRoute, setPageRoute } from '../lib/env'
 
-export type ViewName = 'projects' | 'data' | 'model' | 'train' | 'evaluate' | 'predict' | 'export'
+export type ViewName = 'projects' | 'data' | 'model' | 'train' | 'evaluate' | 'compare' | 'predict' | 'export'
 
 export const VIEWS: { name: ViewName; label: string; needsProject: boolean }[] = [
   { name: 'projects', label: 'Projects', needsProject: false },
@@ -12,6 +12,7 @@ export const VIEWS: { name: ViewName; label: string; needsProject: boolean }[] =
   { name: 'model', label: 'Model', needsProject: true },
   { name: 'train', label: 'Train', needsProject: true },
   { name: 'evaluate', label: 'Evaluate', needsProject: true },
+  { name: 'compare', label: 'Compare', needsProject: true },
   { name: 'predict', label: 'Predict', needsProject: true },
   { name: 'export', label: 'Export', needsProject: true },
 ]
