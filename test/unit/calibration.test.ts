@@ -4,6 +4,7 @@ import { expectedCalibrationError, reliabilityBins, topConfidences } from '../..
 import { applyTemperature, fitTemperature, logitsOf, temperatureNll } from '../../src/main/services/calibration/temperature'
 import { unknownThreshold } from '../../src/main/services/calibration/unknown-threshold'
 import { calibrationReport, fitRunCalibration } from '../../src/main/services/calibration/report'
+import { formatCalibration } from '../../src/main/services/calibration/format'
 import { mulberry32 } from '../../src/main/ml/training/rng'
 
 interface GoldenCase {
@@ -120,5 +121,25 @@ describe('unknown threshold for a target precision', () => {
     expect(r.unknownThresholds.map((u) => u.targetPrecision)).toEqual([0.9, 0.95, 0.99])
     for (const u of r.unknownThresholds) if (u.precision != null) expect(u.precision).toBeGreaterThanOrEqual(u.targetPrecision)
     expect(r.after.reduce((a, b) => a + b.count, 0)).toBe(200)
+  })
+})
+
+describe('the CLI text of a calibration report', () => {
+  const c = golden.cases[1]
+  it('states T, ECE before and after, and each threshold with the share of images it labels', () => {
+    const r = calibrationReport(c.probs.flat(), c.classes, c.labels, c.temperature, { fitted: true, applied: true })
+    const text = formatCalibration(r, 'validation', false).split('\n')
+    expect(text[0]).toBe(`Calibration: temperature ${c.temperature.toFixed(3)} (fitted on validation); expected calibration error on validation ${(c.ece * 100).toFixed(1)}% before, ${(r.eceAfter * 100).toFixed(1)}% after (15 bins); probabilities shown are calibrated.`)
+    const u = r.unknownThresholds[0]
+    expect(text).toContain(`  for 90.0% precision: --threshold ${u.threshold!.toFixed(3)} labels ${((1 - u.unknownRate!) * 100).toFixed(1)}% of the validation images (${(u.precision! * 100).toFixed(1)}% of them right); ${(u.unknownRate! * 100).toFixed(1)}% are 'unknown'`)
+    // the reliability table only on request, one row per non-empty bin
+    const withBins = formatCalibration(r, 'validation', true).split('\n')
+    expect(withBins.length - text.length).toBe(1 + r.before.filter((b, i) => b.count || r.after[i].count).length)
+  })
+
+  it('without a fitted temperature: one ECE, no "after"', () => {
+    const r = calibrationReport(c.probs.flat(), c.classes, c.labels, 1, { fitted: false, applied: false })
+    const first = formatCalibration(r, 'test', false).split('\n')[0]
+    expect(first).toBe(`Calibration: no temperature fitted (T = 1; evaluate --calibration fits one); expected calibration error on test ${(c.ece * 100).toFixed(1)}% (15 bins).`)
   })
 })

@@ -24,9 +24,11 @@ function binRows(before: ReliabilityBin[], after: ReliabilityBin[]): string[] {
 export function formatCalibration(c: CalibrationReport, split: string, bins: boolean): string {
   const t = c.fitted ? `temperature ${c.temperature.toFixed(3)} (fitted on validation)` : 'no temperature fitted (T = 1; evaluate --calibration fits one)'
   const lines = [
-    `Calibration: ${t}; expected calibration error on ${split} ${pct(c.eceBefore)} before, ${pct(c.eceAfter)} after (${c.bins} bins); probabilities shown are ${c.applied ? 'calibrated' : 'uncalibrated'}.`,
+    c.fitted
+      ? `Calibration: ${t}; expected calibration error on ${split} ${pct(c.eceBefore)} before, ${pct(c.eceAfter)} after (${c.bins} bins); probabilities shown are ${c.applied ? 'calibrated' : 'uncalibrated'}.`
+      : `Calibration: ${t}; expected calibration error on ${split} ${pct(c.eceBefore)} (${c.bins} bins).`,
     ...(bins ? binRows(c.before, c.after) : []),
-    "The 'unknown' threshold (predict --threshold), on the calibrated probabilities:",
+    `The 'unknown' threshold (predict --threshold)${c.fitted ? ', on the calibrated probabilities' : ''}:`,
     ...c.unknownThresholds.map((u) => `  ${describeThreshold(u, split)}`),
   ]
   return lines.join('\n')
