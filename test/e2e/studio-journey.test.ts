@@ -92,6 +92,7 @@ describe.skipIf(missingChromium)('the full journey in the web studio (chromium)'
     await train.finished().waitFor({ timeout: 150_000 })
     expect(await train.epochsDrawn()).toBe(2)
     expect((await train.backend().textContent())?.trim()).toMatch(/\w+/)
+    expect((await train.threads().textContent())?.trim()).toMatch(/^· \d+ threads?$/)
     await train.pastRuns().getByRole('row').nth(1).waitFor()
     await shot('05-train')
 

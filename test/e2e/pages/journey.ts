@@ -85,6 +85,11 @@ export class TrainPage {
     return this.page.getByTestId('backend')
   }
 
+  /** The run's training threads, beside the backend. */
+  threads(): Locator {
+    return this.page.getByTestId('threads')
+  }
+
   finished(): Locator {
     return this.page.getByRole('status').filter({ hasText: /Training finished|Finished early/ })
   }
