@@ -52,8 +52,13 @@ export interface CalibrationReport {
   eceAfter: number
   before: ReliabilityBin[]
   after: ReliabilityBin[]
-  /** Computed on this split with the calibrated probabilities. */
+  /**
+   * On the calibrated probabilities: the thresholds chosen on `thresholdsChosenOn` (validation when
+   * the run has them: then precision and unknownRate are what they give on this split).
+   */
   unknownThresholds: UnknownThreshold[]
+  /** The split the thresholds were chosen on; absent in evaluations cached before it existed (this split). */
+  thresholdsChosenOn?: string
 }
 
 export const RELIABILITY_BINS = 15

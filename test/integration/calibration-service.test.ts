@@ -52,9 +52,9 @@ function model(): tf.LayersModel {
   return m
 }
 
-function deps(validation: number, temperature?: number): EvaluationDeps {
+function deps(validation: number, calibration?: Pick<RunModel, 'temperature' | 'unknownThresholds'>): EvaluationDeps {
   return {
-    loadRunModel: async (): Promise<RunModel> => ({ model: model(), labels: LABELS, preprocess: RESCALE_01, settings, runId: RUN, ...(temperature ? { temperature } : {}) }),
+    loadRunModel: async (): Promise<RunModel> => ({ model: model(), labels: LABELS, preprocess: RESCALE_01, settings, runId: RUN, ...calibration }),
     async *batches(): AsyncGenerator<EvalBatch> {
       for (let s0 = 0; s0 < validation; s0 += 32) {
         const n = Math.min(32, validation - s0)
@@ -81,16 +81,23 @@ describe('run calibration through the services', () => {
     expect(fit!.images).toBe(N)
     const stored = JSON.parse(await readFile(join(dir, 'runs', RUN, 'calibration.json'), 'utf8'))
     expect(stored.temperature).toBe(fit!.temperature)
-    const T = (await readRunCalibration(dir, RUN))!.temperature
+    const stored2 = (await readRunCalibration(dir, RUN))!
+    const T = stored2.temperature
+    const cal = { temperature: T, unknownThresholds: stored2.unknownThresholds }
 
-    const ev = await evaluateWith(deps(N, T), dir, { split: 'validation', force: true })
+    const ev = await evaluateWith(deps(N, cal), dir, { split: 'validation', force: true })
     expect(ev.calibration).toMatchObject({ temperature: T, fitted: true, applied: true, bins: 15 })
     expect(ev.calibration!.eceBefore).toBeCloseTo(fit!.eceBefore, 6)
     expect(ev.calibration!.eceAfter).toBeCloseTo(fit!.eceAfter, 6)
-    const raw = await evaluateWith(deps(N, T), dir, { split: 'validation', force: true, calibrated: false })
+    const raw = await evaluateWith(deps(N, cal), dir, { split: 'validation', force: true, calibrated: false })
     expect(raw.calibration!.applied).toBe(false)
     expect(ev.loss).toBeLessThan(raw.loss) // T minimises the NLL on these very images
     expect(ev.accuracy).toBe(raw.accuracy)
+    expect(ev.calibration!.thresholdsChosenOn).toBe('validation')
+    // Another split (the same images here): the thresholds chosen on validation, not new ones
+    const test = await evaluateWith(deps(N, cal), dir, { split: 'test', force: true })
+    expect(test.calibration!.thresholdsChosenOn).toBe('validation')
+    expect(test.calibration!.unknownThresholds).toEqual(fit!.unknownThresholds)
 
     const run: RunModel = { model: model(), labels: LABELS, preprocess: RESCALE_01, settings, temperature: T }
     const inputs = [0, 1, 2].map((i) => ({ name: `img-${i}`, data: Uint8Array.of(i) }))

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { expectedCalibrationError, reliabilityBins, topConfidences } from '../../src/main/services/calibration/reliability'
 import { applyTemperature, fitTemperature, logitsOf, temperatureNll } from '../../src/main/services/calibration/temperature'
-import { unknownThreshold } from '../../src/main/services/calibration/unknown-threshold'
+import { atThreshold, unknownThreshold } from '../../src/main/services/calibration/unknown-threshold'
 import { calibrationReport, fitRunCalibration } from '../../src/main/services/calibration/report'
 import { formatCalibration } from '../../src/main/services/calibration/format'
 import { mulberry32 } from '../../src/main/ml/training/rng'
@@ -110,6 +110,22 @@ describe('unknown threshold for a target precision', () => {
 
   it('answers images of equal confidence together, and says when no threshold reaches the target', () => {
     expect(unknownThreshold([0.9, 0.9, 0.5], [1, 0, 1], 1)).toEqual({ targetPrecision: 1, threshold: null, precision: null, unknownRate: null })
+  })
+
+  it('a threshold chosen elsewhere: the precision and the unknown share it gives on these images', () => {
+    const chosen = { targetPrecision: 0.9, threshold: 0.75, precision: 0.93, unknownRate: 0.2 }
+    expect(atThreshold([0.9, 0.8, 0.75, 0.6], [1, 0, 1, 1], chosen)).toEqual({ targetPrecision: 0.9, threshold: 0.75, precision: 2 / 3, unknownRate: 0.25 })
+    expect(atThreshold([0.9], [1], { ...chosen, threshold: null })).toEqual({ targetPrecision: 0.9, threshold: null, precision: null, unknownRate: null })
+  })
+
+  it('the report keeps thresholds chosen on validation when evaluating another split', () => {
+    const c = golden.cases[2]
+    const chosen = [{ targetPrecision: 0.9, threshold: 0.5, precision: 0.91, unknownRate: 0.4 }]
+    const r = calibrationReport(c.probs.flat(), c.classes, c.labels, c.temperature, { fitted: true, applied: true, split: 'test', chosen })
+    expect(r.thresholdsChosenOn).toBe('validation')
+    const after = topConfidences(applyTemperature(c.probs.flat(), c.classes, c.temperature), c.classes, c.labels)
+    expect(r.unknownThresholds).toEqual([atThreshold(after.confidence, after.correct, chosen[0])])
+    expect(calibrationReport(c.probs.flat(), c.classes, c.labels, c.temperature, { fitted: true, applied: true, split: 'test' }).thresholdsChosenOn).toBe('test')
   })
 
   it('is part of the calibration report, on the calibrated probabilities', () => {

@@ -3,9 +3,9 @@ import type { CalibrationReport, ReliabilityBin, UnknownThreshold } from '../../
 const pct = (x: number | null) => (x == null ? '-' : `${(x * 100).toFixed(1)}%`)
 
 /** "for 95% precision: --threshold 0.834 labels 88.0% of the images (95.2% of them right); 12.0% are 'unknown'" */
-export function describeThreshold(t: UnknownThreshold, split: string): string {
-  const target = `for ${pct(t.targetPrecision)} precision`
-  if (t.threshold == null) return `${target}: no threshold reaches it on ${split}`
+export function describeThreshold(t: UnknownThreshold, split: string, chosenOn = split): string {
+  const target = `for ${pct(t.targetPrecision)} precision${chosenOn === split ? '' : ` on ${chosenOn}`}`
+  if (t.threshold == null) return `${target}: no threshold reaches it on ${chosenOn}`
   return `${target}: --threshold ${t.threshold.toFixed(3)} labels ${pct(1 - t.unknownRate!)} of the ${split} images (${pct(t.precision)} of them right); ${pct(t.unknownRate)} are 'unknown'`
 }
 
@@ -22,14 +22,15 @@ function binRows(before: ReliabilityBin[], after: ReliabilityBin[]): string[] {
 
 /** The CLI's text of a calibration report; `bins` adds the reliability table. */
 export function formatCalibration(c: CalibrationReport, split: string, bins: boolean): string {
+  const chosenOn = c.thresholdsChosenOn ?? split
   const t = c.fitted ? `temperature ${c.temperature.toFixed(3)} (fitted on validation)` : 'no temperature fitted (T = 1; evaluate --calibration fits one)'
   const lines = [
     c.fitted
       ? `Calibration: ${t}; expected calibration error on ${split} ${pct(c.eceBefore)} before, ${pct(c.eceAfter)} after (${c.bins} bins); probabilities shown are ${c.applied ? 'calibrated' : 'uncalibrated'}.`
       : `Calibration: ${t}; expected calibration error on ${split} ${pct(c.eceBefore)} (${c.bins} bins).`,
     ...(bins ? binRows(c.before, c.after) : []),
-    `The 'unknown' threshold (predict --threshold)${c.fitted ? ', on the calibrated probabilities' : ''}:`,
-    ...c.unknownThresholds.map((u) => `  ${describeThreshold(u, split)}`),
+    `The 'unknown' threshold (predict --threshold)${c.fitted ? ', on the calibrated probabilities' : ''}, chosen on ${chosenOn}:`,
+    ...c.unknownThresholds.map((u) => `  ${describeThreshold(u, split, chosenOn)}`),
   ]
   return lines.join('\n')
 }

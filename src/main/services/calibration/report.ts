@@ -1,13 +1,20 @@
-import { RELIABILITY_BINS, TARGET_PRECISIONS, type CalibrationReport, type RunCalibration } from '../../../shared/calibration'
+import { RELIABILITY_BINS, TARGET_PRECISIONS, type CalibrationReport, type RunCalibration, type UnknownThreshold } from '../../../shared/calibration'
 import { expectedCalibrationError, reliabilityBins, topConfidences } from './reliability'
 import { applyTemperature, fitTemperature, logitsOf, temperatureNll } from './temperature'
-import { unknownThreshold } from './unknown-threshold'
+import { atThreshold, unknownThreshold } from './unknown-threshold'
 
 /**
  * Reliability before and after temperature T for n*k raw probabilities and their labels, with
- * the "unknown" thresholds for the target precisions on the calibrated probabilities.
+ * the "unknown" thresholds for the target precisions on the calibrated probabilities: those
+ * `chosen` on validation (what they give on these images), else chosen on these images.
  */
-export function calibrationReport(raw: ArrayLike<number>, k: number, labels: ArrayLike<number>, temperature: number, opts: { fitted: boolean; applied: boolean; bins?: number }): CalibrationReport {
+export function calibrationReport(
+  raw: ArrayLike<number>,
+  k: number,
+  labels: ArrayLike<number>,
+  temperature: number,
+  opts: { fitted: boolean; applied: boolean; bins?: number; split?: string; chosen?: readonly UnknownThreshold[] },
+): CalibrationReport {
   const bins = opts.bins ?? RELIABILITY_BINS
   const before = topConfidences(raw, k, labels)
   const after = topConfidences(temperature === 1 ? raw : applyTemperature(raw, k, temperature), k, labels)
@@ -22,7 +29,8 @@ export function calibrationReport(raw: ArrayLike<number>, k: number, labels: Arr
     eceAfter: expectedCalibrationError(afterBins),
     before: beforeBins,
     after: afterBins,
-    unknownThresholds: TARGET_PRECISIONS.map((t) => unknownThreshold(after.confidence, after.correct, t)),
+    unknownThresholds: opts.chosen ? opts.chosen.map((t) => atThreshold(after.confidence, after.correct, t)) : TARGET_PRECISIONS.map((t) => unknownThreshold(after.confidence, after.correct, t)),
+    thresholdsChosenOn: opts.chosen ? 'validation' : (opts.split ?? 'validation'),
   }
 }
 

@@ -18,3 +18,17 @@ export function unknownThreshold(confidence: ArrayLike<number>, correct: ArrayLi
   }
   return best
 }
+
+/** What a threshold chosen elsewhere (on validation) gives on these images: precision of the answered ones and the share left "unknown". */
+export function atThreshold(confidence: ArrayLike<number>, correct: ArrayLike<number>, chosen: UnknownThreshold): UnknownThreshold {
+  const n = confidence.length
+  if (chosen.threshold == null || !n) return { targetPrecision: chosen.targetPrecision, threshold: chosen.threshold, precision: null, unknownRate: null }
+  let answered = 0
+  let hits = 0
+  for (let i = 0; i < n; i++) {
+    if (confidence[i] < chosen.threshold) continue
+    answered++
+    hits += correct[i]
+  }
+  return { targetPrecision: chosen.targetPrecision, threshold: chosen.threshold, precision: answered ? hits / answered : null, unknownRate: (n - answered) / n }
+}

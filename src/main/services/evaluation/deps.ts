@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs'
 import type { PreprocessSpec } from '../../../shared/models'
 import type { ProjectSettings, Split } from '../../../shared/project'
 import type { Progress } from '../../../shared/contract'
+import type { UnknownThreshold } from '../../../shared/calibration'
 
 /**
  * What evaluation needs from the training and datasets services. Kept as a small interface
@@ -20,6 +21,8 @@ export interface RunModel {
   runId?: string
   /** The run's fitted temperature (calibration.json); absent when none was fitted (T = 1). */
   temperature?: number
+  /** The "unknown" thresholds chosen on validation with the calibrated probabilities (calibration.json). */
+  unknownThresholds?: UnknownThreshold[]
 }
 
 export interface EvalBatch {

@@ -150,7 +150,7 @@ async function evaluateRun(
     warnings: [...report.warnings],
     items,
     createdAt: new Date().toISOString(),
-    calibration: calibrationReport(concatRows(raws), k, yTrue, temperature, { fitted: run.temperature != null, applied: calibrate }),
+    calibration: calibrationReport(concatRows(raws), k, yTrue, temperature, { fitted: run.temperature != null, applied: calibrate, split: opts.split, chosen: opts.split === 'validation' ? undefined : run.unknownThresholds }),
     ...(key && key.runId === runId ? { cacheKey: key.key } : {}),
   }
   if (runId && result.cacheKey) await writeFileAtomic(evaluationCachePath(projectDir, runId, opts.split), JSON.stringify(result))

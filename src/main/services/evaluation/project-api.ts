@@ -43,7 +43,7 @@ export async function loadEvaluationRun(projectDir: string, runId?: string): Pro
     }
   }
   const calibration = await readRunCalibration(projectDir, r.runId)
-  return { model: r.model, labels: r.labels, preprocess: r.preprocess, settings, runId: r.runId, ...(calibration ? { temperature: calibration.temperature } : {}) }
+  return { model: r.model, labels: r.labels, preprocess: r.preprocess, settings, runId: r.runId, ...(calibration ? { temperature: calibration.temperature, unknownThresholds: calibration.unknownThresholds } : {}) }
 }
 
 async function defaultRunId(projectDir: string): Promise<string | null> {
