@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { describe, expect, it } from 'vitest'
 import { buildCnn, buildTransferModel, CNN_PRESETS } from '../../src/main/ml/models'
-import { wasmBatchCap } from '../../src/main/ml/training/train'
+import { wasmBatchCap } from '../../src/main/ml/training/batch-stream'
 
 describe('wasm batch cap (a training step must fit the 4 GiB wasm heap)', () => {
   it('caps MobileNetV2 fine-tuning at 160 px below the batch that overflowed (32) and keeps small CNNs uncapped', async () => {
