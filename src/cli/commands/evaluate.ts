@@ -35,7 +35,10 @@ export default defineCommand({
       if (bins) {
         const run = await loadEvaluationRun(project.dir, v.run as string | undefined)
         run.model.dispose()
-        if (run.temperature == null && run.runId) await calibrateRun(project.dir, run.runId, { signal })
+        if (run.temperature == null && run.runId) {
+          const fitted = await calibrateRun(project.dir, run.runId, { signal })
+          out.log(fitted ? `Fitted the temperature on ${fitted.images} validation images: ${fitted.temperature.toFixed(3)} (stored with run ${run.runId}).` : 'No temperature fitted: the project has no validation images to fit it on (import some with --val, then evaluate --calibration again).')
+        }
       }
       return evaluate(project.dir, { split: split.data, runId: v.run as string | undefined, digits, force: true, calibrated: !v.uncalibrated }, { signal, onProgress: (p) => out.progress(p) })
     })
