@@ -9,7 +9,7 @@ import { UsageError } from '../output'
 const SHOWN = 10
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`
-const settings = (r: ComparedRun) => `${r.settings.recipe} ${r.settings.model}, ${r.settings.epochs} epochs`
+const settings = (r: ComparedRun) => `${r.settings.recipe} ${r.settings.model}, ${r.epochs.length} epoch${r.epochs.length === 1 ? '' : 's'}`
 const answer = (p: ChangedImage['a']) => `${p.predicted} (${p.confidence.toFixed(2)})`
 
 function formatComparison(r: CompareResult): string {
