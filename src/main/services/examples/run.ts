@@ -54,8 +54,9 @@ export interface RunExampleResult {
 }
 
 async function defaultTrain(): Promise<TrainFn> {
-  const m = await import('../training')
-  return (dir, options, ctl) => m.startTraining(dir, options, ctl)
+  // The session's train: the project's defaults, then the temperature fitted on validation.
+  const m = await import('../training/session')
+  return (dir, options, ctl) => m.train(dir, options, ctl)
 }
 
 async function defaultEvaluate(): Promise<EvaluateFn> {
