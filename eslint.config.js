@@ -33,7 +33,7 @@ const layerRules = LAYERS.map(({ name, files, forbid, why }) => {
 })
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'out/', 'dist/', 'test/e2e/screenshots/'] },
+  { ignores: ['node_modules/', 'out/', '**/out/', 'dist/', 'test/e2e/screenshots/'] },
   ...tseslint.configs.recommended,
   // Vue single-file components: eslint-plugin-vue's recommended rules, with TypeScript in <script setup lang="ts">.
   ...vue.configs['flat/recommended'],
