@@ -122,6 +122,73 @@ function checkInputs(yTrue: ArrayLike<number>, yPred: ArrayLike<number>, labels:
   }
 }
 
+interface ClassCounts {
+  tp: number[]
+  pred: number[]
+  tru: number[]
+}
+
+/** Checks `digits` and `zeroDivision`, returning them with their defaults filled in. */
+function reportOptions(opts: ClassificationReportOptions): { digits: number; zd: ZeroDivision } {
+  const digits = opts.digits ?? 2
+  const zd: ZeroDivision = opts.zeroDivision ?? 'warn'
+  if (!Number.isInteger(digits) || digits < 0) {
+    throw new Error(`classificationReport: digits must be a non-negative integer, got ${digits}.`)
+  }
+  if (zd !== 'warn' && zd !== 0 && zd !== 1) {
+    throw new Error(`classificationReport: zeroDivision must be 'warn', 0 or 1, got ${String(zd)}.`)
+  }
+  return { digits, zd }
+}
+
+/** Per-class true positives, predicted counts and true counts over all K classes. */
+function countClasses(yTrue: ArrayLike<number>, yPred: ArrayLike<number>, k: number): ClassCounts {
+  const tp = new Array<number>(k).fill(0)
+  const pred = new Array<number>(k).fill(0)
+  const tru = new Array<number>(k).fill(0)
+  for (let i = 0; i < yTrue.length; i++) {
+    const t = yTrue[i]
+    const p = yPred[i]
+    tru[t]++
+    pred[p]++
+    if (t === p) tp[t]++
+  }
+  return { tp, pred, tru }
+}
+
+/** average='micro' (integer sums are exact). */
+function microAverage(c: ClassCounts, supportSum: number, zd: ZeroDivision, warnings: string[]): ReportRow {
+  const sum = (a: number[]) => a.reduce((s, v) => s + v, 0)
+  const micro = prfFromSums([sum(c.tp)], [sum(c.pred)], [sum(c.tru)], zd, warnings)
+  return { precision: micro.precision[0], recall: micro.recall[0], f1: micro.f[0], support: supportSum }
+}
+
+/** average='macro': np.average(x) = np.sum(x) / len(x). */
+function macroAverage(c: ClassCounts, supportSum: number, zd: ZeroDivision, warnings: string[]): ReportRow {
+  const macro = prfFromSums(c.tp, c.pred, c.tru, zd, warnings)
+  const m = c.tp.length
+  return {
+    precision: numpySum(macro.precision) / m,
+    recall: numpySum(macro.recall) / m,
+    f1: numpySum(macro.f) / m,
+    support: supportSum,
+  }
+}
+
+/** average='weighted': np.average(x, weights=true_sum) = np.sum(x*w) / np.sum(w). */
+function weightedAverage(c: ClassCounts, supportSum: number, zd: ZeroDivision, warnings: string[]): ReportRow {
+  const weighted = prfFromSums(c.tp, c.pred, c.tru, zd, warnings)
+  const wsum = numpySum(c.tru)
+  if (wsum === 0) {
+    const zv = zd === 1 ? 1 : 0
+    return numpySum(c.pred) === 0
+      ? { precision: zv, recall: zv, f1: zv, support: supportSum }
+      : { precision: 0, recall: zv, f1: 0, support: supportSum }
+  }
+  const w = (x: number[]) => numpySum(x.map((v, i) => v * c.tru[i])) / wsum
+  return { precision: w(weighted.precision), recall: w(weighted.recall), f1: w(weighted.f), support: supportSum }
+}
+
 /**
  * sklearn.metrics.classification_report(y_true, y_pred, labels=range(K), target_names=labels,
  * output_dict=True, zero_division=...) for class indices `yTrue`, `yPred` in [0, K).
@@ -135,79 +202,37 @@ export function classificationReport(
   labels: readonly string[],
   opts: ClassificationReportOptions = {},
 ): ClassificationReport {
-  const digits = opts.digits ?? 2
-  const zd: ZeroDivision = opts.zeroDivision ?? 'warn'
   const mode = opts.labels ?? 'all'
-  if (!Number.isInteger(digits) || digits < 0) {
-    throw new Error(`classificationReport: digits must be a non-negative integer, got ${digits}.`)
-  }
-  if (zd !== 'warn' && zd !== 0 && zd !== 1) {
-    throw new Error(`classificationReport: zeroDivision must be 'warn', 0 or 1, got ${String(zd)}.`)
-  }
+  const { digits, zd } = reportOptions(opts)
   checkInputs(yTrue, yPred, labels)
   const k = labels.length
-  const n = yTrue.length
-  const tpAll = new Array<number>(k).fill(0)
-  const predAll = new Array<number>(k).fill(0)
-  const trueAll = new Array<number>(k).fill(0)
-  for (let i = 0; i < n; i++) {
-    const t = yTrue[i]
-    const p = yPred[i]
-    trueAll[t]++
-    predAll[p]++
-    if (t === p) tpAll[t]++
-  }
+  const all = countClasses(yTrue, yPred, k)
   const present: number[] = []
-  for (let c = 0; c < k; c++) if (trueAll[c] > 0 || predAll[c] > 0) present.push(c)
+  for (let c = 0; c < k; c++) if (all.tru[c] > 0 || all.pred[c] > 0) present.push(c)
   const classIndices = mode === 'present' ? present : Array.from({ length: k }, (_, c) => c)
   if (classIndices.length === 0) {
     throw new Error('classificationReport: there are no samples; evaluate a split that contains images.')
   }
   const microIsAccuracy = mode === 'present' || present.length === k
 
-  const tp = classIndices.map((c) => tpAll[c])
-  const pred = classIndices.map((c) => predAll[c])
-  const tru = classIndices.map((c) => trueAll[c])
+  const counts: ClassCounts = {
+    tp: classIndices.map((c) => all.tp[c]),
+    pred: classIndices.map((c) => all.pred[c]),
+    tru: classIndices.map((c) => all.tru[c]),
+  }
   const names = classIndices.map((c) => labels[c])
   const warnings: string[] = []
 
   // average=None
-  const per = prfFromSums(tp, pred, tru, zd, warnings)
-  const supportSum = numpySum(tru)
+  const per = prfFromSums(counts.tp, counts.pred, counts.tru, zd, warnings)
+  const supportSum = numpySum(counts.tru)
   const perClass: Record<string, ReportRow> = {}
   names.forEach((name, i) => {
-    perClass[name] = { precision: per.precision[i], recall: per.recall[i], f1: per.f[i], support: tru[i] }
+    perClass[name] = { precision: per.precision[i], recall: per.recall[i], f1: per.f[i], support: counts.tru[i] }
   })
-
-  // average='micro' (integer sums are exact)
-  const sum = (a: number[]) => a.reduce((s, v) => s + v, 0)
-  const micro = prfFromSums([sum(tp)], [sum(pred)], [sum(tru)], zd, warnings)
-  const microAvg: ReportRow = { precision: micro.precision[0], recall: micro.recall[0], f1: micro.f[0], support: supportSum }
-
-  // average='macro': np.average(x) = np.sum(x) / len(x)
-  const macro = prfFromSums(tp, pred, tru, zd, warnings)
-  const m = classIndices.length
-  const macroAvg: ReportRow = {
-    precision: numpySum(macro.precision) / m,
-    recall: numpySum(macro.recall) / m,
-    f1: numpySum(macro.f) / m,
-    support: supportSum,
-  }
-
-  // average='weighted': np.average(x, weights=true_sum) = np.sum(x*w) / np.sum(w)
-  const weighted = prfFromSums(tp, pred, tru, zd, warnings)
-  let weightedAvg: ReportRow
-  const wsum = numpySum(tru)
-  if (wsum === 0) {
-    const zv = zd === 1 ? 1 : 0
-    weightedAvg =
-      numpySum(pred) === 0
-        ? { precision: zv, recall: zv, f1: zv, support: supportSum }
-        : { precision: 0, recall: zv, f1: 0, support: supportSum }
-  } else {
-    const w = (x: number[]) => numpySum(x.map((v, i) => v * tru[i])) / wsum
-    weightedAvg = { precision: w(weighted.precision), recall: w(weighted.recall), f1: w(weighted.f), support: supportSum }
-  }
+  const microAvg = microAverage(counts, supportSum, zd, warnings)
+  const macroAvg = macroAverage(counts, supportSum, zd, warnings)
+  const weightedAvg = weightedAverage(counts, supportSum, zd, warnings)
 
   return {
     labels: names,
