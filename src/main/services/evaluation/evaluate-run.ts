@@ -55,40 +55,64 @@ export async function evaluateWith(
   }
 }
 
-async function evaluateRun(
+type CacheKey = { runId: string; key: string; size: number } | null
+
+/** What predicting a split gathers: labels, predictions, per-item rows, raw probabilities, summed loss. */
+interface SplitPredictions {
+  yTrue: number[]
+  yPred: number[]
+  items: EvaluatedItem[]
+  raws: Float32Array[]
+  lossSum: number
+}
+
+/** Reports evaluation progress (done of total, rate and ETA since creation) through `onProgress`. */
+function progressReporter(onProgress: Ctl['onProgress'], total: number): (done: number) => void {
+  const started = Date.now()
+  return (done: number) => {
+    const secs = (Date.now() - started) / 1000
+    const rate = secs > 0 ? done / secs : undefined
+    onProgress?.({ phase: 'evaluate', done, total, rate, etaSeconds: rate && total ? (total - done) / rate : undefined })
+  }
+}
+
+/** Row r of a batch as an evaluated item (truth, top prediction, confidence, top 3). */
+function evaluatedItem(id: EvaluatedItem['id'], t: number, probs: Float32Array, r: number, labels: readonly string[]): EvaluatedItem {
+  const k = labels.length
+  const top = topIndices(probs, r, k, Math.min(3, k))
+  const p = top[0]
+  return {
+    id,
+    trueIndex: t,
+    predIndex: p,
+    trueLabel: labels[t],
+    predLabel: labels[p],
+    confidence: probs[r * k + p],
+    top3: top.map((i) => ({ label: labels[i], index: i, probability: probs[r * k + i] })),
+  }
+}
+
+/** Streams the split's batches through the model (temperature-scaled when `calibrate`), collecting predictions. */
+async function predictSplit(
   deps: EvaluationDeps,
   run: RunModel,
   projectDir: string,
   opts: EvaluateOptionsParsed,
   ctl: Ctl,
-  key: { runId: string; key: string; size: number } | null,
-): Promise<EvaluationResult> {
-  const { signal, onProgress } = ctl
-  const runId = run.runId ?? key?.runId ?? opts.runId ?? ''
+  calibrate: boolean,
+  progress: (done: number) => void,
+): Promise<SplitPredictions> {
+  const { signal } = ctl
   const labels = run.labels
   const k = labels.length
-  const total = key?.size ?? 0
-  const started = Date.now()
-  const progress = (done: number) => {
-    const secs = (Date.now() - started) / 1000
-    const rate = secs > 0 ? done / secs : undefined
-    onProgress?.({ phase: 'evaluate', done, total, rate, etaSeconds: rate && total ? (total - done) / rate : undefined })
-  }
-  progress(0)
-
-  const yTrue: number[] = []
-  const yPred: number[] = []
-  const items: EvaluatedItem[] = []
-  const raws: Float32Array[] = []
   const temperature = run.temperature ?? 1
-  const calibrate = opts.calibrated && temperature !== 1
-  let lossSum = 0
+  const out: SplitPredictions = { yTrue: [], yPred: [], items: [], raws: [], lossSum: 0 }
   for await (const batch of deps.batches(projectDir, opts.split, { batchSize: opts.batchSize, shuffle: false, signal })) {
     signal?.throwIfAborted()
     const n = batch.shape[0]
     if (n === 0) continue
     const { probs: raw } = predictProbabilities(run, batch.x, batch.shape)
-    raws.push(raw)
+    out.raws.push(raw)
     const probs = calibrate ? applyTemperature(raw, k, temperature) : raw
     for (let r = 0; r < n; r++) {
       const t = batch.labels[r]
@@ -99,40 +123,57 @@ async function evaluateRun(
           'The dataset\'s classes changed after training: train again to evaluate the current dataset.',
         )
       }
-      const top = topIndices(probs, r, k, Math.min(3, k))
-      const p = top[0]
-      yTrue.push(t)
-      yPred.push(p)
-      lossSum += crossEntropy(probs, r, k, t)
-      items.push({
-        id: batch.ids[r],
-        trueIndex: t,
-        predIndex: p,
-        trueLabel: labels[t],
-        predLabel: labels[p],
-        confidence: probs[r * k + p],
-        top3: top.map((i) => ({ label: labels[i], index: i, probability: probs[r * k + i] })),
-      })
+      const item = evaluatedItem(batch.ids[r], t, probs, r, labels)
+      out.yTrue.push(t)
+      out.yPred.push(item.predIndex)
+      out.lossSum += crossEntropy(probs, r, k, t)
+      out.items.push(item)
     }
-    progress(items.length)
+    progress(out.items.length)
     // let other work (IPC, progress) run between batches
     await new Promise((res) => setImmediate(res))
   }
-  if (items.length === 0) {
-    throw new AppError(
-      'INVALID_INPUT',
-      `The ${opts.split} split of ${projectDir} has no images to evaluate.`,
-      opts.split === 'test'
-        ? 'Import a dataset with a test split (a test/ folder or a test fraction), or evaluate the validation split.'
-        : 'Import a dataset with a validation split (or a validation fraction) and train again.',
-    )
-  }
-  if (deps.sourcesOf) {
-    const srcs = await deps.sourcesOf(projectDir, items.map((it) => it.id))
-    items.forEach((it, i) => {
-      if (srcs[i] !== undefined) it.src = srcs[i]
-    })
-  }
+  return out
+}
+
+function noImagesError(projectDir: string, split: EvalSplit): AppError {
+  return new AppError(
+    'INVALID_INPUT',
+    `The ${split} split of ${projectDir} has no images to evaluate.`,
+    split === 'test'
+      ? 'Import a dataset with a test split (a test/ folder or a test fraction), or evaluate the validation split.'
+      : 'Import a dataset with a validation split (or a validation fraction) and train again.',
+  )
+}
+
+/** Sets each item's `src` (its image's source path) where the deps know it. */
+async function attachSources(deps: EvaluationDeps, projectDir: string, items: EvaluatedItem[]): Promise<void> {
+  if (!deps.sourcesOf) return
+  const srcs = await deps.sourcesOf(projectDir, items.map((it) => it.id))
+  items.forEach((it, i) => {
+    if (srcs[i] !== undefined) it.src = srcs[i]
+  })
+}
+
+async function evaluateRun(
+  deps: EvaluationDeps,
+  run: RunModel,
+  projectDir: string,
+  opts: EvaluateOptionsParsed,
+  ctl: Ctl,
+  key: CacheKey,
+): Promise<EvaluationResult> {
+  const runId = run.runId ?? key?.runId ?? opts.runId ?? ''
+  const labels = run.labels
+  const k = labels.length
+  const progress = progressReporter(ctl.onProgress, key?.size ?? 0)
+  progress(0)
+
+  const temperature = run.temperature ?? 1
+  const calibrate = opts.calibrated && temperature !== 1
+  const { yTrue, yPred, items, raws, lossSum } = await predictSplit(deps, run, projectDir, opts, ctl, calibrate, progress)
+  if (items.length === 0) throw noImagesError(projectDir, opts.split)
+  await attachSources(deps, projectDir, items)
   const cm = confusionMatrix(yTrue, yPred, k)
   const report = classificationReport(yTrue, yPred, labels, { digits: opts.digits })
   let correct = 0
