@@ -202,13 +202,170 @@ export async function exportModel(projectDir: string, optionsIn: ExportOptions, 
   return oneAtATime(real, () => exportInto(projectDir, opts, out, ctl, deps))
 }
 
-async function exportInto(projectDir: string, opts: ExportOptions, out: string, ctl: ExportControl, deps: ExportDeps): Promise<ExportResult> {
+/** The export in progress: its temporary folder, the files written there, and progress/cancel checks. */
+interface ExportWork {
+  tmp: string
+  out: string
+  written: string[]
+  put(name: string, data: string | Uint8Array): Promise<void>
+  progress(done: number, message: string): void
+  checkCancel(): void
+}
+
+/** The export's cancel check and progress reports (6 steps). */
+function exportControls(ctl: ExportControl): Pick<ExportWork, 'checkCancel' | 'progress'> {
   const { signal, onProgress } = ctl
   const total = 6
-  const progress = (done: number, message: string) => onProgress?.({ phase: 'export', done, total, message })
-  const checkCancel = () => {
-    if (signal?.aborted) throw new AppError('CANCELLED', 'The export was cancelled; nothing was written.')
+  return {
+    checkCancel: () => {
+      if (signal?.aborted) throw new AppError('CANCELLED', 'The export was cancelled; nothing was written.')
+    },
+    progress: (done, message) => onProgress?.({ phase: 'export', done, total, message }),
   }
+}
+
+/** Writes go through `put` into `tmp`, checking for cancel first and recording each file written. */
+function exportWork(tmp: string, out: string, controls: Pick<ExportWork, 'checkCancel' | 'progress'>, deps: ExportDeps): ExportWork {
+  const written: string[] = []
+  const put = async (name: string, data: string | Uint8Array) => {
+    controls.checkCancel()
+    try {
+      await deps.fs.writeFile(join(tmp, name), data)
+    } catch (err) {
+      throw destinationError(err, out, `writing ${name}`)
+    }
+    written.push(name)
+  }
+  return { tmp, out, written, put, ...controls }
+}
+
+/** Creates the hidden temporary folder with the 'partial' manifest in it first. */
+async function makePartialFolder(w: ExportWork, real: string, format: ExportFormat, runId: string | null, deps: ExportDeps): Promise<void> {
+  try {
+    await makeDirs(dirname(real))
+    await deps.fs.mkdir(w.tmp)
+    // The marker first: a leftover of this folder (kill -9) is recognisably the app's, with its pid.
+    await writeFile(join(w.tmp, EXPORT_MANIFEST), manifest('partial', format, runId, []))
+  } catch (err) {
+    throw destinationError(err, w.out, 'creating the export folder')
+  }
+}
+
+/** Writes the model itself in `format`; returns the ONNX graph's ops for an ONNX export. */
+async function writeModelArtifact(w: ExportWork, run: ExportRun, format: ExportFormat, prep: ReturnType<typeof describePreprocessing>, grayToRgb: boolean): Promise<string[] | undefined> {
+  const { model, labels, preprocess } = run
+  if (format === 'tfjs') {
+    const files = await writeTfjsModel(model, w.tmp, async (p, d) => w.put(basename(p), d), { labels, preprocessing: prep })
+    void files
+    return undefined
+  }
+  if (format === 'h5') {
+    w.checkCancel()
+    try {
+      await writeKerasH5(model, join(w.tmp, 'model.h5'))
+    } catch (err) {
+      throw destinationError(err, w.out, 'writing model.h5')
+    }
+    w.written.push('model.h5')
+    return undefined
+  }
+  let ex
+  try {
+    ex = layersModelToOnnx(model, {
+      preprocess,
+      grayToRgb,
+      metadata: { labels: JSON.stringify(labels), preprocessing: JSON.stringify(prep) },
+      docString: `Image classifier exported by Classifier Studio. Input NHWC float32 0..255; output softmax over ${labels.length} classes.`,
+    })
+  } catch (err) {
+    if (err instanceof OnnxExportError) throw new AppError('INVALID_INPUT', `This model cannot be exported to ONNX: ${err.message}`, 'Export it as TF.js or Keras .h5 instead.')
+    throw err
+  }
+  await w.put('model.onnx', ex.bytes)
+  return ex.ops
+}
+
+/** The manifest lists every file written, then the folder replaces only what the rule allows (an earlier export's files removed after). */
+async function moveIntoPlace(w: ExportWork, real: string, opts: ExportOptions, runId: string | null, deps: ExportDeps): Promise<void> {
+  const { tmp, out } = w
+  const made = (await readdir(tmp)).filter((n) => n !== EXPORT_MANIFEST).sort()
+  try {
+    await writeFile(join(tmp, EXPORT_MANIFEST), manifest('complete', opts.format, runId, made))
+  } catch (err) {
+    throw destinationError(err, out, `writing ${EXPORT_MANIFEST}`)
+  }
+  const now = await classifyFolder(real)
+  let old: string | null = null
+  let unmarkOld: () => void = () => undefined
+  try {
+    if (now.kind === 'empty') await rmdir(real)
+    else if (now.kind === 'export' && opts.overwrite) {
+      old = siblingName(real, 'old', randomBytes(4).toString('hex'))
+      unmarkOld = markLive(old)
+      await deps.fs.rename(real, old)
+    } else if (now.kind !== 'absent')
+      throw new AppError('INVALID_INPUT', `Cannot export to ${out}: the folder was ${now.kind === 'export' ? 'filled by another export' : 'filled by something else'} during the export; it was left as it is.`, 'Choose a new or empty folder, or export again (tick “Replace an earlier export”, CLI: --overwrite, to replace an earlier export).')
+    await deps.fs.rename(tmp, real)
+  } catch (err) {
+    if (old) await rename(old, real).catch(() => undefined)
+    unmarkOld()
+    throw destinationError(err, out, 'moving the export into place')
+  }
+  if (old) {
+    // Deletes only the files the earlier export's manifest lists; anything added since stays.
+    if (!(await removeExportFolder(old).catch(() => false))) console.warn(`[export] kept ${old}: it holds files Classifier Studio did not make.`)
+    unmarkOld()
+  }
+}
+
+/** Steps 2-6 into the temporary folder: model, labels and preprocessing, parity, model card and examples, then into place. */
+async function writeExport(w: ExportWork, projectDir: string, opts: ExportOptions, run: ExportRun, real: string, temperature: number, signal: AbortSignal | undefined, deps: ExportDeps): Promise<ExportResult> {
+  const { model, labels, preprocess, settings } = run
+  const { put, progress } = w
+  const modelChannels = Number(model.inputs[0].shape[3])
+  const grayToRgb = settings.channels === 1 && modelChannels === 3
+  const folded = opts.format === 'onnx'
+  const prep = describePreprocessing({ settings, preprocess, modelChannels, folded, layout: 'NHWC', inputName: folded ? 'input' : model.inputs[0].name.replace(/:\d+$/, ''), outputName: folded ? 'probabilities' : model.outputs[0].name.replace(/:\d+$/, '') })
+
+  // 2. The model itself.
+  progress(1, `Writing the ${opts.format} model`)
+  const onnxOps = await writeModelArtifact(w, run, opts.format, prep, grayToRgb)
+
+  // 3. Labels and preprocessing.
+  progress(2, 'Writing labels and preprocessing')
+  await put('labels.json', JSON.stringify(labels, null, 2) + '\n')
+  await put('preprocessing.json', JSON.stringify(prep, null, 2) + '\n')
+
+  // 4. Parity: the app's model vs the exported artifact in its own runtime.
+  progress(3, 'Checking the export predicts like the app')
+  const images = opts.parityImages ?? 64
+  const check = await checkParity({ model, preprocess, channels: settings.channels, format: opts.format, dir: w.tmp, golden: await deps.goldenSet(projectDir, images), images, signal })
+  check.parity.temperature = temperature
+  const { parity } = check
+  await put('parity.json', parityFile(check, opts.format, run.runId ?? null))
+
+  // 5. Model card and examples.
+  progress(4, 'Writing the model card and examples')
+  const files = [...w.written, 'README.md', 'example-node.mjs', 'example.py'].sort()
+  await put(
+    'README.md',
+    buildReadme({ format: opts.format, modelName: run.name ?? model.name, labels, preprocessing: prep, files, runId: run.runId, recipe: run.recipe, recipeDetails: run.recipeDetails, metrics: run.metrics, parity, date: new Date().toISOString().slice(0, 10), params: model.countParams(), onnxOps }),
+  )
+  await put('example-node.mjs', exampleNode(opts.format))
+  await put('example.py', examplePython(opts.format))
+
+  // 6. Into place.
+  w.checkCancel()
+  progress(5, 'Moving the export into place')
+  await moveIntoPlace(w, real, opts, run.runId ?? null, deps)
+  progress(6, parity.passed ? 'Done: the export predicts like the app' : 'Done, but the export does NOT predict like the app')
+  if (!parity.passed) console.warn(`[export] ${parity.warning}`)
+  if (!files.includes(FILE_OF[opts.format])) throw new AppError('INTERNAL', `The export did not produce ${FILE_OF[opts.format]}.`)
+  return { format: opts.format, out: w.out, files, parity, runId: run.runId }
+}
+
+async function exportInto(projectDir: string, opts: ExportOptions, out: string, ctl: ExportControl, deps: ExportDeps): Promise<ExportResult> {
+  const { checkCancel, progress } = exportControls(ctl)
 
   // 1. Destination checks before any work: leftovers of interrupted exports to it cleaned, then the rule.
   checkCancel()
@@ -218,127 +375,17 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
   checkCancel()
   progress(0, 'Loading the model')
   const run = await deps.loadRun(projectDir, opts.runId)
-  const { model, labels, preprocess, settings } = run
   // Folded before anything is written: the export and the app's side of the parity check both
   // give the calibrated probabilities predict gives.
   const temperature = run.temperature ?? 1
-  const unfold = temperature === 1 ? () => undefined : foldTemperature(model, temperature)
+  const unfold = temperature === 1 ? () => undefined : foldTemperature(run.model, temperature)
   const tmp = siblingName(real, 'partial', randomBytes(4).toString('hex'))
   const unmark = markLive(tmp)
-  const written: string[] = []
-  const put = async (name: string, data: string | Uint8Array) => {
-    checkCancel()
-    try {
-      await deps.fs.writeFile(join(tmp, name), data)
-    } catch (err) {
-      throw destinationError(err, out, `writing ${name}`)
-    }
-    written.push(name)
-  }
+  const w = exportWork(tmp, out, { checkCancel, progress }, deps)
   try {
+    await makePartialFolder(w, real, opts.format, run.runId ?? null, deps)
     try {
-      await makeDirs(dirname(real))
-      await deps.fs.mkdir(tmp)
-      // The marker first: a leftover of this folder (kill -9) is recognisably the app's, with its pid.
-      await writeFile(join(tmp, EXPORT_MANIFEST), manifest('partial', opts.format, run.runId ?? null, []))
-    } catch (err) {
-      throw destinationError(err, out, 'creating the export folder')
-    }
-    try {
-      const modelChannels = Number(model.inputs[0].shape[3])
-      const grayToRgb = settings.channels === 1 && modelChannels === 3
-      const folded = opts.format === 'onnx'
-      const prep = describePreprocessing({ settings, preprocess, modelChannels, folded, layout: 'NHWC', inputName: folded ? 'input' : model.inputs[0].name.replace(/:\d+$/, ''), outputName: folded ? 'probabilities' : model.outputs[0].name.replace(/:\d+$/, '') })
-
-      // 2. The model itself.
-      progress(1, `Writing the ${opts.format} model`)
-      let onnxOps: string[] | undefined
-      if (opts.format === 'tfjs') {
-        const files = await writeTfjsModel(model, tmp, async (p, d) => put(basename(p), d), { labels, preprocessing: prep })
-        void files
-      } else if (opts.format === 'h5') {
-        checkCancel()
-        try {
-          await writeKerasH5(model, join(tmp, 'model.h5'))
-        } catch (err) {
-          throw destinationError(err, out, 'writing model.h5')
-        }
-        written.push('model.h5')
-      } else {
-        let ex
-        try {
-          ex = layersModelToOnnx(model, {
-            preprocess,
-            grayToRgb,
-            metadata: { labels: JSON.stringify(labels), preprocessing: JSON.stringify(prep) },
-            docString: `Image classifier exported by Classifier Studio. Input NHWC float32 0..255; output softmax over ${labels.length} classes.`,
-          })
-        } catch (err) {
-          if (err instanceof OnnxExportError) throw new AppError('INVALID_INPUT', `This model cannot be exported to ONNX: ${err.message}`, 'Export it as TF.js or Keras .h5 instead.')
-          throw err
-        }
-        onnxOps = ex.ops
-        await put('model.onnx', ex.bytes)
-      }
-
-      // 3. Labels and preprocessing.
-      progress(2, 'Writing labels and preprocessing')
-      await put('labels.json', JSON.stringify(labels, null, 2) + '\n')
-      await put('preprocessing.json', JSON.stringify(prep, null, 2) + '\n')
-
-      // 4. Parity: the app's model vs the exported artifact in its own runtime.
-      progress(3, 'Checking the export predicts like the app')
-      const images = opts.parityImages ?? 64
-      const check = await checkParity({ model, preprocess, channels: settings.channels, format: opts.format, dir: tmp, golden: await deps.goldenSet(projectDir, images), images, signal })
-      check.parity.temperature = temperature
-      const { parity } = check
-      await put('parity.json', parityFile(check, opts.format, run.runId ?? null))
-
-      // 5. Model card and examples.
-      progress(4, 'Writing the model card and examples')
-      const files = [...written, 'README.md', 'example-node.mjs', 'example.py'].sort()
-      await put(
-        'README.md',
-        buildReadme({ format: opts.format, modelName: run.name ?? model.name, labels, preprocessing: prep, files, runId: run.runId, recipe: run.recipe, recipeDetails: run.recipeDetails, metrics: run.metrics, parity, date: new Date().toISOString().slice(0, 10), params: model.countParams(), onnxOps }),
-      )
-      await put('example-node.mjs', exampleNode(opts.format))
-      await put('example.py', examplePython(opts.format))
-
-      // 6. Into place: the manifest lists every file written, then the folder replaces only what the rule allows.
-      checkCancel()
-      progress(5, 'Moving the export into place')
-      const made = (await readdir(tmp)).filter((n) => n !== EXPORT_MANIFEST).sort()
-      try {
-        await writeFile(join(tmp, EXPORT_MANIFEST), manifest('complete', opts.format, run.runId ?? null, made))
-      } catch (err) {
-        throw destinationError(err, out, `writing ${EXPORT_MANIFEST}`)
-      }
-      const now = await classifyFolder(real)
-      let old: string | null = null
-      let unmarkOld: () => void = () => undefined
-      try {
-        if (now.kind === 'empty') await rmdir(real)
-        else if (now.kind === 'export' && opts.overwrite) {
-          old = siblingName(real, 'old', randomBytes(4).toString('hex'))
-          unmarkOld = markLive(old)
-          await deps.fs.rename(real, old)
-        } else if (now.kind !== 'absent')
-          throw new AppError('INVALID_INPUT', `Cannot export to ${out}: the folder was ${now.kind === 'export' ? 'filled by another export' : 'filled by something else'} during the export; it was left as it is.`, 'Choose a new or empty folder, or export again (tick “Replace an earlier export”, CLI: --overwrite, to replace an earlier export).')
-        await deps.fs.rename(tmp, real)
-      } catch (err) {
-        if (old) await rename(old, real).catch(() => undefined)
-        unmarkOld()
-        throw destinationError(err, out, 'moving the export into place')
-      }
-      if (old) {
-        // Deletes only the files the earlier export's manifest lists; anything added since stays.
-        if (!(await removeExportFolder(old).catch(() => false))) console.warn(`[export] kept ${old}: it holds files Classifier Studio did not make.`)
-        unmarkOld()
-      }
-      progress(6, parity.passed ? 'Done: the export predicts like the app' : 'Done, but the export does NOT predict like the app')
-      if (!parity.passed) console.warn(`[export] ${parity.warning}`)
-      if (!files.includes(FILE_OF[opts.format])) throw new AppError('INTERNAL', `The export did not produce ${FILE_OF[opts.format]}.`)
-      return { format: opts.format, out, files, parity, runId: run.runId }
+      return await writeExport(w, projectDir, opts, run, real, temperature, ctl.signal, deps)
     } catch (err) {
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined)
       throw err
@@ -346,6 +393,6 @@ async function exportInto(projectDir: string, opts: ExportOptions, out: string, 
   } finally {
     unmark()
     unfold()
-    if (!run.keepModel) model.dispose()
+    if (!run.keepModel) run.model.dispose()
   }
 }
