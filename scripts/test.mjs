@@ -24,12 +24,14 @@ try {
   const r = JSON.parse(readFileSync(report, 'utf8'))
   passed = r.numPassedTests
   skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0)
-  failed = r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0)
-  // A file that fails to load has no tests counted: count it as a failure.
-  for (const f of r.testResults ?? []) if (f.status === 'failed' && (f.assertionResults ?? []).length === 0) failed += 1
+  failed = r.numFailedTests
+  // A file that fails to load, or in a beforeAll/afterAll hook, has no failed test counted
+  // (its tests show as skipped): count the file as a failure.
+  for (const f of r.testResults ?? []) if (f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')) failed += 1
   // Name what failed once more, right above the summary line (the reporter's output is long).
   for (const f of r.testResults ?? [])
-    for (const a of f.assertionResults ?? []) if (a.status === 'failed') console.log(`FAILED ${f.name.replace(process.cwd() + '/', '')} > ${a.fullName}`)
+    if (f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')) console.log(`FAILED ${f.name.replace(process.cwd() + '/', '')} (the file: ${(f.message || 'it failed to load or in a beforeAll/afterAll hook').split('\n')[0]})`)
+    else for (const a of f.assertionResults ?? []) if (a.status === 'failed') console.log(`FAILED ${f.name.replace(process.cwd() + '/', '')} > ${a.fullName}`)
 } catch {
   failed = Math.max(1, failed)
 }

@@ -30,12 +30,14 @@ const variants: Record<string, (file: string, w: number, h: number) => Promise<B
 /** The original a file came from: its name without the planted suffix. */
 const origin = (src: string) => basename(src).replace(/__(resized|q60|cropped)\.jpg$/, '.jpg')
 
-describe('near-duplicates (perceptual hash) on flowers-subset', () => {
+// The shared photos are not in the repository: without them the suite is counted as skipped, and says why.
+if (!existsSync(FLOWERS)) console.warn(`Skipping the near-duplicate tests: ${FLOWERS} missing (set CLASSIFIER_STUDIO_DATA to the folder holding flowers-subset/).`)
+
+describe.skipIf(!existsSync(FLOWERS))('near-duplicates (perceptual hash) on flowers-subset', () => {
   let root = ''
   const planted: string[] = []
 
   beforeAll(async () => {
-    if (!existsSync(FLOWERS)) throw new Error(`The shared test data is missing: ${FLOWERS} (set CLASSIFIER_STUDIO_DATA to the folder holding flowers-subset/).`)
     root = await mkdtemp(join(tmpdir(), 'near-dup-src-'))
     const files: string[] = []
     for (const c of (await readdir(FLOWERS, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {

@@ -24,7 +24,7 @@ describe('evaluation store', () => {
     const s = useEvaluationStore()
     s.split = 'test'
     await s.evaluate()
-    expect(fake.calls[0].args).toEqual({ dir: DIR, options: { split: 'test', runId: undefined, force: false } })
+    expect(fake.calls[0].args).toEqual({ dir: DIR, options: { split: 'test', runId: undefined, force: false, calibrated: true } })
     s.openCell(1, 2)
     expect(s.gallery.map((i) => i.id)).toEqual([2, 1])
     expect(cellItems(items, 0, 0)).toEqual([])
