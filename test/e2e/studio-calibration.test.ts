@@ -66,6 +66,8 @@ describe.skipIf(missing)('calibration: reliability diagram and ECE in Evaluate (
   async function shoot(page: Page, name: string): Promise<void> {
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme })
+      // Buttons fade their background for 0.12 s: shoot after the new scheme has settled.
+      await page.waitForTimeout(200)
       await page.screenshot({ path: join(SHOTS, `${name}-${scheme}.png`) })
     }
     await page.emulateMedia({ colorScheme: 'light' })
