@@ -115,6 +115,8 @@ export interface TrainingStatus {
   /** The running run's events so far (epochs), so a reloaded page can redraw its curves. */
   epochs: EpochMetrics[]
   backend: string | null
+  /** The running run's training threads (data-parallel on wasm); null before it started. */
+  threads: number | null
   /** The step of an example's recipe that is running (examples.run), else null. */
   recipe: RecipeStep | null
 }

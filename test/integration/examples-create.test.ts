@@ -315,7 +315,7 @@ describe('runExample', () => {
     let holdFinetune = false
     const train: TrainFn = async (_d, options, ctl) => {
       const runId = `${options.recipe}-bg`
-      ctl.onEvent?.({ type: 'start', runId, backend: 'fake', reason: '', recipe: options.recipe!, epochs: 1, resumedFromEpoch: 0 })
+      ctl.onEvent?.({ type: 'start', runId, backend: 'fake', reason: '', recipe: options.recipe!, epochs: 1, resumedFromEpoch: 0, threads: 2 })
       const stopped = options.recipe === 'finetune' && holdFinetune && (await new Promise<boolean>((r) => ctl.signal!.addEventListener('abort', () => r(true))))
       const result = { runId, backend: 'fake', recipe: options.recipe!, epochs: [], best: { epoch: 1, valAccuracy: 0.9, monitor: 'val_loss', value: 0.3 }, stoppedEarly: false, stopped } satisfies TrainResult
       ctl.onEvent?.({ type: 'done', result })
@@ -342,7 +342,8 @@ describe('runExample', () => {
     seen.length = 0
     await runRecipeInBackground(dir, (_e, p) => seen.push(p), { train, evaluate })
     await expect.poll(() => seen.some((p) => p.recipe?.step === 'finetune')).toBe(true)
-    expect(trainingStatus(dir)).toMatchObject({ running: true, runId: 'finetune-bg', recipe: { step: 'finetune', index: 1 } })
+    // A reloaded page reads the running run's backend and training threads from the status.
+    expect(trainingStatus(dir)).toMatchObject({ running: true, runId: 'finetune-bg', backend: 'fake', threads: 2, recipe: { step: 'finetune', index: 1 } })
     stopInBackground(dir)
     await expect.poll(() => seen.at(-1)?.event.type).toBe('error')
     expect(seen.map((p) => p.event.type)).toEqual(['start', 'done', 'start', 'done', 'error'])

@@ -112,6 +112,23 @@ describe('training store', () => {
     expect(fake.calls.filter((c) => c.method === 'training.run').length).toBe(2)
   })
 
+  it('after a reload mid-run shows the running run, its backend and its training threads', async () => {
+    setup(
+      {
+        'training.status': () => ({ running: true, runId: 'r1', epochs: [epoch(1, 0.6)], backend: 'wasm', threads: 2, recipe: null }),
+        'training.runs': () => [run('r1', '2026-03-01', 'running')],
+        'training.run': ({ runId }) => ({ run: run(runId, 'x', 'running'), epochs: [epoch(1, 0.6)], config: {} }),
+      },
+      { dir: DIR },
+    )
+    const s = useTrainingStore()
+    await s.load()
+    expect(s.running).toBe(true)
+    expect(s.runId).toBe('r1')
+    expect(s.backend).toBe('wasm')
+    expect(s.threads).toBe(2)
+  })
+
   it('shows a start failure inline and is not left running; resume passes the run id', async () => {
     const fake = setup({ 'training.start': () => { throw appError('NOT_IMPLEMENTED', 'Training is not implemented yet.', 'Use the CLI.') } }, { dir: DIR })
     const s = useTrainingStore()

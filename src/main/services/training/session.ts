@@ -35,6 +35,7 @@ export async function train(dir: string, options: TrainOptionsInput, ctl: StartT
 interface Session {
   runId: string | null
   backend: string | null
+  threads: number | null
   epochs: EpochMetrics[]
   running: boolean
   recipe: RecipeStep | null
@@ -53,7 +54,7 @@ type Report = (event: Events['training']['event'], recipe?: RecipeStep) => void
  */
 async function background(dirIn: string, emit: Emit, job: (report: Report, signal: AbortSignal) => Promise<unknown>, resumed?: { runId: string; epochs: EpochMetrics[] }): Promise<{ runId: string | null }> {
   const dir = resolve(dirIn)
-  const session: Session = { runId: null, backend: null, epochs: [], running: true, recipe: null, abort: new AbortController() }
+  const session: Session = { runId: null, backend: null, threads: null, epochs: [], running: true, recipe: null, abort: new AbortController() }
   sessions.set(projectKey(dir), session)
   let started: (v: { runId: string | null }) => void = () => {}
   const first = new Promise<{ runId: string | null }>((r) => (started = r))
@@ -62,6 +63,7 @@ async function background(dirIn: string, emit: Emit, job: (report: Report, signa
     if (event.type === 'start') {
       session.runId = event.runId
       session.backend = event.backend
+      session.threads = event.threads ?? null
       // A resumed run: its earlier epochs belong to the curves a reloaded page shows.
       session.epochs = event.resumedFromEpoch > 0 && resumed?.runId === event.runId ? resumed.epochs.filter((m) => m.epoch <= event.resumedFromEpoch) : []
       started({ runId: event.runId })
@@ -127,5 +129,5 @@ export function stopInBackground(dir: string): void {
 
 export function trainingStatus(dir: string): TrainingStatus {
   const s = sessions.get(projectKey(dir))
-  return { running: !!s?.running, runId: s?.runId ?? null, epochs: s?.epochs ?? [], backend: s?.backend ?? null, recipe: s?.running ? s.recipe : null }
+  return { running: !!s?.running, runId: s?.runId ?? null, epochs: s?.epochs ?? [], backend: s?.backend ?? null, threads: s?.threads ?? null, recipe: s?.running ? s.recipe : null }
 }

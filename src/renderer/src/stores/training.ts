@@ -435,6 +435,7 @@ export const useTrainingStore = defineStore('training', () => {
       if (st.running) {
         runId.value = st.runId
         backend.value = st.backend
+        threads.value = st.threads
         epochs.value = st.epochs
         recipe.value = st.recipe
         // The running run's real settings and planned epochs (its saved options), not the defaults.
