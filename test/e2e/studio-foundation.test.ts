@@ -127,7 +127,9 @@ describe.skipIf(missing)('web studio foundation (chromium)', () => {
 
       // One click runs the whole recipe (its stage with all its options, then the evaluation on t10k).
       await page.getByTestId('run-recipe').click()
-      await page.getByTestId('recipe-step').waitFor({ timeout: 60_000 })
+      // The step badge, or an error saying why the recipe did not start (shown in the failure).
+      await page.getByTestId('recipe-step').or(page.getByRole('main').getByRole('alert')).first().waitFor({ timeout: 60_000 })
+      expect(await page.getByRole('main').getByRole('alert').allTextContents()).toEqual([])
       expect(await page.getByTestId('recipe-step').textContent()).toMatch(/^Step \d of 2: /)
       const done = page.getByTestId('recipe-done')
       await done.waitFor({ timeout: 150_000 })

@@ -15,6 +15,7 @@ import { processStartTime } from '../../src/main/services/projects/lock'
 import { setTrainerSpawner, spawnTrainer, startTraining, type TrainerProcess } from '../../src/main/services/training'
 import type { FromTrainer, ToTrainer } from '../../src/main/services/training/protocol'
 import { serializeError, type SerializedError } from '../../src/shared/errors'
+import type { TrainResult } from '../../src/shared/training'
 import { writePngs } from '../helpers/dataset-check'
 import { isolatedHome, tempDir } from '../helpers/env'
 
@@ -103,6 +104,43 @@ describe('training preconditions, before a process is started', () => {
     await expect(startTraining(p, { recipe: 'cnn' })).resolves.toMatchObject({ runId: 'fake' })
     expect(spawned).toBe(1)
     expect(existsSync(join(p, 'runs', '.training.lock'))).toBe(false)
+  })
+
+  it("a start on the previous run's 'done' event (a recipe's next stage, the studio's next click) waits for its lock instead of PROJECT_LOCKED", async () => {
+    const p = await project('next', ['a', 'b'])
+    const lock = join(p, 'runs', '.training.lock')
+    const result: Omit<TrainResult, 'runId'> = { backend: 'cpu', recipe: 'cnn', epochs: [], best: { epoch: 0, valAccuracy: null, monitor: 'val_loss', value: null }, stoppedEarly: false, stopped: false, stillImproving: false, weightsNote: null }
+    // Like the real process: 'done' goes out first, the result message a moment later.
+    const trainer = (runId: string): TrainerProcess => {
+      let onMsg: (m: FromTrainer) => void = () => {}
+      return {
+        ...fakeTrainer(),
+        send: (m: ToTrainer) => {
+          if (m.type !== 'train') return
+          setImmediate(() => onMsg({ id: m.id, type: 'event', event: { type: 'done', result: { runId, ...result } } }))
+          setTimeout(() => onMsg({ id: m.id, type: 'result', result: { runId, ...result } }), 30)
+        },
+        onMessage: (cb) => (onMsg = cb),
+      }
+    }
+    let n = 0
+    setTrainerSpawner(() => trainer(`run-${++n}`))
+    try {
+      let second: Promise<unknown> | null = null
+      let lockSeenBySecond: unknown = null
+      const first = await startTraining(p, { recipe: 'cnn' }, {
+        onEvent: (e) => {
+          if (e.type === 'done') second = startTraining(p, { recipe: 'cnn' }, { onEvent: () => (lockSeenBySecond = JSON.parse(readFileSync(lock, 'utf8'))) })
+        },
+      })
+      expect(first).toMatchObject({ runId: 'run-1' })
+      await expect(second).resolves.toMatchObject({ runId: 'run-2' })
+      // The second run held a lock of its own (the first run's release did not remove it) and released it.
+      expect(lockSeenBySecond).toMatchObject({ pid: process.pid })
+      expect(existsSync(lock)).toBe(false)
+    } finally {
+      setTrainerSpawner(fakeTrainer)
+    }
   })
 })
 

@@ -59,13 +59,15 @@ async function serve(plan: ServerPlan): Promise<Server> {
     const pump = () => {
       while (at < limit) {
         const end = Math.min(limit, at + 16384)
-        const ok = res.write(slice.subarray(at, end))
+        // Drop the connection only once the last byte is handed to the kernel: destroying a
+        // socket discards writes still queued in Node, and the client would get fewer bytes.
+        const last = end === limit && drop !== undefined
+        const ok = res.write(slice.subarray(at, end), last ? () => setTimeout(() => req.socket.destroy(), 10) : undefined)
         at = end
         if (plan.slowMs) return void setTimeout(pump, plan.slowMs)
         if (!ok) return void res.once('drain', pump)
       }
-      if (drop !== undefined) setTimeout(() => req.socket.destroy(), 10)
-      else res.end()
+      if (drop === undefined) res.end()
     }
     pump()
   })

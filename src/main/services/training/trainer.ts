@@ -65,6 +65,10 @@ interface Active {
   id: string
   proc: TrainerProcess
   stop: () => void
+  /** Set once the run has reported its end ('done', result or error): only its lock is left to release. */
+  ending: boolean
+  /** Resolves when the run's claim and lock are gone. */
+  closed: Promise<void>
 }
 const active = new Map<string, Active>()
 const starting = new Set<string>()
@@ -184,6 +188,10 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
   const dir = resolve(projectDir)
   parseOrThrow(TrainOptions, options, 'training options', 'See `classifier-studio train --help` for the options and their ranges.')
   const key = projectKey(dir) // in-process claims by identity: a symlink and the real path are one project
+  // A start right after the previous run's 'done' event (a recipe, the studio's next click) waits
+  // for that run to release its lock instead of being refused as if it were still training.
+  const previous = active.get(key)
+  if (previous?.ending) await previous.closed
   if (active.has(key) || starting.has(key)) throw new AppError('PROJECT_LOCKED', `A training is already running for ${dir}.`, 'Stop it or wait for it to finish.')
   // Claimed before the first await, so of two starts in this process the first one wins.
   starting.add(key)
@@ -208,7 +216,9 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
     stopSent = true
     proc.send({ id, type: 'stop' })
   }
-  active.set(key, { id, proc, stop })
+  let closed: () => void = () => {}
+  const entry: Active = { id, proc, stop, ending: false, closed: new Promise<void>((r) => (closed = r)) }
+  active.set(key, entry)
   const onAbort = () => stop()
   if (ctl.signal?.aborted) stop()
   ctl.signal?.addEventListener('abort', onAbort)
@@ -220,6 +230,7 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
         if (m.id !== id || settled) return
         if (m.type === 'event') {
           if (m.event.type === 'start') runId = m.event.runId
+          if (m.event.type === 'done') entry.ending = true
           try {
             ctl.onEvent?.(m.event)
           } catch {
@@ -253,8 +264,15 @@ export async function startTraining(projectDir: string, options: TrainOptionsInp
       proc.send({ id, type: 'train', projectDir: dir, options })
     })
   } finally {
+    entry.ending = true
     ctl.signal?.removeEventListener('abort', onAbort)
-    active.delete(key)
-    await release()
+    // The claim goes after the lock file: a start in between waits on `closed` (above), so this
+    // release cannot remove the lock file of the next run.
+    try {
+      await release()
+    } finally {
+      active.delete(key)
+      closed()
+    }
   }
 }
