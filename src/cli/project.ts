@@ -1,4 +1,3 @@
-import { closeProject, openProject } from '../main/services/projects'
 import type { ProjectInfo } from '../shared/contract'
 
 /**
@@ -6,6 +5,8 @@ import type { ProjectInfo } from '../shared/contract'
  * work through its signal, and the lock is released however it ends.
  */
 export async function withOpenProject<T>(dir: string, work: (project: ProjectInfo, signal: AbortSignal) => Promise<T>): Promise<T> {
+  // Imported here, not at the top: `--help` and usage errors load no service (nor zod).
+  const { closeProject, openProject } = await import('../main/services/projects')
   const project = await openProject(dir)
   const ac = new AbortController()
   const onSigint = () => {

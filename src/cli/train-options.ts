@@ -2,7 +2,6 @@ import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { CNN_PRESETS } from '../main/ml/models/presets'
 import { AppError } from '../shared/errors'
-import { parseAugment } from '../shared/training'
 import { choice, num } from './command'
 import { UsageError } from './output'
 
@@ -92,7 +91,8 @@ export function checkBaseWeightsFile(value: string): string {
  * range, names among the choices, and no flag that the chosen recipe would silently ignore.
  * `--model PRESET` without `--recipe` means `--recipe cnn`.
  */
-export function trainOptions(v: Values): Record<string, unknown> {
+export async function trainOptions(v: Values): Promise<Record<string, unknown>> {
+  const { parseAugment } = await import('../shared/training')
   const given = (k: string) => v[k] !== undefined && v[k] !== false
   let recipe = choice(v.recipe, '--recipe', RECIPES)
   const resuming = v.resume !== undefined

@@ -1,8 +1,11 @@
 import { z } from 'zod'
 import type { ImportOptions } from './datasets'
 import { AppError } from './errors'
+import { EXAMPLE_NAMES } from './example-names'
 import type { ResizeMode } from './project'
 import type { TrainOptionsInput } from './training'
+
+export { EXAMPLE_NAMES }
 
 /**
  * The classic Keras tutorials as example projects: where their data comes from (with
@@ -10,7 +13,6 @@ import type { TrainOptionsInput } from './training'
  * result the tutorial published. Pure TS (shared by the examples service, the CLI and the UI).
  */
 
-export const EXAMPLE_NAMES = ['fashion-mnist', 'sign-mnist', 'cats-dogs-cnn', 'cats-dogs-vgg16', 'cats-dogs-mobilenetv2'] as const
 export const ExampleName = z.enum(EXAMPLE_NAMES)
 export type ExampleName = z.infer<typeof ExampleName>
 

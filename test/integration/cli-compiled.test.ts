@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildCli, cliBuildState, INPUTS } from '../../scripts/build-node.mjs'
+import { BUNDLED, buildCli, cliBuildState, INPUTS } from '../../scripts/build-node.mjs'
 import { REPO } from '../helpers/cli'
 import { tempDir } from '../helpers/env'
 import { writeShapesDataset } from '../helpers/shapes'
@@ -53,6 +53,25 @@ describe('the compiled CLI', () => {
     expect(bad.stderr).toContain("Unknown option '--frobnicate' for `train`")
   })
 
+  it('starts without loading zod or any service: --help and usage errors read only the command table', () => {
+    // The static import closure of main.js (the chunks Node loads before the first line runs).
+    const dir = join(app, 'out/node')
+    const seen = new Set<string>()
+    const visit = (file: string) => {
+      if (seen.has(file)) return
+      seen.add(file)
+      for (const m of readFileSync(join(dir, file), 'utf8').matchAll(/^(?:import|export)\s[^;]*?["']\.\/([\w.-]+\.js)["']/gm)) visit(m[1])
+    }
+    visit('main.js')
+    const loaded = [...seen].map((f) => readFileSync(join(dir, f), 'utf8'))
+    expect(seen.size).toBeGreaterThan(1)
+    // zod is compiled into the bundle (one module, not ~60 from node_modules), and loaded lazily.
+    expect(loaded.some((code) => /from ["']zod/.test(code))).toBe(false)
+    expect(loaded.some((code) => code.includes('$ZodType'))).toBe(false)
+    expect(loaded.some((code) => code.includes('// src/main/services/'))).toBe(false)
+    expect(readdirSync(dir).some((f) => f.endsWith('.js') && readFileSync(join(dir, f), 'utf8').includes('$ZodType'))).toBe(true)
+  })
+
   it('trains end to end (the training process and its training threads are compiled too) and exports a cluster job with its train.py', async () => {
     const project = join(tmp.dir, 'p')
     await writeShapesDataset(join(tmp.dir, 'data'), 6)
@@ -81,7 +100,9 @@ describe('the compiled CLI', () => {
 
   it('bundles only sources its freshness check watches', async () => {
     const inputs = await buildCli(app, join(tmp.dir, 'other-out'))
-    const watched = (f: string) => INPUTS.some((i) => f === i || f.startsWith(i + '/'))
+    // A bundled package's files count through node_modules/.package-lock.json (rewritten by every npm install).
+    const watched = (f: string) => INPUTS.some((i) => f === i || f.startsWith(i + '/')) || BUNDLED.some((p) => f.startsWith(`node_modules/${p}/`) || f.includes(`/node_modules/${p}/`)) // (through the copy's symlinks)
+    expect(INPUTS).toContain('node_modules/.package-lock.json')
     expect(inputs.length).toBeGreaterThan(10)
     expect(inputs.filter((f) => !watched(f))).toEqual([])
   })

@@ -1,4 +1,3 @@
-import { EvalSplit } from '../../shared/evaluation'
 import type { ChangedImage, ComparedRun, CompareResult } from '../../shared/compare'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg, noExtraArgs } from '../command'
@@ -38,6 +37,7 @@ export default defineCommand({
     const runA = needArg(pos, 1, 'the first run id', this)
     const runB = needArg(pos, 2, 'the second run id', this)
     noExtraArgs(pos, 3, this)
+    const { EvalSplit } = await import('../../shared/evaluation')
     const split = EvalSplit.safeParse(v.split ?? 'validation')
     if (!split.success) throw new UsageError(`--split expects validation or test, got "${String(v.split)}".`)
     const { compareRuns } = await import('../../main/services/evaluation')

@@ -1,5 +1,4 @@
 import { writeFile } from 'node:fs/promises'
-import { EvalSplit } from '../../shared/evaluation'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg, noExtraArgs, num, outputFile } from '../command'
 import { UsageError } from '../output'
@@ -21,6 +20,7 @@ export default defineCommand({
   async run(pos, v, out) {
     const dir = needArg(pos, 0, 'the project folder', this)
     noExtraArgs(pos, 1, this)
+    const { EvalSplit } = await import('../../shared/evaluation')
     const split = EvalSplit.safeParse(v.split ?? 'validation')
     if (!split.success) throw new UsageError(`--split expects validation or test, got "${String(v.split)}".`)
     const digits = num(v.digits, '--digits', { min: 0, max: 17, int: true, example: '4' })

@@ -1,4 +1,3 @@
-import { ExportFormat } from '../../shared/export'
 import { withOpenProject } from '../project'
 import { defineCommand, needArg } from '../command'
 import { UsageError } from '../output'
@@ -18,6 +17,7 @@ export default defineCommand({
   options: { format: { type: 'string' }, out: { type: 'string' }, run: { type: 'string' }, overwrite: { type: 'boolean' } },
   async run(pos, v, out) {
     const dir = needArg(pos, 0, 'the project folder', this)
+    const { ExportFormat } = await import('../../shared/export')
     const format = ExportFormat.safeParse(v.format)
     if (!format.success) throw new UsageError(`--format expects tfjs, h5 or onnx${v.format === undefined ? '' : `, got "${String(v.format)}"`}.\nUsage: classifier-studio ${this.usage}`)
     if (!v.out) throw new UsageError(`--out DIR is required.\nUsage: classifier-studio ${this.usage}`)

@@ -2,7 +2,6 @@ import { resolve } from 'node:path'
 import { withOpenProject } from '../project'
 import { choice, defineCommand, needArg, noExtraArgs, num } from '../command'
 import { UsageError } from '../output'
-import { ResizeMode, Split } from '../../shared/project'
 
 export default defineCommand({
   name: 'import',
@@ -22,6 +21,7 @@ export default defineCommand({
     const dir = needArg(pos, 0, 'the project folder', this)
     const source = resolve(needArg(pos, 1, 'the source folder or file', this))
     noExtraArgs(pos, 2, this)
+    const { ResizeMode, Split } = await import('../../shared/project')
     const resize = choice(v.resize, '--resize', ResizeMode.options)
     const split = choice(v.split, '--split', Split.options)
     const background = v.background as string | undefined

@@ -33,7 +33,7 @@ export default defineCommand({
     if (action === 'export') {
       noExtraArgs(pos, 2, this)
       if (!v.out) throw new UsageError(`--out DIR is required: the folder to write the job into.\nUsage: classifier-studio ${this.usage}`)
-      const options = trainOptions(v)
+      const options = await trainOptions(v)
       const { checkExportDestination } = await import('../../main/services/ownership')
       await checkExportDestination(String(v.out), !!v.overwrite)
       const { exportJob } = await import('../../main/services/cluster/export-job')

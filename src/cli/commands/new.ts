@@ -1,11 +1,11 @@
-import { closeProject, createProject } from '../../main/services/projects'
-import { EXAMPLE_NAMES, getExample } from '../../shared/examples'
+import { EXAMPLE_NAMES } from '../../shared/example-names'
 import { defineCommand, needArg, noExtraArgs } from '../command'
 import { UsageError } from '../output'
 
 /** What the recipe changes when training will use the offline weights (the project was made for them). */
-function offlineNotes(example: string, offline: boolean): string[] {
+async function offlineNotes(example: string, offline: boolean): Promise<string[]> {
   if (!offline) return []
+  const { getExample } = await import('../../shared/examples')
   return getExample(example)
     .stages.filter((s) => s.offlineWeights)
     .map((s) => `With the offline weights, "${s.title}" changes: ${s.offlineWeights!.why}.`)
@@ -30,6 +30,7 @@ export default defineCommand({
     const name = values.name as string | undefined
     if (name !== undefined && (name.trim() === '' || name.length > 200))
       throw new UsageError(`--name expects a display name of 1 to 200 characters, got ${name.trim() === '' ? 'an empty one' : `${name.length} characters`}. Leave --name out to use the folder name.`)
+    const { closeProject, createProject } = await import('../../main/services/projects')
     if (!example) {
       if (values.source) throw new UsageError('--source only applies with --example NAME.')
       const project = await createProject(dir, values.name as string | undefined)
@@ -46,7 +47,7 @@ export default defineCommand({
     const counts = `${r.imports.reduce((a, i) => a + i.total, 0)} images in ${last.classes.length} classes (train ${last.splits.train}, validation ${last.splits.validation}, test ${last.splits.test})`
     out.result(
       { ...r.project, example: r.example, imports: r.imports.map((i) => ({ total: i.total, classes: i.classes, splits: i.splits, skipped: i.skipped.length })) },
-      [`Created example project "${r.project.name}" in ${r.project.dir}: ${counts}.`, ...(r.example.inputSize ? [`Images at ${r.example.inputSize.size}x${r.example.inputSize.size}, not the tutorial's size: ${r.example.inputSize.why}.`] : []), `Recipe: ${r.example.stages.map((s) => s.title).join(' → ')}.`, ...offlineNotes(example, !!r.example.inputSize), `Next: classifier-studio train ${r.project.dir}`].join('\n'),
+      [`Created example project "${r.project.name}" in ${r.project.dir}: ${counts}.`, ...(r.example.inputSize ? [`Images at ${r.example.inputSize.size}x${r.example.inputSize.size}, not the tutorial's size: ${r.example.inputSize.why}.`] : []), `Recipe: ${r.example.stages.map((s) => s.title).join(' → ')}.`, ...(await offlineNotes(example, !!r.example.inputSize)), `Next: classifier-studio train ${r.project.dir}`].join('\n'),
     )
   },
 })

@@ -1,6 +1,5 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { projectInfo } from '../../main/services/projects'
 import { AppError } from '../../shared/errors'
 import { defineCommand, noExtraArgs } from '../command'
 import { UsageError } from '../output'
@@ -19,6 +18,7 @@ export default defineCommand({
     const { formatSummary } = await import('../../main/ml/models')
     const { loadDatasetIndex, classCounts, splitCounts } = await import('../../main/services/datasets')
     const { modelSummary, effectiveSpec, projectSpec } = await import('../../main/services/models')
+    const { projectInfo } = await import('../../main/services/projects')
     const name = v.model as string | undefined
     const dir = pos[0]
     noExtraArgs(pos, 1, this)

@@ -54,7 +54,7 @@ export default defineCommand({
       const extra = Object.keys(v).filter((k) => v[k] !== undefined && !['resume', 'epochs', 'backend', 'threads', 'json', 'help'].includes(k))
       if (extra.length) throw new UsageError(`--resume continues run ${String(v.resume)} with the settings it was started with; only --epochs (a new total), --backend and --threads can go with it, not ${extra.map((k) => `--${k}`).join(', ')}.`)
     }
-    const options = trainOptions(v)
+    const options = await trainOptions(v)
     const { train } = await import('../../main/services/training/session')
     if (v.backend !== undefined) {
       process.env.CLASSIFIER_STUDIO_BACKEND = choice(v.backend, '--backend', ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const)
