@@ -79,6 +79,25 @@ describe('CLI pipeline on a generated 3-class dataset', () => {
     }
   })
 
+  it("predict --uncalibrated gives the model's own probabilities: the calibrated ones are them at the run's temperature", async () => {
+    const runId = readdirSync(join(project, 'runs')).find((f) => !f.startsWith('.'))!
+    const { temperature } = JSON.parse(readFileSync(join(project, 'runs', runId, 'calibration.json'), 'utf8')) as { temperature: number }
+    expect(temperature).not.toBe(1)
+    const images = join(data, 'square')
+    const all = ['--top', String(SHAPE_CLASSES.length), '--json']
+    type P = { file: string; top: { label: string; probability: number }[]; error?: string }
+    const cal = (await runCli(['predict', project, images, ...all], env)).json() as P[]
+    const raw = (await runCli(['predict', project, images, '--uncalibrated', ...all], env)).json() as P[]
+    expect(raw.map((p) => p.file)).toEqual(cal.map((p) => p.file))
+    for (const [i, r] of raw.entries()) {
+      if (r.error) continue
+      const logits = SHAPE_CLASSES.map((l) => Math.log(r.top.find((t) => t.label === l)!.probability) / temperature)
+      const z = logits.reduce((a, b) => a + Math.exp(b), 0)
+      for (const [k, l] of SHAPE_CLASSES.entries()) expect(cal[i].top.find((t) => t.label === l)!.probability).toBeCloseTo(Math.exp(logits[k]) / z, 5)
+    }
+    expect(cal.some((c, i) => Math.abs(c.top[0].probability - raw[i].top[0].probability) > 1e-4)).toBe(true)
+  })
+
   it('export --format onnx writes a model that predicts like the app', async () => {
     const out = join(tmp.dir, 'onnx')
     const r = await runCli(['export', project, '--format', 'onnx', '--out', out, '--json'], env)

@@ -5,15 +5,16 @@ import { defineCommand, needArg, num, outputFile } from '../command'
 
 export default defineCommand({
   name: 'predict',
-  usage: 'predict <project> <files-or-folders...> [--top K] [--threshold P] [--run ID] [--csv FILE] [--json]',
+  usage: 'predict <project> <files-or-folders...> [--top K] [--threshold P] [--run ID] [--uncalibrated] [--csv FILE] [--json]',
   summary: "Predict the class of image files or whole folders (recursive), with the project's exact preprocessing.",
   help: [
     '--top K              how many classes to list per image (default 3)',
     '--threshold P        below this top-1 probability the answer is "unknown" (0..1)',
     '--run ID             the run to use (default: the latest run, its best checkpoint)',
+    '--uncalibrated       the model\'s own probabilities, without the run\'s temperature scaling',
     '--csv FILE           also write the results as CSV',
   ],
-  options: { top: { type: 'string' }, threshold: { type: 'string' }, run: { type: 'string' }, csv: { type: 'string' } },
+  options: { top: { type: 'string' }, threshold: { type: 'string' }, run: { type: 'string' }, uncalibrated: { type: 'boolean' }, csv: { type: 'string' } },
   async run(pos, v, out) {
     const dir = needArg(pos, 0, 'the project folder', this)
     needArg(pos, 1, 'at least one image file or folder', this)
@@ -25,7 +26,7 @@ export default defineCommand({
     const { useBestBackend } = await import('../../main/services/backend')
     const results = await withOpenProject(dir, async (project, signal) => {
       await useBestBackend()
-      return predict(project.dir, inputs, { top, threshold, runId: v.run as string | undefined }, { signal, onProgress: (p) => out.progress(p) })
+      return predict(project.dir, inputs, { top, threshold, runId: v.run as string | undefined, calibrated: !v.uncalibrated }, { signal, onProgress: (p) => out.progress(p) })
     })
     if (csv) await writeFile(csv, toPredictionsCsv(results))
     const text = results.map((r) => (r.error ? `${r.file}: error: ${r.error}` : `${r.file}: ${r.label} (${(r.confidence * 100).toFixed(1)}%)  ${r.top.map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(', ')}`))
