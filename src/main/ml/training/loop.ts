@@ -340,7 +340,8 @@ export async function fitLoop(o: FitOptions): Promise<FitResult> {
       }
     }
     if (cb.es?.restoreBestWeights && best.snapshot) {
-      ;(o.snapshotModel ?? model).setWeights(best.snapshot)
+      const restored = o.snapshotModel ?? model
+      restored.setWeights(best.snapshot)
       log(`Restored the weights of the best epoch (${cb.es.state.bestEpoch + 1}, ${cb.monitor} = ${cb.es.state.best?.toFixed(4)}).`)
     }
   } finally {

@@ -83,8 +83,7 @@ export function assignWeights(model: tf.LayersModel, stored: Map<string, StoredW
       `Cannot load ${src}: ${report.mismatched.length} layer(s) have weights of a different shape:\n${lines.join('\n')}`,
       'The file was saved from a different architecture (another width/alpha, number of classes or input channels). Choose the weights file that matches the model, or rebuild the model to match the file.',
     )
-    ;(err as AppError & { report?: WeightsReport }).report = report
-    throw err
+    throw Object.assign(err, { report })
   }
   if (plan.length === 0)
     throw new AppError('INVALID_INPUT', `Cannot load ${src}: none of its layers (${[...stored.keys()].slice(0, 5).join(', ')}${stored.size > 5 ? ', ...' : ''}) has the name of a layer of model "${model.name}" (${weightedLayers(model).slice(0, 5).map((l) => l.name).join(', ')}, ...).`, 'Weights are matched by layer name: use a file saved from the same architecture.')

@@ -270,8 +270,7 @@ export class WeightsManager {
       total = len ? Number(len) : null
     } else {
       const err = new AppError('NOT_FOUND', `Downloading ${url} failed: HTTP ${res.status} ${res.statusText}.`, 'Check the weights name and the mirror URL, or choose a local weights file.')
-      ;(err as AppError & { fatal?: boolean }).fatal = res.status >= 400 && res.status < 500
-      throw err
+      throw Object.assign(err, { fatal: res.status >= 400 && res.status < 500 })
     }
     const resumed = start > 0
     const out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' })

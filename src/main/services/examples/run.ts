@@ -130,7 +130,8 @@ export async function runExample(dir: string, opts: RunExampleOptions = {}): Pro
     const ev = await evaluate(dir, { split: state.evaluateSplit, runId: prevRun, force: true }, { signal: opts.signal })
     evaluation = { split: state.evaluateSplit, runId: prevRun, accuracy: ev.accuracy, loss: ev.loss }
     await updateProject(dir, (p) => {
-      ;(p.state.example as ExampleState).evaluation = evaluation!
+      const example = p.state.example as ExampleState
+      example.evaluation = evaluation!
     })
   }
   return { example: state.name, stages: outcomes, evaluation, seconds: (Date.now() - t0) / 1000 }
