@@ -4,7 +4,8 @@
  * measured in the same run, printing the ratios.
  *
  *   npx tsx bench/train.ts [--seconds 6] [--quick] [--no-torch] [--no-mobilenet] [--no-onnx]
- *                          [--parallel [--threads N] [--images 4096]] [--e2e [--epochs 5]]
+ *                          [--parallel [--threads N] [--images 4096] [--augment SPEC [--model M]]]
+ *                          [--e2e [--epochs 5]]
  *
  * Speeds use the median step time (the machine is shared; the median resists spikes), and
  * the Fashion figures the median over --rounds interleaved rounds (default 3).
@@ -110,7 +111,9 @@ const useTorch = !flag('no-torch');
 // --rounds; each run's training img/s is its epoch's (validation and start-up excluded). The
 // bench waits (up to 20 s) for the 1-minute load average to fall to 0.5 and prints the ratio
 // only when it did: the load during the runs is the bench's own and is printed for reference.
-// --parallel runs this comparison alone.
+// --parallel runs this comparison alone. With --augment SPEC (e.g. the sign-MNIST tutorial's
+// 'rotate=10,zoom=0.1,shift=0.1') it compares N threads with and without that augmentation
+// instead: the share of the step time augmentation costs (--model picks the preset).
 if (flag('parallel')) {
   const os = await import('node:os');
   const { mkdtempSync, rmSync } = await import('node:fs');
@@ -126,8 +129,10 @@ if (flag('parallel')) {
     train: { x: Uint8Array.from({ length: images * 784 }, () => Math.floor(r() * 256)), labels: Int32Array.from({ length: images }, (_, i) => i % 10) },
   });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-parallel-'));
-  const speed = async (threads: number): Promise<number> => {
-    const res = await runTraining(dir, { recipe: 'cnn', model: 'fashion-mnist-cnn', epochs: 1, batchSize: 32, threads }, { deps: { data, backend: async () => ({ name: 'wasm', reason: 'bench' }) } });
+  const augment = args.includes('--augment') ? args[args.indexOf('--augment') + 1]! : null;
+  const model = args.includes('--model') ? args[args.indexOf('--model') + 1]! : 'fashion-mnist-cnn';
+  const speed = async (threads: number, aug = 'none'): Promise<number> => {
+    const res = await runTraining(dir, { recipe: 'cnn', model, epochs: 1, batchSize: 32, threads, augment: aug }, { deps: { data, backend: async () => ({ name: 'wasm', reason: 'bench' }) } });
     return res.epochs[0]!.imagesPerSecond;
   };
   const one: number[] = [];
@@ -135,6 +140,18 @@ if (flag('parallel')) {
   const until = Date.now() + 20_000;
   while (os.loadavg()[0]! > 0.5 && Date.now() < until) await new Promise((res) => setTimeout(res, 2000));
   const load0 = os.loadavg()[0]!;
+  if (augment) {
+    console.log(`runTraining, ${model}, batch 32, ${images} generated images, ${n} threads, augment none vs ${augment}; load average ${load0.toFixed(2)} before the runs`);
+    for (let round = 0; round < rounds; round++) {
+      one.push(await speed(n));
+      many.push(await speed(n, augment));
+      console.log(`  round ${round + 1}/${rounds}: plain ${fmt(one.at(-1)!)} img/s, augmented ${fmt(many.at(-1)!)} img/s (load ${os.loadavg()[0]!.toFixed(2)}, ours included)`);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    const cost = 1 - mid(many) / mid(one);
+    console.log(`Augmentation costs ${(cost * 100).toFixed(1)} % of the step time (augmented ${fmt(mid(many))} vs plain ${fmt(mid(one))} img/s, medians)${load0 > 0.5 ? ` — load ${load0.toFixed(2)} before the runs (above 0.5): not a measurement, rerun on a quiet machine` : ''}`);
+    process.exit(0);
+  }
   console.log(`runTraining, Fashion CNN, batch 32, ${images} generated images, threads 1 vs ${n}, ${os.availableParallelism()} cores; load average ${load0.toFixed(2)} before the runs`);
   for (let round = 0; round < rounds; round++) {
     one.push(await speed(1));

@@ -202,32 +202,46 @@ async function trainEpoch(o: FitOptions, epoch: number, t0: number, step: TrainS
   let batch = 0
   let lastEmit = 0
   let estBatches = 0
-  for await (const b of stream.train(epoch)) {
-    const n = b.labels.length
-    try {
-      const { loss, correct } = o.parallel
-        ? await o.parallel.step(o.optimizer, b.x, b.labels, (slice) => dropouts.map((_, i) => deriveSeed(o.seed, epoch, batch, i, slice)))
-        : await step(b, epoch, batch)
-      if (!Number.isFinite(loss))
-        throw new AppError('INVALID_INPUT', `The loss became ${loss} at epoch ${epoch + 1}, batch ${batch + 1}: training diverged.`, `Lower the learning rate (--lr, or --fine-tune-lr when fine-tuning; this run used ${o.learningRate}) and start again.`)
-      sums.lossSum += loss * n
-      sums.correctSum += correct
-    } finally {
-      tf.dispose(b.x)
+  const batches = stream.train(epoch)[Symbol.asyncIterator]()
+  let next = batches.next()
+  try {
+    for (let r = await next; !r.done; r = await next) {
+      const b = r.value
+      const n = b.labels.length
+      try {
+        const stepDone = o.parallel
+          ? o.parallel.step(o.optimizer, b.x, b.labels, (slice) => dropouts.map((_, i) => deriveSeed(o.seed, epoch, batch, i, slice)))
+          : step(b, epoch, batch)
+        // The next batch (reading, augmentation, preprocessing) is made on this thread while the
+        // training threads compute this step; after a macrotask, so this step's slices go out first.
+        next = new Promise<void>((resolve) => setImmediate(resolve)).then(() => batches.next())
+        const { loss, correct } = await stepDone
+        if (!Number.isFinite(loss))
+          throw new AppError('INVALID_INPUT', `The loss became ${loss} at epoch ${epoch + 1}, batch ${batch + 1}: training diverged.`, `Lower the learning rate (--lr, or --fine-tune-lr when fine-tuning; this run used ${o.learningRate}) and start again.`)
+        sums.lossSum += loss * n
+        sums.correctSum += correct
+      } finally {
+        tf.dispose(b.x)
+      }
+      sums.seen += n
+      batch++
+      estBatches = Math.max(batch, Math.ceil(stream.trainCount / Math.max(1, n)))
+      const now = performance.now()
+      if (now - lastEmit >= interval || sums.seen >= stream.trainCount) {
+        lastEmit = now
+        const ips = sums.seen / Math.max(1e-6, (now - t0) / 1000)
+        const remaining = stream.trainCount - sums.seen + (o.epochs - epoch - 1) * stream.trainCount
+        hooks.emit({ type: 'batch', epoch: epoch + 1, batch, batches: estBatches, loss: sums.lossSum / sums.seen, accuracy: sums.correctSum / sums.seen, imagesPerSecond: ips, etaSeconds: remaining / Math.max(1e-6, ips) })
+      }
+      if (o.signal?.aborted) break
     }
-    sums.seen += n
-    batch++
-    estBatches = Math.max(batch, Math.ceil(stream.trainCount / Math.max(1, n)))
-    const now = performance.now()
-    if (now - lastEmit >= interval || sums.seen >= stream.trainCount) {
-      lastEmit = now
-      const ips = sums.seen / Math.max(1e-6, (now - t0) / 1000)
-      const remaining = stream.trainCount - sums.seen + (o.epochs - epoch - 1) * stream.trainCount
-      hooks.emit({ type: 'batch', epoch: epoch + 1, batch, batches: estBatches, loss: sums.lossSum / sums.seen, accuracy: sums.correctSum / sums.seen, imagesPerSecond: ips, etaSeconds: remaining / Math.max(1e-6, ips) })
-    }
-    if (o.signal?.aborted) break
+    return sums
+  } finally {
+    // Stopped or failed mid-epoch: the batch made ahead is freed and the stream closed.
+    const ahead = await next.catch(() => null)
+    if (ahead && !ahead.done) tf.dispose(ahead.value.x)
+    await batches.return?.()
   }
-  return sums
 }
 
 /** The validation pass (tfjs's testLoop): mean loss and accuracy, null without validation images. */
