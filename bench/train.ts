@@ -131,8 +131,17 @@ if (flag('parallel')) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-parallel-'));
   const augment = args.includes('--augment') ? args[args.indexOf('--augment') + 1]! : null;
   const model = args.includes('--model') ? args[args.indexOf('--model') + 1]! : 'fashion-mnist-cnn';
+  // CPU time over wall time of the N-thread runs (every thread of this process: how busy the cores are).
+  const busy = { cpu: 0, wall: 0 };
   const speed = async (threads: number, aug = 'none'): Promise<number> => {
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
     const res = await runTraining(dir, { recipe: 'cnn', model, epochs: 1, batchSize: 32, threads, augment: aug }, { deps: { data, backend: async () => ({ name: 'wasm', reason: 'bench' }) } });
+    if (threads === n && n > 1) {
+      const c = process.cpuUsage(c0);
+      busy.cpu += (c.user + c.system) / 1e6;
+      busy.wall += (performance.now() - w0) / 1000;
+    }
     return res.epochs[0]!.imagesPerSecond;
   };
   const one: number[] = [];
@@ -161,6 +170,7 @@ if (flag('parallel')) {
   rmSync(dir, { recursive: true, force: true });
   if (load0 > 0.5) console.log(`No ratio: the load average was ${load0.toFixed(2)} before the runs (above 0.5), so other work shared the cores; rerun on a quiet machine.`);
   else report(`Fashion CNN train b32, runTraining, ${n} threads`, mid(many), mid(one), '1 thread');
+  if (busy.wall > 0) console.log(`CPU time / wall time of the ${n}-thread runs (whole runs, start-up and validation included): ${(busy.cpu / busy.wall).toFixed(2)} on ${os.availableParallelism()} cores`);
   process.exit(0);
 }
 
