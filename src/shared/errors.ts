@@ -16,6 +16,8 @@ export const ERROR_CODES = [
   'CONFLICT',
   /** The disk (or quota) is full. */
   'DISK_FULL',
+  /** A server the app downloads from cannot be reached or keeps failing (the network, not the app). */
+  'NETWORK',
   'INTERNAL',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -23,7 +25,8 @@ export type ErrorCode = (typeof ERROR_CODES)[number]
 /**
  * The one mapping from error codes to HTTP statuses (the web bridge's answers). 4xx are the
  * caller's or the user's to fix; 5xx are failures of the app or of its machine: INTERNAL (a
- * bug, logged with its stack on the server), NOT_IMPLEMENTED and DISK_FULL (507).
+ * bug, logged with its stack on the server), NOT_IMPLEMENTED, NETWORK (502: a download server
+ * cannot be reached) and DISK_FULL (507).
  * PROJECT_DAMAGED is 422: the request was fine, the project's files on disk are not.
  * CANCELLED is 499 (nginx's "client closed request"): the caller asked to stop.
  */
@@ -40,6 +43,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   CANCELLED: 499,
   INTERNAL: 500,
   NOT_IMPLEMENTED: 501,
+  NETWORK: 502,
   DISK_FULL: 507,
 }
 

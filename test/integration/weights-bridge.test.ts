@@ -82,7 +82,7 @@ describe('official weights through the bridge', () => {
       expect(err?.message).toMatch(new RegExp(`Could not download the official MobileNetV2 weights: ${new URL(url).host.replace(/\./g, '\\.')} cannot be reached from this computer \\((ECONNREFUSED|ENOTFOUND|EAI_AGAIN)\\)`))
       expect(err?.message).not.toContain('fetch failed')
       expect(err?.hint).toContain('Connect to the internet and press Download again')
-      expect(err?.code).toBe('NOT_FOUND')
+      expect(err?.code).toBe('NETWORK')
     }
   })
 })

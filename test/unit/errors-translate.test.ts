@@ -34,6 +34,7 @@ describe('error codes and HTTP statuses', () => {
     expect(httpStatus('CANCELLED')).toBe(499)
     expect(httpStatus('NOT_IMPLEMENTED')).toBe(501)
     expect(httpStatus('INTERNAL')).toBe(500)
+    expect(httpStatus('NETWORK')).toBe(502)
     for (const c of ERROR_CODES) expect(httpStatus(c)).toBeGreaterThanOrEqual(400)
   })
 })

@@ -211,6 +211,7 @@ describe('download', () => {
     const err = (await download({ url: 'http://127.0.0.1:9/file.bin', fileName: 'file.bin', sha256: sha(body), cacheDir: tmp, retries: 0 }).catch((e: unknown) => e)) as AppError
     expect(err).toBeInstanceOf(AppError)
     expect(err.message).toMatch(/Could not download/)
+    expect(err.code).toBe('NETWORK') // the network's failure, not the app's (HTTP 502 on the web bridge, not 500)
   })
 
   it('follows redirects and reports HTTP errors by status', async () => {

@@ -56,7 +56,7 @@ export async function downloadOfficialWeights(base: 'mobilenetv2' | 'vgg16', inp
     const why = offline(err)
     if (why && !(err instanceof AppError && err.code === 'CANCELLED'))
       throw new AppError(
-        'NOT_FOUND',
+        'NETWORK',
         `Could not download the official ${base === 'vgg16' ? 'VGG16' : 'MobileNetV2'} weights: ${host} cannot be reached from this computer (${why === 'network' ? 'no network connection' : why}).`,
         `Connect to the internet and press Download again (a partial download resumes). Offline: get ${e.file} elsewhere and give its path as the base weights file; training keeps using the built-in weights meanwhile.`,
       )

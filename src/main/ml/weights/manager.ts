@@ -213,7 +213,7 @@ export class WeightsManager {
           // The cause (fetch's network error and its code: ENOTFOUND, ECONNREFUSED...) stays attached for callers that explain it.
           throw Object.assign(
             new AppError(
-              'INTERNAL',
+              'NETWORK',
               `Could not download ${e.file} from ${url} after ${retries + 1} attempts: ${(err as Error).message}.`,
               `Check the internet connection and try again (the download resumes). Offline: download the file elsewhere and choose it (CLI --base-weights PATH, a Keras .h5 or a TF.js model.json).`,
             ),

@@ -177,7 +177,7 @@ async function fetchWithRetries(req: DownloadRequest, part: string): Promise<num
   }
   if (lastErr)
     throw new AppError(
-      'INTERNAL',
+      'NETWORK',
       `Could not download ${req.url}: ${lastErr.message} (gave up after ${retries + 1} attempts; ${formatBytes(Math.max(0, await sizeOf(part)))} kept).`,
       'Check the network connection and try again (the download resumes), or pick a mirror URL or a local copy of the file.',
     )
