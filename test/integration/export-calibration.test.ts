@@ -77,6 +77,9 @@ describe('export with a fitted temperature', () => {
     expect(JSON.parse(readFileSync(join(out, 'parity.json'), 'utf8')).temperature).toBe(T)
     const got = await exportedProbs(format, out)
     expect(maxDiff(got, want)).toBeLessThanOrEqual(1e-4)
-    expect(maxDiff(got, uncalibrated)).toBeGreaterThan(0.05)
+    // The model's weights are random (unseeded): how far T moves them varies, so the check is relative.
+    const moved = maxDiff(want, uncalibrated)
+    expect(moved).toBeGreaterThan(0.01)
+    expect(maxDiff(got, uncalibrated)).toBeGreaterThan(0.9 * moved)
   })
 })
