@@ -126,10 +126,16 @@ describe('download', () => {
     srv = await serve({ body, dropAfter: { 0: 70_000 } })
     const events: DownloadProgress[] = []
     const r = await download({ url: srv.url, fileName: 'file.bin', sha256: sha(body), cacheDir: tmp, retryDelayMs: 10, onProgress: (p) => events.push(p) })
-    expect(srv.requests.map((q) => q.range)).toEqual([undefined, 'bytes=70000-'])
-    expect(r.transferred).toBe(body.length) // 70,000 + 130,000: nothing fetched twice
+    // It resumes from what reached the disk: all 70,000 bytes sent, or fewer when the drop cut off
+    // bytes the client had received but not yet written (seen under load: 65,387).
+    expect(srv.requests).toHaveLength(2)
+    expect(srv.requests[0].range).toBeUndefined()
+    const from = Number(/^bytes=(\d+)-$/.exec(srv.requests[1].range ?? '')?.[1])
+    expect(from).toBeGreaterThan(0)
+    expect(from).toBeLessThanOrEqual(70_000)
+    expect(r.transferred).toBe(body.length) // `from` + the rest: nothing fetched twice
     expect(Buffer.compare(await readFile(r.path), body)).toBe(0)
-    expect(events.some((e) => e.resumedFrom === 70_000)).toBe(true)
+    expect(events.some((e) => e.resumedFrom === from)).toBe(true)
   })
 
   it('starts over when a server ignores Range (200 instead of 206) and still ends with the right bytes', async () => {
