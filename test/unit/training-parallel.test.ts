@@ -77,6 +77,7 @@ describe('data-parallel training step (worker_threads, wasm)', () => {
       const r = await p.step(sgdB, x, labels, () => [])
       expect(Math.abs(r.loss - lossA)).toBeLessThan(1e-5)
     }
+    p.flush()
     expect(tf.memory().numTensors).toBe(before)
     expect(maxDiff(single.getWeights(), parallel.getWeights())).toBeLessThan(1e-5)
     expect(maxDiff(single.getWeights(), smallCnn(false).getWeights())).toBeGreaterThan(1e-3)
@@ -87,6 +88,37 @@ describe('data-parallel training step (worker_threads, wasm)', () => {
     parallel.dispose()
   })
 
+  it('steps with Adam, RMSprop and SGD as tfjs does: weights and optimizer state within 1e-5 over steps with a flush between', async () => {
+    const { x, labels } = batch(12)
+    const make = [() => tf.train.adam(0.01, 0.9, 0.999, 1e-7), () => tf.train.rmsprop(0.01, 0.9, 0, 1e-7), () => tf.train.sgd(0.2)]
+    for (const opt of make) {
+      const { single, parallel, p } = await twin(false, 2)
+      const [a, b] = [opt(), opt()]
+      for (let s = 0; s < 4; s++) {
+        fullBatchStep(single, a, x, labels)
+        await p.step(b, x, labels, () => [])
+        // A flush mid-way (as at an epoch's end) hands the state to tfjs and back.
+        if (s === 1) p.flush()
+      }
+      // The model's variables keep the epoch's start until the flush.
+      expect(maxDiff(single.getWeights(), parallel.getWeights())).toBeGreaterThan(1e-4)
+      p.flush()
+      expect(maxDiff(single.getWeights(), parallel.getWeights())).toBeLessThan(1e-5)
+      const [sa, sb] = [await a.getWeights(), await b.getWeights()]
+      // Same slots in the same order (the twins' layer names differ only by their number).
+      const slot = (n: string) => n.replace(/\d+\//, '/')
+      expect(sb.map((w) => slot(w.name))).toEqual(sa.map((w) => slot(w.name)))
+      expect(maxDiff(sa.map((w) => w.tensor), sb.map((w) => w.tensor))).toBeLessThan(1e-5)
+      expect(b.iterations).toBe(4)
+      tf.dispose([...sa.map((w) => w.tensor), ...sb.map((w) => w.tensor)])
+      a.dispose()
+      b.dispose()
+      single.dispose()
+      parallel.dispose()
+    }
+    x.dispose()
+  })
+
   it('with BatchNormalization: weights within 2e-3 of the full-batch step, pooled moving statistics within 1e-5', async () => {
     const { single, parallel, p } = await twin(true, 2)
     const { x, labels } = batch(16)
@@ -94,6 +126,7 @@ describe('data-parallel training step (worker_threads, wasm)', () => {
     const sgdB = tf.train.sgd(0.1)
     fullBatchStep(single, sgdA, x, labels)
     await p.step(sgdB, x, labels, () => [])
+    p.flush()
     const moving = (m: tf.LayersModel) => m.nonTrainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val)
     const weights = (m: tf.LayersModel) => m.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val)
     // Each slice is normalised with its own statistics (as DDP), so the gradients differ a little.

@@ -237,6 +237,8 @@ async function trainEpoch(o: FitOptions, epoch: number, t0: number, step: TrainS
     }
     return sums
   } finally {
+    // The threads' weights back into the model before validation, callbacks or checkpoints read it.
+    o.parallel?.flush()
     // Stopped or failed mid-epoch: the batch made ahead is freed and the stream closed.
     const ahead = await next.catch(() => null)
     if (ahead && !ahead.done) tf.dispose(ahead.value.x)

@@ -3,10 +3,12 @@
  * instance under Node: see ml/backend/README.md "Threads"). Each worker holds its own wasm
  * backend and a copy of the trained model; every batch is cut into one slice per worker.
  *
- * One step: the main thread writes the current weights into a SharedArrayBuffer, each worker
- * loads them, computes the loss and gradients of its slice and writes them into its own shared
- * region; the main thread averages the gradients weighted by slice size (the full-batch mean
- * loss's gradient) and applies one optimizer step.
+ * One step: each worker loads the weights from a SharedArrayBuffer, computes the loss and
+ * gradients of its slice and writes them into its own shared region; the main thread averages
+ * the gradients weighted by slice size (the full-batch mean loss's gradient) and applies one
+ * optimizer step to the shared weights in plain JS (flat-optimizer.ts). During an epoch the
+ * shared weights are the model's: `flush` writes them (and the optimizer's state) back into the
+ * model's variables, which the training loop does at the end of each epoch's batches.
  *
  * BatchNormalization: the forward pass normalises each slice with its own statistics (as DDP
  * without SyncBatchNorm). The moving mean/variance are then pooled from the slices' batch
@@ -20,6 +22,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { AppError } from '../../../shared/errors'
+import { FlatOptimizer } from './flat-optimizer'
 import { flatLayers } from './loop'
 import { isBatchNorm } from './recipes'
 
@@ -140,12 +143,17 @@ export interface ParallelOptions {
 export class ParallelStep {
   private failure: Error | null = null
   private closed = false
+  /** The optimizer stepping the shared weights; null while the model's variables hold the weights. */
+  private flat: FlatOptimizer | null = null
+  private readonly grad: Float32Array
 
   private constructor(
     private readonly sv: StepVariables,
     private readonly weights: Float32Array,
     private readonly threads: Thread[],
-  ) {}
+  ) {
+    this.grad = new Float32Array(sv.trainable ? sv.offsets[sv.trainable - 1]! + sv.vars[sv.trainable - 1]!.size : 0)
+  }
 
   /** Starts the workers and waits until each has rebuilt the model. */
   static async start(o: ParallelOptions): Promise<ParallelStep> {
@@ -234,8 +242,7 @@ export class ParallelStep {
    */
   async step(optimizer: tf.Optimizer, x: tf.Tensor, labels: Int32Array, seedsOf: (slice: number) => number[]): Promise<{ loss: number; correct: number }> {
     if (this.failure) throw this.failure
-    const { sv } = this
-    sv.vars.forEach((v, i) => this.weights.set(v.dataSync() as Float32Array, sv.offsets[i]))
+    const flat = this.pull(optimizer)
     const xd = (await x.data()) as Float32Array
     const sizes = sliceSizes(labels.length, this.threads.length)
     const per = xd.length / labels.length
@@ -255,28 +262,47 @@ export class ParallelStep {
       correct += m.correct
       this.threads[k]!.slices++
     })
-    this.applyGradients(optimizer, w)
     this.poolMovingStats(w)
+    this.averageGradients(w)
+    flat.apply(this.weights, this.grad)
     return { loss, correct }
   }
 
-  /** The slices' gradients weighted by slice size, applied by the optimizer. */
-  private applyGradients(optimizer: tf.Optimizer, w: number[]): void {
+  /** The model's weights and the optimizer's state into the shared weights, once per epoch (or after a flush). */
+  private pull(optimizer: tf.Optimizer): FlatOptimizer {
+    if (this.flat) return this.flat
     const { sv } = this
-    const end = sv.trainable ? sv.offsets[sv.trainable - 1]! + sv.vars[sv.trainable - 1]!.size : 0
-    const sum = new Float32Array(end)
-    w.forEach((wk, k) => {
-      const g = this.threads[k]!.out
-      for (let i = 0; i < end; i++) sum[i]! += wk * g[i]!
-    })
-    tf.tidy(() => {
-      const grads: tf.NamedTensorMap = {}
-      for (let i = 0; i < sv.trainable; i++) {
-        const v = sv.vars[i]!
-        grads[v.name] = tf.tensor(sum.subarray(sv.offsets[i], sv.offsets[i]! + v.size), v.shape)
-      }
-      optimizer.applyGradients(grads)
-    })
+    const flat = new FlatOptimizer(optimizer, sv.vars.slice(0, sv.trainable), sv.offsets, this.grad.length)
+    sv.vars.forEach((v, i) => this.weights.set(v.dataSync() as Float32Array, sv.offsets[i]))
+    flat.pull()
+    return (this.flat = flat)
+  }
+
+  /**
+   * The shared weights (and optimizer state) back into the model's variables: call before
+   * anything else reads or changes them (validation, checkpoints, callbacks, a single-thread step).
+   */
+  flush(): void {
+    const flat = this.flat
+    if (!flat) return
+    this.flat = null
+    const { sv } = this
+    tf.tidy(() => sv.vars.forEach((v, i) => v.assign(tf.tensor(this.weights.subarray(sv.offsets[i], sv.offsets[i]! + v.size), v.shape))))
+    flat.push()
+  }
+
+  /** The slices' gradients weighted by slice size: the full batch's mean-loss gradient. */
+  private averageGradients(w: number[]): void {
+    const g = this.grad
+    const n = g.length
+    const first = this.threads[0]!.out
+    const w0 = w[0]!
+    for (let i = 0; i < n; i++) g[i] = w0 * first[i]!
+    for (let k = 1; k < w.length; k++) {
+      const o = this.threads[k]!.out
+      const wk = w[k]!
+      for (let i = 0; i < n; i++) g[i]! += wk * o[i]!
+    }
   }
 
   /**
@@ -287,14 +313,11 @@ export class ParallelStep {
   private poolMovingStats(w: number[]): void {
     const { sv } = this
     for (const b of sv.bn) {
-      const mv = sv.vars[b.mean]!
-      const n = mv.size
+      const n = sv.vars[b.mean]!.size
       const decay = 1 - b.momentum
       if (decay <= 0) continue
       const om = sv.offsets[b.mean]!
       const ov = sv.offsets[b.variance]!
-      const mean = new Float32Array(n)
-      const variance = new Float32Array(n)
       for (let c = 0; c < n; c++) {
         const oldM = this.weights[om + c]!
         const oldV = this.weights[ov + c]!
@@ -302,13 +325,9 @@ export class ParallelStep {
         const s2 = w.map((_, k) => (this.threads[k]!.out[ov + c]! - b.momentum * oldV) / decay)
         const m = mu.reduce((a, x, k) => a + w[k]! * x, 0)
         const v = s2.reduce((a, x, k) => a + w[k]! * (x + (mu[k]! - m) ** 2), 0)
-        mean[c] = b.momentum * oldM + decay * m
-        variance[c] = b.momentum * oldV + decay * v
+        this.weights[om + c] = b.momentum * oldM + decay * m
+        this.weights[ov + c] = b.momentum * oldV + decay * v
       }
-      tf.tidy(() => {
-        mv.assign(tf.tensor(mean, mv.shape))
-        sv.vars[b.variance]!.assign(tf.tensor(variance, mv.shape))
-      })
     }
   }
 
