@@ -107,8 +107,10 @@ const useTorch = !flag('no-torch');
 
 // --- Data-parallel training: the product path ---------------------------------------------
 // runTraining (the app's training loop) on the Fashion-MNIST preset with generated 28x28 images,
-// one epoch with threads 1, then with --threads N (default: every core), alternating over
-// --rounds; each run's training img/s is its epoch's (validation and start-up excluded). The
+// one epoch with threads 1, then with --threads N (default: every core), then PyTorch's step on
+// the same CNN and batch with 2 threads (bench/torch_train.py: median step, no data loading, so
+// a generous peer), alternating over --rounds; each run's training img/s is its epoch's
+// (validation and start-up excluded). The
 // bench waits (up to 20 s) for the 1-minute load average to fall to 0.5 and prints the ratio
 // only when it did: the load during the runs is the bench's own and is printed for reference.
 // --parallel runs this comparison alone. With --augment SPEC (e.g. the sign-MNIST tutorial's
@@ -146,6 +148,7 @@ if (flag('parallel')) {
   };
   const one: number[] = [];
   const many: number[] = [];
+  const peer: number[] = [];
   const until = Date.now() + 20_000;
   while (os.loadavg()[0]! > 0.5 && Date.now() < until) await new Promise((res) => setTimeout(res, 2000));
   const load0 = os.loadavg()[0]!;
@@ -161,15 +164,19 @@ if (flag('parallel')) {
     console.log(`Augmentation costs ${(cost * 100).toFixed(1)} % of the step time (augmented ${fmt(mid(many))} vs plain ${fmt(mid(one))} img/s, medians)${load0 > 0.5 ? ` — load ${load0.toFixed(2)} before the runs (above 0.5): not a measurement, rerun on a quiet machine` : ''}`);
     process.exit(0);
   }
-  console.log(`runTraining, Fashion CNN, batch 32, ${images} generated images, threads 1 vs ${n}, ${os.availableParallelism()} cores; load average ${load0.toFixed(2)} before the runs`);
+  console.log(`runTraining, Fashion CNN, batch 32, ${images} generated images, threads 1 vs ${n}${useTorch ? ' vs PyTorch 2 threads' : ''}, ${os.availableParallelism()} cores; load average ${load0.toFixed(2)} before the runs`);
   for (let round = 0; round < rounds; round++) {
     one.push(await speed(1));
     many.push(await speed(n));
-    console.log(`  round ${round + 1}/${rounds}: threads 1 ${fmt(one.at(-1)!)} img/s, threads ${n} ${fmt(many.at(-1)!)} img/s (load ${os.loadavg()[0]!.toFixed(2)}, ours included)`);
+    if (useTorch) peer.push(torch([{ model: 'fashion', mode: 'train', batch: 32, seconds: SECONDS, threads: 2 }])[0]!);
+    console.log(`  round ${round + 1}/${rounds}: threads 1 ${fmt(one.at(-1)!)} img/s, threads ${n} ${fmt(many.at(-1)!)} img/s${useTorch ? `, PyTorch 2 threads ${fmt(peer.at(-1)!)} img/s` : ''} (load ${os.loadavg()[0]!.toFixed(2)}, ours included)`);
   }
   rmSync(dir, { recursive: true, force: true });
   if (load0 > 0.5) console.log(`No ratio: the load average was ${load0.toFixed(2)} before the runs (above 0.5), so other work shared the cores; rerun on a quiet machine.`);
-  else report(`Fashion CNN train b32, runTraining, ${n} threads`, mid(many), mid(one), '1 thread');
+  else {
+    report(`Fashion CNN train b32, runTraining, ${n} threads`, mid(many), mid(one), '1 thread');
+    if (useTorch) report(`Fashion CNN train b32, runTraining, ${n} threads`, mid(many), mid(peer), 'PyTorch 2thr');
+  }
   if (busy.wall > 0) console.log(`CPU time / wall time of the ${n}-thread runs (whole runs, start-up and validation included): ${(busy.cpu / busy.wall).toFixed(2)} on ${os.availableParallelism()} cores`);
   process.exit(0);
 }

@@ -268,5 +268,14 @@ describe('wasm gradient kernels', () => {
       expect(wasm.s).toEqual([batch, m, nn]);
       expect(relErr(wasm.v, cpu.v), `BatchMatMul ${ta} ${tb}`).toBeLessThanOrEqual(TOL);
     }
+    // A·Bᵀ with B much larger than A (the Dense input gradient, computed as (B·Aᵀ)ᵀ), rank 2 and 3.
+    for (const lead of [[], [1]]) {
+      const a = { v: randArray(r, 6 * 40), s: [...lead, 6, 40] };
+      const b = { v: randArray(r, 300 * 40), s: [...lead, 300, 40] };
+      const cpu = await runOn('cpu', 'BatchMatMul', { a, b }, { transposeA: false, transposeB: true });
+      const wasm = await runOn('wasm', 'BatchMatMul', { a, b }, { transposeA: false, transposeB: true });
+      expect(wasm.s).toEqual([...lead, 6, 300]);
+      expect(relErr(wasm.v, cpu.v), `BatchMatMul large B, rank ${lead.length + 2}`).toBeLessThanOrEqual(TOL);
+    }
   });
 });
