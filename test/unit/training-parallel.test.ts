@@ -77,6 +77,11 @@ describe('data-parallel training step (worker_threads, wasm)', () => {
       const r = await p.step(sgdB, x, labels, () => [])
       expect(Math.abs(r.loss - lossA)).toBeLessThan(1e-5)
     }
+    // A last batch smaller than the thread count: the idle thread's stale gradient is not used.
+    const small = batch(2)
+    fullBatchStep(single, sgdA, small.x, small.labels)
+    await p.step(sgdB, small.x, small.labels, () => [])
+    small.x.dispose()
     p.flush()
     expect(tf.memory().numTensors).toBe(before)
     expect(maxDiff(single.getWeights(), parallel.getWeights())).toBeLessThan(1e-5)

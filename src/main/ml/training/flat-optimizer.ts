@@ -89,9 +89,22 @@ export class FlatOptimizer {
     })
   }
 
-  /** One step: w[0, size) updated in place from the gradient g (the batch mean). */
-  apply(w: Float32Array, g: Float32Array): void {
+  /**
+   * One step: w[0, size) updated in place from the gradient Σ scales[k]·parts[k] (the threads'
+   * slice gradients weighted by slice size: the batch mean), summed inside the update loop for
+   * up to two parts (one pass over memory instead of three).
+   */
+  apply(w: Float32Array, parts: Float32Array[], scales: number[]): void {
     const n = this.size
+    let p0 = parts[0]!
+    let s0 = scales[0]!
+    if (parts.length > 2) {
+      p0 = this.sum(parts, scales)
+      s0 = 1
+    }
+    const two = parts.length === 2
+    const p1 = two ? parts[1]! : p0
+    const s1 = two ? scales[1]! : 0
     const kind = FlatOptimizer.kind(this.optimizer)
     if (kind === 'Adam') {
       const o = this.optimizer as unknown as AdamFields
@@ -103,7 +116,7 @@ export class FlatOptimizer {
       const d2 = Math.fround(1 - this.accBeta2)
       const lr = o.learningRate
       for (let i = 0; i < n; i++) {
-        const gi = g[i]!
+        const gi = s0 * p0[i]! + s1 * p1[i]!
         const mi = (m[i] = m[i]! * beta1 + gi * c1)
         const vi = (v[i] = v[i]! * beta2 + gi * gi * c2)
         w[i] = w[i]! - lr * ((mi / d1) / (Math.sqrt(vi / d2) + epsilon))
@@ -115,15 +128,26 @@ export class FlatOptimizer {
       const [ms, mom] = this.state as [Float32Array, Float32Array]
       const { decay, momentum, epsilon, learningRate: lr } = o
       for (let i = 0; i < n; i++) {
-        const gi = g[i]!
+        const gi = s0 * p0[i]! + s1 * p1[i]!
         const si = (ms[i] = ms[i]! * decay + gi * gi * (1 - decay))
         const pi = (mom[i] = mom[i]! * momentum + (gi * lr) / Math.sqrt(si + epsilon))
         w[i] = w[i]! - pi
       }
     } else {
       const lr = (this.optimizer as unknown as { learningRate: number }).learningRate
-      for (let i = 0; i < n; i++) w[i] = w[i]! - lr * g[i]!
+      for (let i = 0; i < n; i++) w[i] = w[i]! - lr * (s0 * p0[i]! + s1 * p1[i]!)
     }
     ;(this.optimizer as unknown as Counting).incrementIterations()
+  }
+
+  private scratch: Float32Array | null = null
+  private sum(parts: Float32Array[], scales: number[]): Float32Array {
+    const g = (this.scratch ??= new Float32Array(this.size))
+    g.fill(0)
+    parts.forEach((p, k) => {
+      const sk = scales[k]!
+      for (let i = 0; i < this.size; i++) g[i]! += sk * p[i]!
+    })
+    return g
   }
 }

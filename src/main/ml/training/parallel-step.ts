@@ -145,15 +145,12 @@ export class ParallelStep {
   private closed = false
   /** The optimizer stepping the shared weights; null while the model's variables hold the weights. */
   private flat: FlatOptimizer | null = null
-  private readonly grad: Float32Array
 
   private constructor(
     private readonly sv: StepVariables,
     private readonly weights: Float32Array,
     private readonly threads: Thread[],
-  ) {
-    this.grad = new Float32Array(sv.trainable ? sv.offsets[sv.trainable - 1]! + sv.vars[sv.trainable - 1]!.size : 0)
-  }
+  ) {}
 
   /** Starts the workers and waits until each has rebuilt the model. */
   static async start(o: ParallelOptions): Promise<ParallelStep> {
@@ -263,8 +260,8 @@ export class ParallelStep {
       this.threads[k]!.slices++
     })
     this.poolMovingStats(w)
-    this.averageGradients(w)
-    flat.apply(this.weights, this.grad)
+    // A batch smaller than the thread count leaves the last threads idle (and their outputs stale).
+    flat.apply(this.weights, this.threads.slice(0, w.length).map((t) => t.out), w)
     return { loss, correct }
   }
 
@@ -272,7 +269,8 @@ export class ParallelStep {
   private pull(optimizer: tf.Optimizer): FlatOptimizer {
     if (this.flat) return this.flat
     const { sv } = this
-    const flat = new FlatOptimizer(optimizer, sv.vars.slice(0, sv.trainable), sv.offsets, this.grad.length)
+    const end = sv.trainable ? sv.offsets[sv.trainable - 1]! + sv.vars[sv.trainable - 1]!.size : 0
+    const flat = new FlatOptimizer(optimizer, sv.vars.slice(0, sv.trainable), sv.offsets, end)
     sv.vars.forEach((v, i) => this.weights.set(v.dataSync() as Float32Array, sv.offsets[i]))
     flat.pull()
     return (this.flat = flat)
@@ -289,20 +287,6 @@ export class ParallelStep {
     const { sv } = this
     tf.tidy(() => sv.vars.forEach((v, i) => v.assign(tf.tensor(this.weights.subarray(sv.offsets[i], sv.offsets[i]! + v.size), v.shape))))
     flat.push()
-  }
-
-  /** The slices' gradients weighted by slice size: the full batch's mean-loss gradient. */
-  private averageGradients(w: number[]): void {
-    const g = this.grad
-    const n = g.length
-    const first = this.threads[0]!.out
-    const w0 = w[0]!
-    for (let i = 0; i < n; i++) g[i] = w0 * first[i]!
-    for (let k = 1; k < w.length; k++) {
-      const o = this.threads[k]!.out
-      const wk = w[k]!
-      for (let i = 0; i < n; i++) g[i]! += wk * o[i]!
-    }
   }
 
   /**
