@@ -278,4 +278,18 @@ describe('wasm gradient kernels', () => {
       expect(relErr(wasm.v, cpu.v), `BatchMatMul large B, rank ${lead.length + 2}`).toBeLessThanOrEqual(TOL);
     }
   });
+
+  it('Identity (autodiff saves tensors through it) shares the buffer without copying, and frees it with the last reference', async () => {
+    await tf.setBackend('wasm');
+    const be = tf.backend() as unknown as { numDataIds(): number };
+    const ids = be.numDataIds();
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.clone(x);
+    expect(y.dataId).toBe(x.dataId);
+    expect(be.numDataIds()).toBe(ids + 1);
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual([1, 2, 3]);
+    y.dispose();
+    expect(be.numDataIds()).toBe(ids);
+  });
 });

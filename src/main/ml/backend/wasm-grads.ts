@@ -498,6 +498,19 @@ function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   return out
 }
 
+/**
+ * Identity sharing the input's buffer (ref-counted, as Reshape does and as the cpu backend's
+ * Identity does): tfjs never writes into a tensor's data, but wasm's Identity copies it, and
+ * autodiff clones every tensor it saves for the backward pass through Identity (48 copies a
+ * step for the Fashion CNN).
+ */
+function identityKernel({ inputs, attrs, backend }: KernelArgs): TensorInfo {
+  const x = inputs.x!
+  if (x.dtype === 'string') return builtins.get('Identity')!({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo
+  ;(backend as { incRef(dataId: object): void }).incRef(x.dataId)
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype }
+}
+
 /** The kernels this module registers on 'wasm' (and whether they replace a built-in). */
 export const WASM_GRADIENT_KERNELS: ReadonlyArray<{ name: string; replaces: boolean; kernelFunc: KernelConfig['kernelFunc'] }> = [
   { name: 'Conv2DBackpropFilter', replaces: false, kernelFunc: conv2DBackpropFilter as KernelConfig['kernelFunc'] },
@@ -505,6 +518,7 @@ export const WASM_GRADIENT_KERNELS: ReadonlyArray<{ name: string; replaces: bool
   { name: 'DepthwiseConv2dNativeBackpropInput', replaces: false, kernelFunc: depthwiseBackpropInput as KernelConfig['kernelFunc'] },
   { name: 'DepthwiseConv2dNativeBackpropFilter', replaces: false, kernelFunc: depthwiseBackpropFilter as KernelConfig['kernelFunc'] },
   { name: 'Tile', replaces: true, kernelFunc: tileKernel as KernelConfig['kernelFunc'] },
+  { name: 'Identity', replaces: true, kernelFunc: identityKernel as KernelConfig['kernelFunc'] },
   { name: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGrad as KernelConfig['kernelFunc'] },
   { name: 'BatchMatMul', replaces: true, kernelFunc: withoutTransposes('BatchMatMul') as KernelConfig['kernelFunc'] },
   { name: 'Sum', replaces: true, kernelFunc: leadingReduction('Sum') as KernelConfig['kernelFunc'] },
