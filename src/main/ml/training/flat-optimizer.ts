@@ -112,14 +112,17 @@ export class FlatOptimizer {
       const { beta1, beta2, epsilon } = o
       const c1 = 1 - beta1
       const c2 = 1 - beta2
+      // tfjs: w -= lr * (m / d1) / (sqrt(v / d2) + eps), with d = 1 - beta^t; the same as
+      // w -= k * m / (sqrt(v) + eps * sqrt(d2)) with k = lr * sqrt(d2) / d1: one division, not three.
       const d1 = Math.fround(1 - this.accBeta1)
       const d2 = Math.fround(1 - this.accBeta2)
-      const lr = o.learningRate
+      const k = (o.learningRate * Math.sqrt(d2)) / d1
+      const e = epsilon * Math.sqrt(d2)
       for (let i = 0; i < n; i++) {
         const gi = s0 * p0[i]! + s1 * p1[i]!
         const mi = (m[i] = m[i]! * beta1 + gi * c1)
         const vi = (v[i] = v[i]! * beta2 + gi * gi * c2)
-        w[i] = w[i]! - lr * ((mi / d1) / (Math.sqrt(vi / d2) + epsilon))
+        w[i] = w[i]! - (k * mi) / (Math.sqrt(vi) + e)
       }
       this.accBeta1 = Math.fround(this.accBeta1 * beta1)
       this.accBeta2 = Math.fround(this.accBeta2 * beta2)
