@@ -21,6 +21,7 @@ const sv = stepVariables(model)
 const weightsIn = new Float32Array(setup.weightsIn)
 const out = new Float32Array(setup.out)
 const classWeights = setup.classWeights ? tf.tensor1d(setup.classWeights) : null
+const heap = tf.backend() as unknown as { typedArrayFromHeap(t: tf.Tensor): Float32Array }
 
 function loadWeights(): void {
   tf.tidy(() => sv.vars.forEach((v, i) => v.assign(tf.tensor(weightsIn.subarray(sv.offsets[i], sv.offsets[i]! + v.size), v.shape))))
@@ -37,8 +38,9 @@ function step(job: SliceJob): FromWorker {
     correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labels), 'float32')) as tf.Scalar)
     return crossEntropy(probs, labels, setup.numClasses, classWeights, setup.labelSmoothing)
   }, sv.vars.slice(0, sv.trainable))
-  for (let i = 0; i < sv.trainable; i++) out.set(grads[sv.vars[i]!.name]!.dataSync() as Float32Array, sv.offsets[i])
-  for (let i = sv.trainable; i < sv.vars.length; i++) out.set(sv.vars[i]!.dataSync() as Float32Array, sv.offsets[i])
+  // Straight from the wasm heap into the shared buffer (dataSync would copy twice).
+  for (let i = 0; i < sv.trainable; i++) out.set(heap.typedArrayFromHeap(grads[sv.vars[i]!.name]!), sv.offsets[i])
+  for (let i = sv.trainable; i < sv.vars.length; i++) out.set(heap.typedArrayFromHeap(sv.vars[i]!), sv.offsets[i])
   const result: FromWorker = { type: 'done', loss: value.dataSync()[0]!, correct: (correct as unknown as tf.Scalar).dataSync()[0]! }
   tf.dispose([x, labels, value, correct as unknown as tf.Scalar, ...Object.values(grads)])
   return result
