@@ -123,9 +123,9 @@ if (flag('parallel')) {
   const { InMemoryDataSource } = await import('../src/main/ml/training/data');
   const { mulberry32 } = await import('../src/main/ml/training/rng');
   const n = opt('threads', os.availableParallelism());
-  const rounds = opt('rounds', QUICK ? 1 : 3);
+  const rounds = opt('rounds', QUICK ? 1 : 7);
   const mid = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
-  const images = opt('images', QUICK ? 512 : 4096);
+  const images = opt('images', QUICK ? 512 : 2048);
   const r = mulberry32(1);
   const data = new InMemoryDataSource(Array.from({ length: 10 }, (_, i) => `c${i}`), [28, 28, 1], {
     train: { x: Uint8Array.from({ length: images * 784 }, () => Math.floor(r() * 256)), labels: Int32Array.from({ length: images }, (_, i) => i % 10) },
@@ -168,14 +168,19 @@ if (flag('parallel')) {
   for (let round = 0; round < rounds; round++) {
     one.push(await speed(1));
     many.push(await speed(n));
-    if (useTorch) peer.push(torch([{ model: 'fashion', mode: 'train', batch: 32, seconds: SECONDS, threads: 2 }])[0]!);
+    if (useTorch) peer.push(torch([{ model: 'fashion', mode: 'train', batch: 32, seconds: 3, threads: 2 }])[0]!);
     console.log(`  round ${round + 1}/${rounds}: threads 1 ${fmt(one.at(-1)!)} img/s, threads ${n} ${fmt(many.at(-1)!)} img/s${useTorch ? `, PyTorch 2 threads ${fmt(peer.at(-1)!)} img/s` : ''} (load ${os.loadavg()[0]!.toFixed(2)}, ours included)`);
   }
   rmSync(dir, { recursive: true, force: true });
   if (load0 > 0.5) console.log(`No ratio: the load average was ${load0.toFixed(2)} before the runs (above 0.5), so other work shared the cores; rerun on a quiet machine.`);
   else {
     report(`Fashion CNN train b32, runTraining, ${n} threads`, mid(many), mid(one), '1 thread');
-    if (useTorch) report(`Fashion CNN train b32, runTraining, ${n} threads`, mid(many), mid(peer), 'PyTorch 2thr');
+    if (useTorch) {
+      report(`Fashion CNN train b32, runTraining, ${n} threads`, mid(many), mid(peer), 'PyTorch 2thr');
+      // This machine's speed drifts within minutes: the ratio of runs made back to back is steadier.
+      const paired = many.map((v, i) => v / peer[i]!).sort((p, q) => p - q);
+      console.log(`Per-round ratio ${n} threads / PyTorch 2 threads (back-to-back runs): median ${mid(paired).toFixed(2)}x, range ${paired[0]!.toFixed(2)}–${paired.at(-1)!.toFixed(2)}x over ${paired.length} rounds`);
+    }
   }
   if (busy.wall > 0) console.log(`CPU time / wall time of the ${n}-thread runs (whole runs, start-up and validation included): ${(busy.cpu / busy.wall).toFixed(2)} on ${os.availableParallelism()} cores`);
   process.exit(0);

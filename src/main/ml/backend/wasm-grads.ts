@@ -25,6 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs'
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs'
+import { CONV_FILTER_GRAD_WASM } from './conv-filter-grad-wasm'
 import { MAXPOOL_GRAD_WASM } from './maxpool-grad-wasm'
 
 const { backend_util } = tf
@@ -47,6 +48,34 @@ function run(backend: Backend, name: string, inputs: NamedTensorInfoMap, attrs: 
   const out = k.kernelFunc({ inputs, attrs, backend }) as TensorInfo | TensorInfo[]
   return Array.isArray(out) ? out[0]! : out
 }
+
+// Node's WebAssembly global (its types come with the DOM lib, which the main process does not load).
+const WA = (globalThis as unknown as { WebAssembly: { Memory: abstract new () => object; Module: new (bytes: Uint8Array) => object; Instance: new (m: object, imports: object) => { exports: Record<string, unknown> } } }).WebAssembly
+type MaxPoolGrad2x2 = (x: number, dy: number, dx: number, n: number, ho: number, wo: number, c: number) => void
+type ConvFilterGrad = (x: number, dy: number, dw: number, n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number) => void
+interface SimdKernels {
+  maxPoolGrad2x2: MaxPoolGrad2x2
+  convFilterGrad: ConvFilterGrad
+}
+const simdByBackend = new WeakMap<object, SimdKernels | null>()
+/**
+ * The hand-written SIMD kernels (*.wat, compiled by scripts/wasm-kernels.mjs) instantiated on
+ * the backend's own memory, so they read and write its tensors in place; null where that
+ * memory is not reachable (the JS paths run instead).
+ */
+function simdKernels(be: Backend): SimdKernels | null {
+  if (!simdByBackend.has(be)) {
+    const memory = be.wasm?.asm?.memory
+    let kernels: SimdKernels | null = null
+    if (memory instanceof WA.Memory) {
+      const load = (b64: string, name: string) => new WA.Instance(new WA.Module(Buffer.from(b64, 'base64')), { env: { memory } }).exports[name]
+      kernels = { maxPoolGrad2x2: load(MAXPOOL_GRAD_WASM, 'maxPoolGrad2x2') as MaxPoolGrad2x2, convFilterGrad: load(CONV_FILTER_GRAD_WASM, 'convFilterGrad') as ConvFilterGrad }
+    }
+    simdByBackend.set(be, kernels)
+  }
+  return simdByBackend.get(be)!
+}
+const heapAddress = (be: Backend, t: TensorInfo) => be.dataIdMap.get(t.dataId)!.memoryOffset
 
 /** Small helper that remembers intermediates and frees them at the end. */
 class Scratch {
@@ -152,40 +181,50 @@ function conv2DBackpropFilter({ inputs, attrs, backend }: { inputs: NamedTensorI
       const m = sc.run('BatchMatMul', { a, b }, { transposeA: true, transposeB: false })
       return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [1, 1, ci, co] }))
     }
+    const simd = ci * kh * kw < 32 && co % 4 === 0 ? simdKernels(sc.backend)?.convFilterGrad : null
+    if (simd) {
+      // Few input channels (first layers on grayscale or RGB): one SIMD pass over x and dy
+      // (conv-filter-grad.wat), ~4x the im2col + GEMM below.
+      const out = sc.backend.makeOutput([kh, kw, ci, co], 'float32')
+      const be = sc.backend
+      simd(heapAddress(be, x), heapAddress(be, dy), heapAddress(be, out), n, h, w, ci, ho, wo, co, kh, kw, sh, sw, padInfo.top, padInfo.left)
+      return out
+    }
     if (ci * kh * kw < 32) {
       // Few input channels (e.g. the first layer on grayscale images): the convolution
       // below would run with a tiny output (ci x kh x kw); im2col + one GEMM is ~3x faster.
-      // Patches [kh*kw*Ci, N*Ho*Wo] written in one JS pass (zeros where the window leaves the image).
+      // Patches [N*Ho*Wo, kh*kw*Ci] written in one JS pass (zeros where the window leaves the
+      // image); dWᵀ = dyᵀ · patches, so that XNNPACK packs the patches (the smaller operand,
+      // packed anew at every call) rather than dy.
       const K = kh * kw * ci
       const P = n * ho * wo
-      const patches = sc.output([1, K, P])
+      const patches = sc.output([1, P, K])
       const pv = sc.backend.typedArrayFromHeap(patches)
       const xv = sc.backend.typedArrayFromHeap(x)
       let o = 0
-      for (let a = 0; a < kh; a++) {
-        for (let b = 0; b < kw; b++) {
-          for (let c = 0; c < ci; c++) {
-            for (let img = 0; img < n; img++) {
-              const base = img * h * w * ci + c
-              for (let i = 0; i < ho; i++) {
-                const r = i * sh + a - padInfo.top
-                if (r < 0 || r >= h) {
-                  pv.fill(0, o, o + wo)
-                  o += wo
+      for (let img = 0; img < n; img++) {
+        const base = img * h * w * ci
+        for (let i = 0; i < ho; i++) {
+          for (let j = 0; j < wo; j++) {
+            for (let a = 0; a < kh; a++) {
+              const r = i * sh + a - padInfo.top
+              for (let b = 0; b < kw; b++) {
+                const q = j * sw + b - padInfo.left
+                if (r < 0 || r >= h || q < 0 || q >= w) {
+                  pv.fill(0, o, o + ci)
+                  o += ci
                   continue
                 }
-                const row = base + r * w * ci
-                for (let j = 0; j < wo; j++, o++) {
-                  const q = j * sw + b - padInfo.left
-                  pv[o] = q >= 0 && q < w ? xv[row + q * ci]! : 0
-                }
+                const at = base + (r * w + q) * ci
+                for (let c = 0; c < ci; c++, o++) pv[o] = xv[at + c]!
               }
             }
           }
         }
       }
-      const m = sc.run('BatchMatMul', { a: patches, b: sc.reshape(dy, [1, P, co]) }, { transposeA: false, transposeB: false })
-      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: [kh, kw, ci, co] }))
+      const dyT = sc.transpose(sc.reshape(dy, [1, P, co]), [0, 2, 1])
+      const m = sc.run('BatchMatMul', { a: dyT, b: patches }, { transposeA: false, transposeB: false }) // [1, Co, K]
+      return sc.keep(run(sc.backend, 'Reshape', { x: sc.transpose(m, [0, 2, 1]) }, { shape: [kh, kw, ci, co] }))
     }
     const xt = sc.transpose(x, [3, 1, 2, 0]) // [Ci, H, W, N]
     const f = sc.transpose(dy, [1, 2, 0, 3]) // [Ho, Wo, N, Co]
@@ -412,24 +451,6 @@ const size = (shape: number[]) => shape.reduce((p, q) => p * q, 1)
  * same tie rule as the cpu backend: strict '>' in row-major window order) and add dy there.
  * wasm's built-in kernel loops over every (dx, window) pair and is ~20x slower.
  */
-type MaxPoolGrad2x2 = (x: number, dy: number, dx: number, n: number, ho: number, wo: number, c: number) => void
-// Node's WebAssembly global (its types come with the DOM lib, which the main process does not load).
-const WA = (globalThis as unknown as { WebAssembly: { Memory: abstract new () => object; Module: new (bytes: Uint8Array) => object; Instance: new (m: object, imports: object) => { exports: Record<string, unknown> } } }).WebAssembly
-const simdKernels = new WeakMap<object, MaxPoolGrad2x2 | null>()
-/** maxpool-grad.wat instantiated on the backend's own memory (null where that memory is not reachable). */
-function maxPoolGrad2x2(be: Backend): MaxPoolGrad2x2 | null {
-  if (!simdKernels.has(be)) {
-    const memory = be.wasm?.asm?.memory
-    let fn: MaxPoolGrad2x2 | null = null
-    if (memory instanceof WA.Memory) {
-      const module = new WA.Module(Buffer.from(MAXPOOL_GRAD_WASM, 'base64'))
-      fn = new WA.Instance(module, { env: { memory } }).exports.maxPoolGrad2x2 as MaxPoolGrad2x2
-    }
-    simdKernels.set(be, fn)
-  }
-  return simdKernels.get(be)!
-}
-
 function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo }
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as {
@@ -446,11 +467,10 @@ function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): TensorInfo {
   const dyv = be.typedArrayFromHeap(dy)
   const rowX = w * c
   const imgX = h * rowX
-  const simd = c % 4 === 0 && 2 * ho === h && 2 * wo === w ? maxPoolGrad2x2(be) : null
+  const simd = c % 4 === 0 && 2 * ho === h && 2 * wo === w ? simdKernels(be)?.maxPoolGrad2x2 : null
   if (simd && kh === 2 && kw === 2 && sh === 2 && sw === 2 && padInfo.top === 0 && padInfo.left === 0) {
     // The usual Keras pooling on NHWC with channels a multiple of 4: SIMD in wasm (maxpool-grad.wat), ~6x the loop below.
-    const at = (t: TensorInfo) => be.dataIdMap.get(t.dataId)!.memoryOffset
-    simd(at(input), at(dy), at(out), n, ho, wo, c)
+    simd(heapAddress(be, input), heapAddress(be, dy), heapAddress(be, out), n, ho, wo, c)
     return out
   }
   if (kh === 2 && kw === 2 && sh === 2 && sw === 2 && padInfo.top === 0 && padInfo.left === 0 && 2 * ho <= h && 2 * wo <= w) {
