@@ -2,8 +2,10 @@
 """PyTorch CPU peer for bench/train.ts (same architectures, same batches, 2 threads).
 
 Usage: /usr/bin/python3 bench/torch_train.py '<json list of jobs>'
-Each job: {"model": "fashion"|"mobilenet_v2", "mode": "train"|"infer", "batch": int,
-           "seconds": float, "size": int (mobilenet only), "threads": int (default 2)}
+Each job: {"model": "fashion"|"mobilenet_v2", "mode": "train"|"infer"|"finetune", "batch": int,
+           "seconds": float, "size": int (mobilenet only), "threads": int (default 2),
+           "cut": int (finetune: features[:cut] frozen and run under no_grad, the rest trained;
+                  features[k + 1] is Keras's block_k, so fine-tuning from block_11 is cut 12)}
 Prints one JSON object per job: {"model", "mode", "batch", "images_per_s", "steps"}
 (images_per_s from the median step time: the machine is shared, the median resists spikes).
 """
@@ -47,7 +49,24 @@ def run(job):
         model, shape, nc = mobilenet(), (3, size, size), 5
     x = torch.randn(batch, *shape)
     y = torch.randint(0, nc, (batch,))
-    if mode == "train":
+    if mode == "finetune":
+        # The app's frozen-bottom plan: the bottom forward only, the top trained.
+        cut = job["cut"]
+        bottom = model.features[:cut].eval()
+        for p in bottom.parameters():
+            p.requires_grad_(False)
+        top = nn.Sequential(model.features[cut:], nn.AdaptiveAvgPool2d(1), nn.Flatten(), model.classifier).train()
+        opt = torch.optim.Adam([p for p in top.parameters() if p.requires_grad], lr=1e-4)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def step():
+            with torch.no_grad():
+                f = bottom(x)
+            opt.zero_grad()
+            loss = loss_fn(top(f), y)
+            loss.backward()
+            opt.step()
+    elif mode == "train":
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=1e-3)

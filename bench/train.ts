@@ -4,7 +4,8 @@
  * measured in the same run, printing the ratios.
  *
  *   npx tsx bench/train.ts [--seconds 6] [--quick] [--no-torch] [--no-mobilenet] [--no-onnx]
- *                          [--parallel [--threads N] [--images 4096] [--augment SPEC [--model M]]]
+ *                          [--parallel [--threads N] [--images 8192] [--augment SPEC [--model M]]]
+ *                          [--finetune [--threads N]]
  *                          [--e2e [--epochs 5]]
  *
  * Speeds use the median step time (the machine is shared; the median resists spikes), and
@@ -85,7 +86,7 @@ async function inferSpeed(model: tf.LayersModel, inShape: number[], batch: numbe
   return batch / median;
 }
 
-interface TorchJob { model: 'fashion' | 'mobilenet_v2'; mode: 'train' | 'infer'; batch: number; seconds: number; size?: number; threads?: number }
+interface TorchJob { model: 'fashion' | 'mobilenet_v2'; mode: 'train' | 'infer' | 'finetune'; batch: number; seconds: number; size?: number; threads?: number; cut?: number }
 function torch(jobs: TorchJob[]): number[] {
   const out = execFileSync('/usr/bin/python3', [path.join(here, 'torch_train.py'), JSON.stringify(jobs)], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return out.trim().split('\n').map((l) => (JSON.parse(l) as { images_per_s: number }).images_per_s);
@@ -104,6 +105,66 @@ const info = await initBackend('wasm');
 console.log(`backend: ${info.name} (${info.threads} thread${info.threads === 1 ? '' : 's'}); ${info.reason}`);
 console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores, load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
 const useTorch = !flag('no-torch');
+
+// --- MobileNetV2 fine-tuning on the frozen-bottom plan --------------------------------------
+// --finetune: the plan the app trains with (ml/training/frozen-split.ts): the bottom below the
+// first trained block forward-only on the feature extractor (onnxruntime when it matches), the
+// top trained on N threads (parallel-step.ts), the next batch's bottom computed while the
+// threads step (as the batch stream does); against PyTorch (2 threads) running the bottom
+// under no_grad and training the rest. From block_11 at 160 px and from block_7 at 224 px,
+// batch 32, random weights (speed only), Adam; img/s from the median step over --rounds.
+if (flag('finetune')) {
+  const os = await import('node:os');
+  const { singleTensorCuts, splitAtFrozenBottom } = await import('../src/main/ml/training/frozen-split');
+  const { createFeatureExtractor } = await import('../src/main/ml/backend/feature-extractor');
+  const { ParallelStep } = await import('../src/main/ml/training/parallel-step');
+  const threads = opt('threads', os.availableParallelism());
+  const rounds = opt('rounds', QUICK ? 1 : 3);
+  const batch = 32;
+  const until = Date.now() + 120_000;
+  while (os.loadavg()[0]! > 0.5 && Date.now() < until) await new Promise((res) => setTimeout(res, 2000));
+  const load0 = os.loadavg()[0]!;
+  console.log(`MobileNetV2 fine-tuning on the frozen-bottom plan, batch ${batch}, ${threads} threads vs PyTorch 2 threads; load average ${load0.toFixed(2)} before the runs`);
+  for (const plan of [{ size: 160, from: 11 }, { size: 224, from: 7 }]) {
+    // As the app builds it: input -> base (nested) -> GAP -> Dense.
+    const { buildMobileNetV2 } = await import('../src/main/ml/models/bases');
+    const base = buildMobileNetV2({ alpha: 1.0, inputSize: plan.size });
+    const input = tf.input({ shape: [plan.size, plan.size, 3] });
+    const gap = tf.layers.globalAveragePooling2d({}).apply(base.apply(input) as tf.SymbolicTensor) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 5, activation: 'softmax' }).apply(gap) as tf.SymbolicTensor });
+    const cut = singleTensorCuts(base).filter((c) => c.name.startsWith(`block_${plan.from - 1}_`)).at(-1)!;
+    const split = splitAtFrozenBottom(model, base, cut.index)!;
+    const fx = await createFeatureExtractor(split.bottom);
+    const ps = await ParallelStep.start({ model: split.top, threads, numClasses: 5 });
+    const optimizer = tf.train.adam(1e-4);
+    const pixels = Float32Array.from({ length: batch * plan.size * plan.size * 3 }, () => Math.random());
+    const labels = Int32Array.from({ length: batch }, (_, i) => i % 5);
+    const ours: number[] = [];
+    const peer: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      let next = fx.extract(pixels, batch);
+      const { median } = await timeSteps(async () => {
+        const feats = await next;
+        next = fx.extract(pixels, batch);
+        const x = tf.tensor(feats, [batch, ...split.cutShape]);
+        await ps.step(optimizer, x, labels, () => []);
+        x.dispose();
+      }, QUICK ? 4 : 10, 2);
+      await next;
+      ours.push(batch / median);
+      if (useTorch) peer.push(torch([{ model: 'mobilenet_v2', mode: 'finetune', size: plan.size, cut: plan.from + 1, batch, seconds: QUICK ? 4 : 10, threads: 2 }])[0]!);
+      console.log(`  ${plan.size} px from block_${plan.from} (cut ${split.cutLayer}, bottom on ${fx.engine}), round ${round + 1}/${rounds}: ${fmt(ours.at(-1)!)} img/s${useTorch ? `, PyTorch ${fmt(peer.at(-1)!)} img/s` : ''} (load ${os.loadavg()[0]!.toFixed(2)}, ours included)`);
+    }
+    const mid = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+    if (load0 > 0.5) console.log(`No ratio: the load average was ${load0.toFixed(2)} before the runs (above 0.5); rerun on a quiet machine.`);
+    else report(`MobileNetV2 ${plan.size} px fine-tune from block_${plan.from}, ${threads} thr`, mid(ours), useTorch ? mid(peer) : null, 'PyTorch 2thr');
+    await ps.close();
+    fx.dispose();
+    optimizer.dispose();
+    model.dispose();
+  }
+  process.exit(0);
+}
 
 // --- Data-parallel training: the product path ---------------------------------------------
 // runTraining (the app's training loop) on the Fashion-MNIST preset with generated 28x28 images
