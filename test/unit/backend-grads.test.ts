@@ -295,4 +295,27 @@ describe('wasm gradient kernels', () => {
     y.dispose();
     expect(be.numDataIds()).toBe(ids);
   });
+
+  it("ClipByValue's gradient (ReLU6) runs as one SIMD kernel on wasm and equals tfjs's on cpu, bounds, NaN and odd sizes included", async () => {
+    const r = rng(17);
+    for (const n of [1, 7, 64, 1001]) {
+      const x = Float32Array.from({ length: n }, (_, i) => (i % 5 === 0 ? [0, 6, NaN, -0.5, 6.5][(i / 5) % 5]! : r() * 9 - 1.5));
+      const w = randArray(r, n);
+      const grad = async (backend: 'cpu' | 'wasm') => {
+        await tf.setBackend(backend);
+        const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(t, 0, 6), tf.tensor1d(w))))(tf.tensor1d(x));
+        const v = (await g.data()) as Float32Array;
+        g.dispose();
+        return v;
+      };
+      const cpu = await grad('cpu');
+      const wasm = await grad('wasm');
+      expect(Array.from(wasm), `n ${n}`).toEqual(Array.from(cpu));
+    }
+    await tf.setBackend('wasm');
+    const t = tf.tensor1d([1, 2, 7]);
+    const p = await tf.profile(() => tf.grad((v: tf.Tensor) => tf.sum(tf.clipByValue(v, 0, 6)))(t));
+    expect(p.kernels.map((k) => k.name)).toContain('ClipByValueGradSimd');
+    expect(p.kernels.map((k) => k.name)).not.toContain('LogicalAnd');
+  });
 });
