@@ -246,6 +246,8 @@ describe('wasm gradient kernels', () => {
     const r = rng(5);
     for (const [shape, axis, keepDims] of [
       [[4, 9, 7, 13], [0, 1, 2], false], [[300, 5], [0], true], [[6, 50, 3], [1, 0], false], [[8, 9, 10], [2], false], [[7, 3], [0, 1], false],
+      // Inner sizes a multiple of 4: the SIMD kernel (blocks of 64 rows; 5,000 rows: a partial last block).
+      [[70, 8], [0], false], [[3, 40, 12], [0, 1], true], [[5000, 4], [0], false],
     ] as const) {
       const x = { v: randArray(r, size([...shape])), s: [...shape] };
       for (const op of ['Sum', 'Mean']) {

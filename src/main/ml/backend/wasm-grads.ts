@@ -28,6 +28,7 @@ import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from 
 import { CLIP_GRAD_WASM } from './clip-grad-wasm'
 import { CONV_FILTER_GRAD_WASM } from './conv-filter-grad-wasm'
 import { MAXPOOL_GRAD_WASM } from './maxpool-grad-wasm'
+import { SUM_ROWS_WASM } from './sum-rows-wasm'
 
 const { backend_util } = tf
 type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]]
@@ -55,10 +56,12 @@ const WA = (globalThis as unknown as { WebAssembly: { Memory: abstract new () =>
 type MaxPoolGrad2x2 = (x: number, dy: number, dx: number, n: number, ho: number, wo: number, c: number) => void
 type ConvFilterGrad = (x: number, dy: number, dw: number, n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number) => void
 type ClipGrad = (x: number, dy: number, out: number, n: number, min: number, max: number) => void
+type SumRows = (x: number, out: number, tmp: number, outer: number, inner: number, scale: number) => void
 interface SimdKernels {
   maxPoolGrad2x2: MaxPoolGrad2x2
   convFilterGrad: ConvFilterGrad
   clipGrad: ClipGrad
+  sumRows: SumRows
 }
 const simdByBackend = new WeakMap<object, SimdKernels | null>()
 /**
@@ -76,6 +79,7 @@ function simdKernels(be: Backend): SimdKernels | null {
         maxPoolGrad2x2: load(MAXPOOL_GRAD_WASM, 'maxPoolGrad2x2') as MaxPoolGrad2x2,
         convFilterGrad: load(CONV_FILTER_GRAD_WASM, 'convFilterGrad') as ConvFilterGrad,
         clipGrad: load(CLIP_GRAD_WASM, 'clipGrad') as ClipGrad,
+        sumRows: load(SUM_ROWS_WASM, 'sumRows') as SumRows,
       }
     }
     simdByBackend.set(be, kernels)
@@ -439,12 +443,22 @@ function leadingReduction(name: 'Sum' | 'Mean') {
     if (x.dtype !== 'float32' || !leading || outer < 64) return builtin({ inputs, attrs: attrs ?? {}, backend: backend as object }) as TensorInfo
     const rest = x.shape.slice(axes.length)
     const inner = size(rest)
+    const outShape = keepDims ? [...axes.map(() => 1), ...rest] : rest
+    const simd = inner % 4 === 0 ? simdKernels(backend as Backend)?.sumRows : null
+    if (simd) {
+      const be = backend as Backend
+      const out = be.makeOutput(outShape, 'float32')
+      const tmp = be.makeOutput([inner], 'float32')
+      simd(heapAddress(be, x), heapAddress(be, out), heapAddress(be, tmp), outer, inner, name === 'Mean' ? 1 / outer : 1)
+      be.disposeData(tmp.dataId)
+      return out
+    }
     const sc = new Scratch(backend as Backend)
     try {
       const xt = sc.transpose(sc.reshape(x, [1, outer, inner]), [0, 2, 1])
       const ones = sc.run('Fill', {}, { shape: [1, outer, 1], value: name === 'Mean' ? 1 / outer : 1, dtype: 'float32' })
       const m = sc.run('BatchMatMul', { a: xt, b: ones }, { transposeA: false, transposeB: false })
-      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: keepDims ? [...axes.map(() => 1), ...rest] : rest }))
+      return sc.keep(run(sc.backend, 'Reshape', { x: m }, { shape: outShape }))
     } finally {
       sc.dispose()
     }
