@@ -136,6 +136,8 @@ function cases(depthwise: boolean, small: boolean, count: number, seed: number):
     fixed.push({ n: 2, h: small ? 6 : 9, w: small ? 5 : 8, ci: 2, co: 3, kh: 3, kw: 3, sh, sw: sh, pad, mult: depthwise ? 2 : 1, dil: 1 });
     // First-layer shapes (grayscale / RGB, output channels a multiple of 4: the SIMD filter gradient).
     if (!depthwise) fixed.push({ n: 2, h: 7, w: 6, ci: sh === 1 ? 1 : 3, co: 8, kh: 3, kw: 3, sh, sw: sh, pad, mult: 1, dil: 1 });
+    // MobileNet's depthwise shape (multiplier 1, channels a multiple of 4: the SIMD filter gradient).
+    else fixed.push({ n: 2, h: 7, w: 6, ci: sh === 1 ? 4 : 8, co: 1, kh: 3, kw: 3, sh, sw: sh, pad, mult: 1, dil: 1 });
   }
   const r = rng(seed);
   const out = [...fixed];
