@@ -115,6 +115,9 @@ describe('data-parallel training step (worker_threads, wasm)', () => {
       expect(sb.map((w) => slot(w.name))).toEqual(sa.map((w) => slot(w.name)))
       expect(maxDiff(sa.map((w) => w.tensor), sb.map((w) => w.tensor))).toBeLessThan(1e-5)
       expect(b.iterations).toBe(4)
+      // Adam's beta powers exactly as tfjs's float32 products (a resume must continue them bit for bit).
+      const powers = (o: tf.Optimizer) => ['accBeta1', 'accBeta2'].map((k) => (o as unknown as Record<string, tf.Variable | undefined>)[k]?.dataSync()[0])
+      expect(powers(b)).toEqual(powers(a))
       tf.dispose([...sa.map((w) => w.tensor), ...sb.map((w) => w.tensor)])
       a.dispose()
       b.dispose()

@@ -275,10 +275,30 @@ export async function loadOptimizerWeights(dir: string, optimizer: tf.Optimizer,
       // variables in the model's order, which is the order they were saved in.
     }
     await optimizer.setWeights(named)
+    resumeAdamPowers(optimizer)
     return { restored: true }
   } finally {
     tf.dispose(Object.values(map))
   }
+}
+
+/**
+ * tfjs's Adam setWeights sets beta^(t+1) with the backend's pow (on wasm a few ulps off), while
+ * its steps multiply by beta once a step in float32: the same products here make a resumed run
+ * equal to the uninterrupted one, bit for bit.
+ */
+function resumeAdamPowers(optimizer: tf.Optimizer): void {
+  const o = optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable; beta1: number; beta2: number; iterations: number }
+  if (!o.accBeta1 || !o.accBeta2) return
+  const power = (beta: number): number => {
+    let p = Math.fround(beta)
+    for (let t = 0; t < o.iterations; t++) p = Math.fround(p * Math.fround(beta))
+    return p
+  }
+  tf.tidy(() => {
+    o.accBeta1!.assign(tf.scalar(power(o.beta1)))
+    o.accBeta2!.assign(tf.scalar(power(o.beta2)))
+  })
 }
 
 /** The loop state saved with a `last` checkpoint; null when the checkpoint has none. Throws when it is unreadable. */

@@ -124,8 +124,9 @@ export class FlatOptimizer {
         const vi = (v[i] = v[i]! * beta2 + gi * gi * c2)
         w[i] = w[i]! - (k * mi) / (Math.sqrt(vi) + e)
       }
-      this.accBeta1 = Math.fround(this.accBeta1 * beta1)
-      this.accBeta2 = Math.fround(this.accBeta2 * beta2)
+      // tfjs multiplies by beta as a float32 scalar.
+      this.accBeta1 = Math.fround(this.accBeta1 * Math.fround(beta1))
+      this.accBeta2 = Math.fround(this.accBeta2 * Math.fround(beta2))
     } else if (kind === 'RMSProp') {
       const o = this.optimizer as unknown as RmsFields
       const [ms, mom] = this.state as [Float32Array, Float32Array]
