@@ -71,7 +71,9 @@ describe.skipIf(missingChromium)('the full journey in the web studio (chromium)'
     await skippedRow.waitFor()
     expect((await skippedRow.textContent())!.replace('broken.png', '').trim().length).toBeGreaterThan(5)
     await expect.poll(() => data.thumbnails('circle').count()).toBeGreaterThan(5)
-    await expect.poll(() => loadedWidth(data.thumbnails('circle').first())).toBeGreaterThan(0)
+    // Thumbnails load lazily and are made on request: a busy machine (CI runs files in parallel) takes seconds.
+    await data.thumbnails('circle').first().scrollIntoViewIfNeeded()
+    await expect.poll(() => loadedWidth(data.thumbnails('circle').first()), { timeout: 30_000 }).toBeGreaterThan(0)
     await shot('02-data')
 
     // Model: one-click MobileNetV2 transfer.
