@@ -3,12 +3,13 @@
  * instance under Node: see ml/backend/README.md "Threads"). Each worker holds its own wasm
  * backend and a copy of the trained model; every batch is cut into one slice per worker.
  *
- * One step: each worker loads the weights from a SharedArrayBuffer, computes the loss and
- * gradients of its slice and writes them into its own shared region; the main thread averages
- * the gradients weighted by slice size (the full-batch mean loss's gradient) and applies one
- * optimizer step to the shared weights in plain JS (flat-optimizer.ts). During an epoch the
- * shared weights are the model's: `flush` writes them (and the optimizer's state) back into the
- * model's variables, which the training loop does at the end of each epoch's batches.
+ * One step: each worker loads the weights from the step memory (one shared wasm memory,
+ * step-memory.ts), computes the loss and gradients of its slice and writes them into its own
+ * region of it; the main thread averages the gradients weighted by slice size (the full-batch
+ * mean loss's gradient) and applies one optimizer step to the shared weights with a SIMD kernel
+ * (flat-optimizer.ts). During an epoch the shared weights are the model's: `flush` writes them
+ * (and the optimizer's state) back into the model's variables, which the training loop does at
+ * the end of each epoch's batches.
  *
  * BatchNormalization: the forward pass normalises each slice with its own statistics (as DDP
  * without SyncBatchNorm). The moving mean/variance are then pooled from the slices' batch
@@ -22,9 +23,10 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { AppError } from '../../../shared/errors'
-import { FlatOptimizer } from './flat-optimizer'
+import { FlatOptimizer, optimizerSpace, type OptimizerSpace } from './flat-optimizer'
 import { flatLayers } from './loop'
 import { isBatchNorm } from './recipes'
+import { StepMemory } from './step-memory'
 
 /** What a worker needs to rebuild the model and compute the loss (workerData). */
 export interface WorkerSetup {
@@ -35,10 +37,12 @@ export interface WorkerSetup {
   numClasses: number
   labelSmoothing: number
   classWeights: Float32Array | null
+  /** The step memory (step-memory.ts) holding the regions below, at byte offsets. */
+  memory: SharedArrayBuffer
   /** The step's weights, written by the main thread (StepVariables layout). */
-  weightsIn: SharedArrayBuffer
+  weightsAt: number
   /** This worker's gradients, then its updated moving statistics (same layout). */
-  out: SharedArrayBuffer
+  outAt: number
 }
 
 export interface SliceJob {
@@ -150,12 +154,16 @@ export class ParallelStep {
     private readonly sv: StepVariables,
     private readonly weights: Float32Array,
     private readonly threads: Thread[],
+    private readonly space: OptimizerSpace,
   ) {}
 
   /** Starts the workers and waits until each has rebuilt the model. */
   static async start(o: ParallelOptions): Promise<ParallelStep> {
     const sv = stepVariables(o.model)
-    const weightsIn = new SharedArrayBuffer(sv.total * 4)
+    const trained = sv.trainable ? sv.offsets[sv.trainable - 1]! + sv.vars[sv.trainable - 1]!.size : 0
+    // The weights, each thread's gradients, the optimizer's two slots and (over two threads) a sum.
+    const memory = new StepMemory(sv.total * (1 + o.threads) + trained * 3, o.threads + 4)
+    const weights = memory.alloc(sv.total)
     const common = {
       topology: o.model.toJSON(null, false) as object,
       weights: o.model.getWeights().map((w) => w.dataSync() as Float32Array),
@@ -163,15 +171,16 @@ export class ParallelStep {
       numClasses: o.numClasses,
       labelSmoothing: o.labelSmoothing ?? 0,
       classWeights: o.classWeights ?? null,
-      weightsIn,
+      memory: memory.buffer,
+      weightsAt: weights.byteOffset,
     }
     const { script, eval: isEval } = workerScript()
     const threads: Thread[] = Array.from({ length: o.threads }, () => {
-      const out = new SharedArrayBuffer(sv.total * 4)
-      const setup: WorkerSetup = { ...common, out }
-      return { worker: new Worker(script, { eval: isEval, workerData: setup }), out: new Float32Array(out), threadId: 0, slices: 0, pending: null }
+      const out = memory.alloc(sv.total)
+      const setup: WorkerSetup = { ...common, outAt: out.byteOffset }
+      return { worker: new Worker(script, { eval: isEval, workerData: setup }), out, threadId: 0, slices: 0, pending: null }
     })
-    const p = new ParallelStep(sv, new Float32Array(weightsIn), threads)
+    const p = new ParallelStep(sv, weights, threads, optimizerSpace(memory, trained, o.threads))
     threads.forEach((t, k) => p.watch(t, k))
     try {
       const ready = await Promise.all(threads.map((t) => p.request(t)))
@@ -269,8 +278,7 @@ export class ParallelStep {
   private pull(optimizer: tf.Optimizer): FlatOptimizer {
     if (this.flat) return this.flat
     const { sv } = this
-    const end = sv.trainable ? sv.offsets[sv.trainable - 1]! + sv.vars[sv.trainable - 1]!.size : 0
-    const flat = new FlatOptimizer(optimizer, sv.vars.slice(0, sv.trainable), sv.offsets, end)
+    const flat = new FlatOptimizer(optimizer, sv.vars.slice(0, sv.trainable), sv.offsets, this.space)
     sv.vars.forEach((v, i) => this.weights.set(v.dataSync() as Float32Array, sv.offsets[i]))
     flat.pull()
     return (this.flat = flat)

@@ -18,8 +18,8 @@ const layers = flatLayers(model)
 for (const i of setup.inferenceBn) forceInferenceMode(layers[i]!)
 const dropouts = layers.filter(isDropout) as unknown as { seed?: number }[]
 const sv = stepVariables(model)
-const weightsIn = new Float32Array(setup.weightsIn)
-const out = new Float32Array(setup.out)
+const weightsIn = new Float32Array(setup.memory, setup.weightsAt, sv.total)
+const out = new Float32Array(setup.memory, setup.outAt, sv.total)
 const classWeights = setup.classWeights ? tf.tensor1d(setup.classWeights) : null
 const heap = tf.backend() as unknown as { typedArrayFromHeap(t: tf.Tensor): Float32Array }
 
