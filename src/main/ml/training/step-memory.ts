@@ -26,6 +26,9 @@ export interface OptimizerKernels {
   sgd(w: number, g0: number, g1: number, n: number, s0: number, s1: number, lr: number): void
 }
 
+/** 4 GiB: wasm32's limit. */
+const MAX_PAGES = 65536
+
 let module: object | null = null
 
 export class StepMemory {
@@ -36,6 +39,8 @@ export class StepMemory {
   /** Room for `floats` floats in views of up to `views` (each aligned to 16 bytes). */
   constructor(floats: number, views: number) {
     const pages = Math.max(1, Math.ceil((floats * 4 + views * 16) / 65536))
+    if (pages > MAX_PAGES)
+      throw new Error(`the weights, the threads' gradients and the optimizer's state need ${((pages * 65536) / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB one wasm memory holds (fewer threads need less)`)
     const memory = new WA.Memory({ initial: pages, maximum: pages, shared: true })
     this.buffer = memory.buffer as SharedArrayBuffer
     module ??= new WA.Module(Buffer.from(OPTIMIZER_STEP_WASM, 'base64'))
