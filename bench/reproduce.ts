@@ -20,7 +20,7 @@
  */
 import { execFile } from 'node:child_process'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createExample, exampleInputSize, runExample } from '../src/main/services/examples'
@@ -112,6 +112,8 @@ export interface Row {
   /** Set when the app's run failed (the stages that finished are kept). */
   error?: string
   machine: Machine
+  /** 1-minute load average just before the app run and before the PyTorch run (after waiting up to 2 min for < 0.5). */
+  load?: { app: number; torch?: number }
   at: string
   command: string
 }
@@ -140,6 +142,13 @@ interface Machine {
 function machine(): Machine {
   const c = cpus()
   return { cpu: c[0]?.model ?? 'unknown', cores: c.length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }
+}
+
+/** Waits up to 2 minutes for a quiet machine (1-minute load below 0.5); returns the load it starts at. */
+async function quietLoad(): Promise<number> {
+  const until = Date.now() + 120_000
+  while (loadavg()[0]! > 0.5 && Date.now() < until) await new Promise((res) => setTimeout(res, 2000))
+  return loadavg()[0]!
 }
 
 const pct = (x: number | null | undefined) => (x == null ? '–' : `${(x * 100).toFixed(2)} %`)
@@ -186,19 +195,26 @@ async function dumpMobileNetWeights(out: string, inputSize: number): Promise<str
   return out
 }
 
+/** PyTorch's wall time over the app's (above 1: the app is faster), with the load each started at. */
+function speed(r: Row): string {
+  if (!r.torch || r.torch.error || r.error) return '–'
+  const ratio = `${(r.torch.seconds / (r.importSeconds + r.trainSeconds)).toFixed(2)}x`
+  return r.load ? `${ratio} (${r.load.app.toFixed(2)} / ${r.load.torch?.toFixed(2) ?? 'beside it'})` : `${ratio} (load not recorded)`
+}
+
 function renderMd(rows: Row[]): string {
   const m = rows[0]?.machine
   const lines: string[] = []
   lines.push('# Tutorials reproduced (bench/reproduce.ts)', '')
   lines.push('Produced by `npx tsx bench/reproduce.ts` (see each row\'s command). The app column runs the example project through the same services as the CLI (import, training in its own process, evaluation); the PyTorch column runs the same recipe (same model, optimizer, epochs, batch size, augmentation, splits of the same files; for MobileNetV2 the same offline weights) with torch.set_num_threads(2) on the same machine (right after the app run, or beside it when the row\'s command says --torch-only).', '')
-  if (m) lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}. The machine was shared with other jobs while these ran, so wall times are upper bounds.`, '')
-  lines.push('| example | variant | metric | app (TF.js) | PyTorch | tutorial | target | app epochs | app wall time (import + train + evaluate) | PyTorch wall time | backend |')
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|')
+  if (m) lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}. Rows whose load is not recorded ran while the machine was shared with other jobs: their wall times are upper bounds.`, '')
+  lines.push('| example | variant | metric | app (TF.js) | PyTorch | tutorial | target | app epochs | app wall time (import + train + evaluate) | PyTorch wall time | app speed ÷ PyTorch\'s (load before app / PyTorch) | backend |')
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const pub = r.published.map((p) => (p.value == null ? `– (${p.stage})` : `${pct(p.value)} (${p.stage})`)).join(', ')
     const torch = r.torch ? (r.torch.error ? `failed: ${r.torch.error.slice(0, 80)}` : pct(r.torch.accuracy)) : 'not run'
     lines.push(
-      `| ${r.example} | ${r.variant}${r.inputSize ? `, ${r.inputSize} px` : ''} | ${r.split} accuracy | **${r.error ? `failed: ${r.error.slice(0, 120)}` : pct(r.accuracy)}** | ${torch} | ${pub || '–'} | ${r.target ? `≥ ${pct(r.target.value)}` : '–'} | ${r.stages.map((s) => `${s.stage} ${s.epochs}`).join(', ')} | ${mins(r.importSeconds + r.trainSeconds)} | ${r.torch && !r.torch.error ? mins(r.torch.seconds) : '–'} | ${r.backend} |`,
+      `| ${r.example} | ${r.variant}${r.inputSize ? `, ${r.inputSize} px` : ''} | ${r.split} accuracy | **${r.error ? `failed: ${r.error.slice(0, 120)}` : pct(r.accuracy)}** | ${torch} | ${pub || '–'} | ${r.target ? `≥ ${pct(r.target.value)}` : '–'} | ${r.stages.map((s) => `${s.stage} ${s.epochs}`).join(', ')} | ${mins(r.importSeconds + r.trainSeconds)} | ${r.torch && !r.torch.error ? mins(r.torch.seconds) : '–'} | ${speed(r)} | ${r.backend} |`,
     )
   }
   lines.push('', '## Per stage', '')
@@ -257,6 +273,8 @@ async function main() {
     const dir = join(args.work, name)
     await rm(dir, { recursive: true, force: true })
     console.log(`== ${name} (${variant})`)
+    const load: NonNullable<Row['load']> = { app: await quietLoad() }
+    console.log(`   load average ${load.app.toFixed(2)}`)
     const w0 = Date.now()
     const startedAt = new Date().toISOString()
     const created = await createExample(dir, name, { source: join(args.data, LOCAL[name]!), onProgress: (() => { let last = 0; return (p: { phase: string; message?: string }) => { if (Date.now() - last > 5000) { last = Date.now(); console.log(`   ${p.phase}: ${p.message ?? ''}`) } } })() })
@@ -292,7 +310,8 @@ async function main() {
     let torch: TorchRow | null = onDisk?.torch?.startedAt && onDisk.torch.startedAt >= startedAt ? onDisk.torch : null
     if (args.torch && !('error' in r)) {
       const weights = name === 'cats-dogs-mobilenetv2' ? await dumpMobileNetWeights(join(args.work, 'mnv2-weights'), inputSize) : null
-      console.log('   PyTorch peer ...')
+      load.torch = await quietLoad()
+      console.log(`   PyTorch peer (load average ${load.torch.toFixed(2)}) ...`)
       torch = await runTorch(name, args, overrides, weights, inputSize)
       console.log(`   PyTorch: ${torch.error ? `failed: ${torch.error}` : `${pct(torch.accuracy)} in ${mins(torch.seconds)}`}`)
     }
@@ -325,6 +344,7 @@ async function main() {
       target: def.target ? { metric: def.target.metric, value: def.target.value } : null,
       torch,
       machine: machine(),
+      load,
       at: new Date().toISOString(),
       command: cmd,
     })
