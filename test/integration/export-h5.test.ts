@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { kerasLayerWeights, loadKerasH5Model, writeKerasH5 } from '../../src/main/ml/export/h5'
 import { buildTransferModel } from '../../src/main/ml/models/transfer'
+import { pythonLacks } from '../helpers/python'
 import { fashionCnn, randomImages, randomizeBatchNorm, randomizeBiases } from './export-fixtures'
 
 beforeAll(async () => {
@@ -54,7 +55,7 @@ function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0])
 }
 
-describe('Keras .h5 export', () => {
+describe.skipIf(pythonLacks('h5py', 'numpy'))('Keras .h5 export', () => {
   it('Fashion CNN: h5py sees Keras layout and identical weights; our loader rebuilds it and predicts the same', async () => {
     const model = fashionCnn()
     randomizeBiases(model)

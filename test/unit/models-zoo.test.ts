@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -19,19 +18,16 @@ import {
   summarize,
 } from '../../src/main/ml/models'
 import { AppError } from '../../src/shared/errors'
+import { PY, pythonLacks } from '../helpers/python'
 
 type Golden = Record<string, { total: number; trainable: number; nonTrainable: number; outputShape: number[]; layers: [string, number][] }>
 
-const PY = '/usr/bin/python3'
 let golden: Golden | null = null
 let goldenWhyNot = ''
 
 beforeAll(async () => {
   await tf.setBackend('cpu')
-  if (!existsSync(PY)) {
-    goldenWhyNot = `${PY} not found`
-    return
-  }
+  if (pythonLacks('torch')) return
   try {
     const out = execFileSync(PY, ['scripts/golden/keras_param_counts.py'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
     golden = JSON.parse(out) as Golden
@@ -76,12 +72,9 @@ describe('parameter counts equal Keras', () => {
     ['vgg16', 'vgg16-224'],
     ['vgg16-64', 'vgg16-64'],
   ]
-  it.each(cases)('%s matches the PyTorch rebuild layer by layer (scripts/golden/keras_param_counts.py)', (name, key) => {
-    if (!golden) {
-      console.warn(`skipping the golden comparison for ${name}: ${goldenWhyNot}`)
-      return
-    }
-    const g = golden[key]
+  it.skipIf(pythonLacks('torch')).each(cases)('%s matches the PyTorch rebuild layer by layer (scripts/golden/keras_param_counts.py)', (name, key) => {
+    expect(golden, goldenWhyNot).not.toBeNull()
+    const g = golden![key]
     const { model } = resolveModelName(name)
     const s = summarize(model)
     expect(s.totalParams).toBe(g.total)

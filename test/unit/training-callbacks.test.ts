@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { balancedClassWeights, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, resolveMode } from '../../src/main/ml/training/callbacks'
+import { pythonLacks } from '../helpers/python'
 import { deriveSeed, seededPermutation } from '../../src/main/ml/training/rng'
 import { parseAugment, resolvedOptimizer, TrainOptions, formatAugment } from '../../src/shared/training'
 
@@ -77,7 +78,7 @@ describe('ReduceLROnPlateau', () => {
 })
 
 describe('class weights', () => {
-  it("'auto' equals sklearn compute_class_weight('balanced')", () => {
+  it.skipIf(pythonLacks('sklearn', 'numpy'))("'auto' equals sklearn compute_class_weight('balanced')", () => {
     const labels = [0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2]
     const w = balancedClassWeights(labels, 3)
     const py = execFileSync('/usr/bin/python3', ['-c', `import numpy as np, json; from sklearn.utils.class_weight import compute_class_weight as c; y=np.array(${JSON.stringify(labels)}); print(json.dumps(c('balanced', classes=np.arange(3), y=y).tolist()))`], { encoding: 'utf8' })
