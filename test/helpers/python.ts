@@ -15,8 +15,8 @@ export function pythonLacks(...modules: string[]): string | null {
   if (process.env.CI) return null
   const key = modules.join(',')
   if (!seen.has(key)) {
-    const r = spawnSync(PY, ['-c', `import ${key}`], { encoding: 'utf8' })
-    const why = r.status === 0 ? null : `${PY} cannot import ${modules.join(', ')}; apt install ${modules.map((m) => PACKAGE[m] ?? `python3-${m}`).join(' ')} to run it`
+    const missing = modules.filter((m) => spawnSync(PY, ['-c', `import ${m}`]).status !== 0)
+    const why = missing.length ? `${PY} cannot import ${missing.join(', ')}; apt install ${missing.map((m) => PACKAGE[m] ?? `python3-${m}`).join(' ')} to run it` : null
     if (why) console.warn(`skipped: ${why}`)
     seen.set(key, why)
   }
