@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
+import { totalmem } from 'node:os'
 import type { PreprocessSpec } from '../../../shared/models'
 import { augmentEnabled, formatAugment, type TrainEvent, type TrainOptions } from '../../../shared/training'
 import { applyPreprocess } from '../models'
@@ -28,12 +29,15 @@ function activationsPerImage(model: tf.LayersModel): number {
 }
 
 /**
- * The largest batch whose training step fits the wasm heap (4 GiB, wasm32): TF.js keeps every
+ * The largest batch whose training step fits the wasm memory (4 GiB, wasm32): TF.js keeps every
  * activation of the step, measured at about 6x the forward activations (MobileNetV2 at 160 px:
- * ~255 MiB per image, so batch 32 fails with "memory access out of bounds" and 14 fits).
+ * ~255 MiB per image, so batch 32 fails with "memory access out of bounds" and 14 fits). Each of
+ * `threads` training threads has its own wasm memory and steps only its slice of the batch, so the
+ * cap grows with them, while all of them together stay within half of the machine's memory.
  */
-export function wasmBatchCap(model: tf.LayersModel, budgetBytes = 3.5 * 2 ** 30): number {
-  return Math.max(1, Math.floor(budgetBytes / (6 * 4 * activationsPerImage(model))))
+export function wasmBatchCap(model: tf.LayersModel, threads = 1, machineBytes = totalmem()): number {
+  const perThread = Math.min(3.5 * 2 ** 30, machineBytes / 2 / threads)
+  return Math.max(1, Math.floor(perThread / (6 * 4 * activationsPerImage(model)))) * threads
 }
 
 /** What the batch stream allocates, set as soon as it exists so the caller disposes it whatever fails next. */
@@ -52,6 +56,8 @@ export interface StreamInput {
   built: Built
   imageShape: [number, number, number]
   backendName: string
+  /** The training threads the run will step on (each holds its slice's activations). */
+  threads: number
   signal?: AbortSignal
   log: (m: string) => void
   emit: (e: TrainEvent) => void
@@ -87,9 +93,9 @@ export async function openBatchStream(s: StreamInput): Promise<StreamResult> {
   owned.split = !usesFeatureCache && base && opts.frozenSplit ? splitAtFrozenBottom(model, base) : null
   if (owned.split) trainModel = owned.split.top
   if (!usesFeatureCache && tf.getBackend() === 'wasm') {
-    const cap = wasmBatchCap(trainModel)
+    const cap = wasmBatchCap(trainModel, s.threads)
     if (opts.batchSize > cap) {
-      log(`Batch ${opts.batchSize} would overflow the wasm backend's 4 GiB memory for this model (a training step keeps every activation); using batch ${cap}.`)
+      log(`Batch ${opts.batchSize} would overflow the wasm memory for this model (a training step keeps every activation; ${s.threads === 1 ? 'one thread has 4 GiB' : `each of the ${s.threads} threads has 4 GiB for its slice of the batch`}, and all of them together stay within half of this machine's memory); using batch ${cap}.`)
       opts = { ...opts, batchSize: cap }
     }
   }

@@ -5,6 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs'
 import { availableParallelism } from 'node:os'
+import { AppError } from '../../../shared/errors'
 import { ParallelStep } from './parallel-step'
 
 export interface ThreadChoice {
@@ -46,4 +47,13 @@ export async function startTrainingThreads(o: StartThreadsOptions): Promise<Para
 /** A run that failed because a training thread died: kept resumable from its last finished epoch. */
 export function threadFailure(p: ParallelStep | null, e: unknown): boolean {
   return !!p && p.failed !== null && e === p.failed
+}
+
+/**
+ * When the threads could not start, the batch (capped for `threads` wasm memories) has to fit one:
+ * the error that says so, or null when it fits `oneThreadCap`.
+ */
+export function oneThreadBatchError(threads: number, batchSize: number, oneThreadCap: number): AppError | null {
+  if (batchSize <= oneThreadCap) return null
+  return new AppError('INVALID_INPUT', `The ${threads} training threads could not start, and batch ${batchSize} (sized for ${threads} threads) does not fit one thread's 4 GiB wasm memory for this model (at most ${oneThreadCap}).`, `Train on one thread with --threads 1 (the batch is then lowered to what fits), or choose --batch ${oneThreadCap} or less.`)
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs'
 import { AppError } from '../../../shared/errors'
 import { augmentEnabled, EarlyStopSpec, formatAugment, resolvedOptimizer, TrainOptions, type TrainEvent, type TrainOptionsInput, type TrainResult } from '../../../shared/training'
 import { initBackend, type BackendPreference } from '../backend'
-import { openBatchStream, type StreamOwned } from './batch-stream'
+import { openBatchStream, wasmBatchCap, type StreamOwned } from './batch-stream'
 import { buildModel, type Built } from './build-model'
 import { balancedClassWeights } from './callbacks'
 import { writeCheckpoint } from './checkpoint'
@@ -13,7 +13,7 @@ import { autoSchedule, makeOptimizer } from './recipes'
 import { checkResumable, restoreOptimizer, restoreResume, resumeFailed, runTarget, type RunTarget } from './resume'
 import { openRunFolder, RunLog, runResult, runStatus, type RunFacts } from './run-folder'
 import { appendMetrics, appendRunLog, checkpointsDir, removeRunLeftovers, writeRunStatus } from './runs'
-import { startTrainingThreads, threadFailure, trainingThreads } from './threads'
+import { oneThreadBatchError, startTrainingThreads, threadFailure, trainingThreads } from './threads'
 
 export interface BackendInfo {
   name: string
@@ -98,7 +98,7 @@ export async function runTraining(projectDir: string, input: TrainOptionsInput |
     const optimizer = (owned.optimizer = makeOptimizer(optName, learningRate))
     emit({ type: 'start', runId, backend: backend.name, reason: backend.reason, recipe: facts.opts.recipe, epochs: facts.opts.epochs, resumedFromEpoch: resumeState?.epochsDone ?? 0, weightsNote: facts.weightsNote, baseCut: facts.opts.recipe === 'transfer' ? (facts.opts.baseCut ?? 'full') : null, threads: facts.threads })
     startLogs(facts, threadChoice.reason, data.imageShape, labels.length, optName, learningRate, runLog.log)
-    const s = await openBatchStream({ projectDir, opts: facts.opts, data, built, imageShape: data.imageShape, backendName: backend.name, signal: ctl.signal, log: runLog.log, emit, owned })
+    const s = await openBatchStream({ projectDir, opts: facts.opts, data, built, imageShape: data.imageShape, backendName: backend.name, threads: facts.threads, signal: ctl.signal, log: runLog.log, emit, owned })
     facts.opts = s.opts
     const optimizerVariables = s.trainModel.trainableWeights.map((w) => w.originalName)
     if (resumeState && lastDir) await restoreOptimizer(lastDir, optimizer, optimizerVariables, optName, resumeState.lr, runLog.log)
@@ -156,6 +156,8 @@ function startLogs(facts: RunFacts, threadsReason: string, imageShape: [number, 
 async function startThreads(trainModel: tf.LayersModel, facts: RunFacts, numClasses: number, classWeights: Float32Array | null, log: (m: string) => void, deps: TrainDeps): Promise<ParallelStep | null> {
   const parallel = await startTrainingThreads({ model: trainModel, threads: facts.threads, numClasses, labelSmoothing: facts.opts.labelSmoothing, classWeights, log })
   if (facts.threads > 1) {
+    const tooLarge = !parallel && tf.getBackend() === 'wasm' ? oneThreadBatchError(facts.threads, facts.opts.batchSize, wasmBatchCap(trainModel)) : null
+    if (tooLarge) throw tooLarge
     facts.threads = parallel?.size ?? 1
     if (parallel) log(`Each batch of ${facts.opts.batchSize} is split across ${parallel.size} threads (their own wasm backends); their gradients are averaged into one optimizer step.`)
     deps.onThreads?.(parallel)
