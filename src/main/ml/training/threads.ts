@@ -55,5 +55,5 @@ export function threadFailure(p: ParallelStep | null, e: unknown): boolean {
  */
 export function oneThreadBatchError(threads: number, batchSize: number, oneThreadCap: number): AppError | null {
   if (batchSize <= oneThreadCap) return null
-  return new AppError('INVALID_INPUT', `The ${threads} training threads could not start, and batch ${batchSize} (sized for ${threads} threads) does not fit one thread's 4 GiB wasm memory for this model (at most ${oneThreadCap}).`, `Train on one thread with --threads 1 (the batch is then lowered to what fits), or choose --batch ${oneThreadCap} or less.`)
+  return new AppError('INVALID_INPUT', `The ${threads} training threads could not start, and batch ${batchSize} (which ${threads} threads would share) does not fit one thread's 4 GiB wasm memory for this model (at most ${oneThreadCap}).`, `Train on one thread with --threads 1 (the batch is then lowered to what fits), or choose --batch ${oneThreadCap} or less.`)
 }
